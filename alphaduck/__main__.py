@@ -1,0 +1,3 @@
+from alphaduck.cli import main
+
+main()

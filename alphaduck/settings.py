@@ -1,0 +1,26 @@
+"""The one place for settings every stage shares."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
+
+# profiles.yml reads the same variable with the same default, so dbt and Python
+# always open the same file.
+DB_ENV_VAR = "ALPHADUCK_DB"
+DEFAULT_DB = Path("data") / "warehouse.duckdb"
+
+DEFAULT_CALENDAR = "XNYS"
+DEFAULT_TZ = "America/New_York"
+
+SCHEMAS = ("raw", "staging", "intermediate", "marts", "ml", "backtest")
+
+
+def warehouse_path(db: str | os.PathLike[str] | None = None) -> Path:
+    """Resolve the warehouse file: explicit argument, then $ALPHADUCK_DB, then the default."""
+    if db:
+        return Path(db)
+    return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB)

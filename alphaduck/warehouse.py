@@ -1,0 +1,75 @@
+"""Opening the DuckDB warehouse: one file, UTC everywhere, clear errors when locked."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+
+from alphaduck.errors import AlphaduckError, WarehouseLockedError
+from alphaduck.settings import SCHEMAS, warehouse_path
+
+_LOCK_PID = re.compile(r"\(PID (\d+)\)")
+
+
+def _explain(path: Path, exc: duckdb.Error) -> AlphaduckError:
+    text = str(exc)
+    if "lock" in text.lower():
+        pid = _LOCK_PID.search(text)
+        holder = f"process {pid.group(1)}" if pid else "another process"
+        return WarehouseLockedError(
+            f"warehouse {path} is locked by {holder} (DuckDB allows one writer per file): "
+            "wait for that command to finish or close it, then retry"
+        )
+    return AlphaduckError(f"cannot open warehouse {path}: {text.splitlines()[0]}")
+
+
+def connect(db: str | Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file (created on first write) with the session time zone set to UTC."""
+    path = warehouse_path(db)
+    if read_only and not path.exists():
+        raise AlphaduckError(f"warehouse {path} does not exist: run `alphaduck ingest` first")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        raise _explain(path, exc) from exc
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+def scratch() -> duckdb.DuckDBPyConnection:
+    """An in-memory connection in UTC, for staging and validating before the warehouse is touched."""
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+def attach(con: duckdb.DuckDBPyConnection, db: str | Path | None, alias: str = "wh") -> Path:
+    """Attach the warehouse file to ``con`` read-write as ``alias``; returns its path."""
+    path = warehouse_path(db)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con.execute(f"attach '{path}' as {alias}")
+    except duckdb.Error as exc:
+        raise _explain(path, exc) from exc
+    return path
+
+
+def ensure_schemas(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> None:
+    """Create every pipeline schema that does not exist yet."""
+    prefix = f"{catalog}." if catalog else ""
+    for schema in SCHEMAS:
+        con.execute(f"create schema if not exists {prefix}{schema}")
+
+
+def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
+    """The first row of ``sql``, with the result fully consumed.
+
+    DuckDB 2 keeps a result open after ``fetchone()`` and then refuses ``register()`` on
+    the same connection, so read everything (these queries return one row anyway).
+    """
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None

@@ -1,0 +1,291 @@
+"""`alphaduck ingest ...`: load bars into raw.bars from IBKR, files or the bundled sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from alphaduck import options
+from alphaduck.settings import DEFAULT_TZ, SAMPLE_DIR
+
+# name -> (file under data/sample, symbol for files without a symbol column)
+SAMPLES: dict[str, tuple[str, str | None]] = {
+    "us24-30min": ("us24_30min_rth_2025-05_2026-03.csv.gz", None),
+    "spy-daily": ("spy_daily_1999-11_2023-03.csv.gz", "SPY"),
+}
+
+
+@click.group(name="ingest")
+def ingest() -> None:
+    """Load bars into the warehouse (raw.bars, raw.ingest_runs, raw.trading_sessions)."""
+
+
+def _report(result, db: str, *, quiet: bool, title: str) -> None:
+    if quiet:
+        return
+    from alphaduck.warehouse import connect
+    from ingest.summary import bars_summary, print_summary
+
+    con = connect(db, read_only=True)
+    try:
+        rows = bars_summary(con, result.keys)
+    finally:
+        con.close()
+    print_summary(
+        rows,
+        title=title,
+        footer=(
+            f"run {result.run_id}: {result.rows_read:,} rows read, {result.counts.inserted:,} inserted, "
+            f"{result.counts.updated:,} updated, warehouse {db}"
+        ),
+    )
+
+
+def _load(paths: list[Path], file_options, *, db: str, quiet: bool, source: str | None, title: str) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from ingest.load import ingest_files
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task("reading files", total=len(paths))
+
+        def on_file(path: Path, rows: int) -> None:
+            progress.update(task, advance=1, description=f"read {path.name} ({rows:,} rows)")
+
+        result = ingest_files(paths, file_options, db=db, source=source, on_file=on_file)
+    _report(result, db, quiet=quiet, title=title)
+
+
+@ingest.command(
+    name="file",
+    epilog="""\b
+Examples:
+  alphaduck ingest file data/sample/us24_30min_rth_2025-05_2026-03.csv.gz
+  alphaduck ingest file spy_daily.csv.gz --symbol SPY --bar-size 1d
+  alphaduck ingest file aapl_5min.parquet --symbol AAPL --tz America/New_York
+""",
+)
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--symbol", help="Symbol for files without a symbol column.")
+@options.bar_size(
+    help="Bar size, e.g. '30 mins', 30min, 1d (default: from a bar_size column or the timestamps)."
+)
+@click.option(
+    "--tz", default=DEFAULT_TZ, show_default=True, help="Time zone of naive timestamps in the file."
+)
+@options.calendar
+@options.db
+@options.quiet
+def file_command(
+    paths: tuple[Path, ...], symbol: str | None, bar_size, tz: str, calendar: str, db: str, quiet: bool
+) -> None:
+    """Load CSV (also .gz) or Parquet files of bars into raw.bars.
+
+    Columns: ts, open, high, low, close, volume (required); symbol, bar_size, wap,
+    bar_count (optional). Timestamps are bar starts: with a UTC offset, naive (read
+    in --tz), or plain dates for daily bars (anchored at the session open). All files
+    are checked before anything is written; one bad row rejects the whole load.
+    """
+    from ingest.files import FileOptions
+    from ingest.sessions import validate_calendar
+
+    validate_calendar(calendar)
+    file_options = FileOptions(symbol=symbol, bar_size=bar_size, tz=tz, calendar=calendar)
+    _load(list(paths), file_options, db=db, quiet=quiet, source=None, title="Bars loaded")
+
+
+@ingest.command(
+    name="sample",
+    epilog="""\b
+Examples:
+  alphaduck ingest sample
+  alphaduck ingest sample --dataset all --db /tmp/demo.duckdb
+""",
+)
+@click.option(
+    "--dataset",
+    type=click.Choice([*SAMPLES, "all"]),
+    default="us24-30min",
+    show_default=True,
+    help="us24-30min: 24 US symbols, 30-minute RTH bars 2025-05..2026-03; spy-daily: SPY daily 1999..2023.",
+)
+@options.calendar
+@options.db
+@options.quiet
+def sample_command(dataset: str, calendar: str, db: str, quiet: bool) -> None:
+    """Load the real bars bundled in data/sample/ (see data/sample/SOURCES.md)."""
+    from alphaduck.errors import AlphaduckError
+    from ingest.files import FileOptions
+
+    names = list(SAMPLES) if dataset == "all" else [dataset]
+    for name in names:
+        filename, symbol = SAMPLES[name]
+        path = SAMPLE_DIR / filename
+        if not path.exists():
+            raise AlphaduckError(f"sample file {path} is missing: is this a complete checkout?")
+        file_options = FileOptions(symbol=symbol, tz=DEFAULT_TZ, calendar=calendar)
+        _load(
+            [path], file_options, db=db, quiet=quiet, source=f"sample:{name}", title=f"Sample {name} loaded"
+        )
+
+
+def _when(ctx: click.Context, param: click.Parameter, value: str | None):
+    """--start/--end: a date or an ISO datetime; naive ones are read in --tz."""
+    if value is None:
+        return None
+    import pandas as pd
+
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"cannot parse {value!r}: use 2025-06-01 or 2025-06-01T09:30", ctx=ctx, param=param
+        ) from exc
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize(ctx.params.get("tz") or DEFAULT_TZ)
+    return stamp.tz_convert("UTC").to_pydatetime()
+
+
+class _RichReporter:
+    def __init__(self, progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("connecting", total=None, bars=0)
+        self.bars = 0
+
+    def planned(self, total: int) -> None:
+        self.progress.update(self.task, total=total, description="fetching" if total else "up to date")
+
+    def chunk_done(self, chunk, bars: int) -> None:
+        self.bars += bars
+        self.progress.update(
+            self.task, advance=1, bars=self.bars, description=f"{chunk.symbol} to {chunk.end:%Y-%m-%d %H:%M}"
+        )
+
+    def note(self, text: str) -> None:
+        self.progress.console.print(f"[dim]{text}[/dim]")
+
+
+@ingest.command(
+    name="ibkr",
+    epilog="""\b
+Examples:
+  alphaduck ingest ibkr SPY QQQ --bar-size '30 mins' --start 2025-01-01
+  alphaduck ingest ibkr AAPL --bar-size 1d --start 2015-01-01 --port 4002
+  alphaduck ingest ibkr EUR --sec-type CASH --exchange IDEALPRO --what-to-show MIDPOINT --all-hours
+""",
+)
+@click.argument("symbols", nargs=-1, required=True)
+@click.option(
+    "--tz", default=DEFAULT_TZ, show_default=True, is_eager=True, help="Time zone of naive --start/--end."
+)
+@options.bar_size(default="30 mins")
+@click.option(
+    "--start",
+    callback=_when,
+    help="First bar wanted [default: resume after the last stored bar, else 30 days (5 years for daily bars) back].",
+)
+@click.option("--end", callback=_when, help="Bars starting before this [default: now].")
+@click.option(
+    "--what-to-show",
+    type=click.Choice(["TRADES", "MIDPOINT", "BID", "ASK", "BID_ASK"], case_sensitive=False),
+    default="TRADES",
+    show_default=True,
+)
+@click.option(
+    "--rth/--all-hours", default=True, show_default=True, help="Regular trading hours only, or all hours."
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port",
+    type=int,
+    default=7497,
+    show_default=True,
+    help="TWS 7497 paper / 7496 live; Gateway 4002 / 4001.",
+)
+@click.option("--client-id", type=int, default=17, show_default=True)
+@click.option(
+    "--sec-type", default="STK", show_default=True, help="STK (stocks and ETFs), IND, CASH, FUT, ..."
+)
+@click.option("--exchange", default="SMART", show_default=True)
+@click.option("--primary-exchange", default="", help="Disambiguates symbols listed on several exchanges.")
+@click.option("--currency", default="USD", show_default=True)
+@click.option(
+    "--full", is_flag=True, help="Fetch the whole span again instead of resuming after stored bars."
+)
+@click.option(
+    "--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for one request."
+)
+@options.calendar
+@options.db
+@options.quiet
+def ibkr_command(symbols, tz, bar_size, start, end, what_to_show, rth, host, port, client_id, sec_type, exchange,
+                 primary_exchange, currency, full, timeout, calendar, db, quiet) -> None:  # fmt: skip
+    """Fetch historical bars from TWS / IB Gateway (read-only API) into raw.bars.
+
+    Requests are cut to IB's longest duration for the bar size and paced under IB's
+    limits (60 per 10 minutes, none identical within 15 s, 5 per contract within 2 s).
+    Each request is stored in its own transaction: stop it at any time and run the
+    same command again to resume.
+    """
+    import asyncio
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from alphaduck.errors import AlphaduckError
+    from ingest.ibkr import IbkrOptions, ingest_ibkr
+    from ingest.sessions import validate_calendar
+
+    validate_calendar(calendar)
+    if start and end and start >= end:
+        raise click.BadParameter(
+            f"--start {start:%Y-%m-%d %H:%M} UTC is not before --end {end:%Y-%m-%d %H:%M} UTC"
+        )
+    ib_options = IbkrOptions(
+        symbols=list(symbols), bar_size=bar_size, start=start, end=end, what_to_show=what_to_show.upper(),
+        use_rth=rth, host=host, port=port, client_id=client_id, sec_type=sec_type.upper(), exchange=exchange.upper(),
+        primary_exchange=primary_exchange.upper(), currency=currency.upper(), full=full, calendar=calendar, timeout=timeout,
+    )  # fmt: skip
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[bars]:,} bars"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        transient=True, disable=quiet,
+    ) as progress:  # fmt: skip
+        reporter = _RichReporter(progress)
+        try:
+            result, stats = asyncio.run(ingest_ibkr(ib_options, db=db, reporter=reporter))
+        except KeyboardInterrupt:
+            raise AlphaduckError(
+                "interrupted: bars fetched so far are stored; run the same command to resume"
+            ) from None
+    if not quiet:
+        click.echo(
+            f"{stats.requests} requests ({stats.no_data} without data), {stats.pacing_retries} pacing retries, "
+            f"{stats.reconnects} reconnects, {stats.waited:.0f} s waiting for pacing"
+        )
+    _report(result, db, quiet=quiet, title="Bars from IBKR")

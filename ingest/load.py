@@ -1,0 +1,82 @@
+"""Loading files (and the bundled sample) into the warehouse: stage, check, merge, record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alphaduck.warehouse import attach, scratch
+from ingest.files import FileOptions, FileStager
+from ingest.store import MergeCounts, merge_bars, new_run_id, record_run, refresh_sessions
+from ingest.tables import ensure_tables
+from ingest.validate import dedupe
+
+
+@dataclass
+class IngestResult:
+    run_id: str
+    rows_read: int
+    counts: MergeCounts
+    keys: list[tuple[str, str]] = field(default_factory=list)  # (symbol, bar_size) touched
+
+
+def ingest_files(
+    paths: Sequence[Path],
+    options: FileOptions,
+    *,
+    db: str | Path | None = None,
+    source: str | None = None,
+    on_file: Callable[[Path, int], None] | None = None,
+) -> IngestResult:
+    """Load bar files into raw.bars as one all-or-nothing run.
+
+    Every file is read and checked in memory first; the warehouse is opened only when
+    all of them passed, and written in one transaction.
+    """
+    con = scratch()
+    try:
+        stager = FileStager(con, options)
+        rows_read = 0
+        for path in paths:
+            rows = stager.add(Path(path))
+            rows_read += rows
+            if on_file:
+                on_file(Path(path), rows)
+        stager.check()
+        dedupe(con, stager.staged.table, "unique_bars")
+        keys = con.execute("select distinct symbol, bar_size from unique_bars order by 1, 2").fetchall()
+
+        source = source or ("file:" + ",".join(Path(p).name for p in paths))[:200]
+        started_at = datetime.now(UTC)
+        run_id = new_run_id(source)
+        parameters = {
+            "paths": [str(p) for p in paths],
+            "symbol": options.symbol,
+            "bar_size": options.bar_size.code if options.bar_size else None,
+            "tz": options.tz,
+            "calendar": options.calendar,
+        }
+        attach(con, db)
+        con.execute("begin")
+        try:
+            ensure_tables(con, "wh")
+            counts = merge_bars(con, "unique_bars", source=source, ingested_at=started_at)
+            refresh_sessions(con, options.calendar)
+            record_run(
+                con,
+                run_id,
+                source=source,
+                parameters=parameters,
+                started_at=started_at,
+                status="ok",
+                counts=counts,
+            )
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        return IngestResult(run_id, rows_read, counts, [tuple(k) for k in keys])
+    finally:
+        con.close()

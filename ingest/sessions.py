@@ -1,0 +1,46 @@
+"""Trading sessions from exchange_calendars: never a hand-kept holiday list."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from datetime import date
+
+import pandas as pd
+
+from alphaduck.errors import AlphaduckError
+
+
+@functools.lru_cache(maxsize=16)
+def _calendar(name: str, first_year: int, last_year: int):
+    import exchange_calendars as xcals
+
+    try:
+        return xcals.get_calendar(name, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
+    except xcals.errors.InvalidCalendarName as exc:
+        hint = difflib.get_close_matches(name.upper(), xcals.get_calendar_names(), n=1)
+        suggestion = f"; did you mean {hint[0]}?" if hint else ""
+        raise AlphaduckError(f"unknown calendar {name!r}{suggestion}") from exc
+
+
+def trading_sessions(calendar: str, start: date, end: date) -> pd.DataFrame:
+    """One row per session in [start, end]: calendar, session_date, open_utc, close_utc, is_early_close."""
+    # Whole years keep the calendar cache useful across nearby spans.
+    cal = _calendar(calendar, start.year, end.year)
+    schedule = cal.schedule.loc[pd.Timestamp(start) : pd.Timestamp(end)]
+    early = set(cal.early_closes)
+    return pd.DataFrame(
+        {
+            "calendar": calendar,
+            "session_date": schedule.index.date,
+            "open_utc": schedule["open"].array,
+            "close_utc": schedule["close"].array,
+            "is_early_close": [s in early for s in schedule.index],
+        }
+    )
+
+
+def validate_calendar(calendar: str) -> None:
+    """Fail fast, before anything is read or written, on an unknown calendar code."""
+    today = date.today()
+    _calendar(calendar, today.year, today.year)

@@ -1,0 +1,157 @@
+"""Writing to the warehouse: the bars upsert, ingest-run records, session coverage.
+
+Every function here runs inside a transaction the caller owns, on a connection where
+the warehouse is attached as ``catalog``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+
+from alphaduck.warehouse import fetch_one
+from ingest.sessions import trading_sessions
+
+_VALUES = ("open", "high", "low", "close", "volume")
+
+
+@dataclass
+class MergeCounts:
+    inserted: int = 0
+    updated: int = 0
+
+    def __iadd__(self, other: MergeCounts) -> MergeCounts:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        return self
+
+
+def merge_bars(
+    con: duckdb.DuckDBPyConnection,
+    staged: str,
+    *,
+    source: str,
+    ingested_at: datetime,
+    catalog: str = "wh",
+) -> MergeCounts:
+    """Upsert the staged bars (one row per key) into raw.bars; unchanged bars are not touched.
+
+    A bar counts as changed when OHLCV differ, or when the new source gives a wap or
+    bar_count that differs from the stored one (a file without wap never erases IB's).
+    """
+    changed = " or ".join(
+        [f"s.{c} is distinct from b.{c}" for c in _VALUES]
+        + [f"(s.{c} is not null and s.{c} is distinct from b.{c})" for c in ("wap", "bar_count")]
+    )
+    con.execute(
+        f"""
+        create or replace temp table _delta as
+        select s.symbol, s.bar_size, s.ts, s.open, s.high, s.low, s.close, s.volume,
+               s.wap, s.bar_count, b.symbol is null as is_new
+        from {staged} as s
+        left join {catalog}.raw.bars as b
+            on b.symbol = s.symbol and b.bar_size = s.bar_size and b.ts = s.ts
+        where b.symbol is null or {changed}
+        """
+    )
+    inserted, updated = fetch_one(
+        con, "select count(*) filter (where is_new), count(*) filter (where not is_new) from _delta"
+    )
+    if inserted or updated:
+        con.execute(
+            f"""
+            insert into {catalog}.raw.bars
+                (symbol, bar_size, ts, open, high, low, close, volume, wap, bar_count, source, ingested_at)
+            select symbol, bar_size, ts, open, high, low, close, volume, wap, bar_count, ?, ?
+            from _delta
+            on conflict (symbol, bar_size, ts) do update set
+                open = excluded.open,
+                high = excluded.high,
+                low = excluded.low,
+                close = excluded.close,
+                volume = excluded.volume,
+                wap = coalesce(excluded.wap, wap),
+                bar_count = coalesce(excluded.bar_count, bar_count),
+                source = excluded.source,
+                ingested_at = excluded.ingested_at
+            """,
+            [source, ingested_at],
+        )
+    con.execute("drop table _delta")
+    return MergeCounts(inserted, updated)
+
+
+def new_run_id(source: str) -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{source.split(':')[0]}-{uuid.uuid4().hex[:6]}"
+
+
+def record_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    *,
+    source: str,
+    parameters: dict,
+    started_at: datetime,
+    status: str,
+    counts: MergeCounts | None = None,
+    error: str | None = None,
+    catalog: str = "wh",
+) -> None:
+    """Insert or update one row of raw.ingest_runs."""
+    counts = counts or MergeCounts()
+    finished = None if status == "running" else datetime.now(UTC)
+    con.execute(
+        f"""
+        insert into {catalog}.raw.ingest_runs
+            (run_id, source, parameters, started_at, finished_at, rows_inserted, rows_updated, status, error)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        on conflict (run_id) do update set
+            finished_at = excluded.finished_at,
+            rows_inserted = excluded.rows_inserted,
+            rows_updated = excluded.rows_updated,
+            status = excluded.status,
+            error = excluded.error
+        """,
+        [
+            run_id,
+            source,
+            json.dumps(parameters, default=str),
+            started_at,
+            finished,
+            counts.inserted,
+            counts.updated,
+            status,
+            error,
+        ],
+    )
+
+
+def refresh_sessions(con: duckdb.DuckDBPyConnection, calendar: str, *, catalog: str = "wh") -> None:
+    """Make raw.trading_sessions cover every day raw.bars spans, for ``calendar``."""
+    first, last = fetch_one(con, f"select min(ts), max(ts) from {catalog}.raw.bars")
+    if first is None:
+        return
+    # a day of margin: a UTC timestamp can sit on the neighbouring local session date
+    lo, hi = (first - timedelta(days=1)).date(), (last + timedelta(days=1)).date()
+    have_lo, have_hi = fetch_one(
+        con,
+        f"select min(session_date), max(session_date) from {catalog}.raw.trading_sessions where calendar = ?",
+        [calendar],
+    )
+    if have_lo is not None and have_lo <= lo and have_hi >= hi:
+        return
+    if have_lo is not None:
+        lo, hi = min(lo, have_lo), max(hi, have_hi)
+    con.register("_sessions", trading_sessions(calendar, lo, hi))
+    con.execute(
+        f"""
+        insert into {catalog}.raw.trading_sessions
+        select calendar, session_date, open_utc, close_utc, is_early_close from _sessions
+        on conflict do nothing
+        """
+    )
+    con.unregister("_sessions")

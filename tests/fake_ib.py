@@ -1,0 +1,403 @@
+"""A fake IB gateway that speaks the real TWS API wire protocol on 127.0.0.1.
+
+The real client library (ib_async or ib_insync) connects to it exactly as to TWS: the
+``API\\0`` handshake, startApi, nextValidId, managedAccounts, then contract details,
+head timestamps and historical bars served from a DataFrame of real sample bars.
+
+Every message is a 4-byte big-endian length and NUL-terminated fields. Server version
+176 is inside ib_async's range (157..178); the field orders below follow its decoder
+at that version.
+
+Faults for tests: pacing enforcement (IB's three rules, on a shared clock) answered with
+error 162, injected 162 pacing errors, dropped connections, a stall after N answers,
+unknown symbols (error 200), durations too long for the bar size (error 321).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from alphaduck.bar_sizes import parse_bar_size
+
+SERVER_VERSION = 176
+ACCOUNT = "DU1234567"
+
+# IB's step-size table: the longest duration each bar size allows, in seconds of calendar time
+_UNIT_SECONDS = {"S": 1, "D": 86_400, "W": 7 * 86_400, "M": 31 * 86_400, "Y": 366 * 86_400}
+
+
+def _max_duration_seconds(bar_seconds: int) -> int:
+    if bar_seconds < 5:
+        return 1_800
+    if bar_seconds < 10:
+        return 3_600
+    if bar_seconds < 30:
+        return 14_400
+    if bar_seconds < 60:
+        return 28_800
+    if bar_seconds < 180:
+        return 86_400
+    if bar_seconds < 1_800:
+        return 7 * 86_400
+    if bar_seconds < 86_400:
+        return 31 * 86_400
+    return 366 * 86_400
+
+
+def _window_start(end: datetime, duration: str) -> datetime:
+    n, unit = duration.split()
+    n = int(n)
+    ts = pd.Timestamp(end)
+    offsets = {
+        "S": pd.Timedelta(seconds=n),
+        "D": pd.Timedelta(days=n),
+        "W": pd.Timedelta(weeks=n),
+        "M": pd.DateOffset(months=n),
+        "Y": pd.DateOffset(years=n),
+    }
+    return (ts - offsets[unit]).to_pydatetime()
+
+
+def _encode(*fields: object) -> bytes:
+    body = b"".join(str(f).encode() + b"\0" for f in fields)
+    return struct.pack(">I", len(body)) + body
+
+
+@dataclass
+class Request:
+    kind: str  # "historical" | "head" | "details"
+    symbol: str
+    end: str = ""
+    duration: str = ""
+    bar_size: str = ""
+    what_to_show: str = ""
+    use_rth: bool = True
+    at: float = 0.0
+    answer: str = ""  # "bars" | "no data" | "pacing" | "invalid" | "dropped" | "stalled" | ...
+
+
+@dataclass
+class Faults:
+    pacing_errors_at: set[int] = field(default_factory=set)  # historical request ordinals (1-based)
+    drop_at: set[int] = field(default_factory=set)
+    stall_after: int | None = None  # answer this many historical requests, then go silent
+    refuse_handshake: bool = False
+
+
+class _Clock:
+    def now(self) -> float:
+        return time.monotonic()
+
+
+class FakeGateway:
+    """Serve ``bars`` (symbol, bar_size code, ts UTC bar start, open..volume) over the TWS protocol."""
+
+    def __init__(
+        self, bars: pd.DataFrame, *, clock=None, enforce_pacing: bool = True, faults: Faults | None = None
+    ):
+        self.bars = {
+            key: frame.sort_values("ts").reset_index(drop=True)
+            for key, frame in bars.groupby(["symbol", "bar_size"])
+        }
+        self.symbols = sorted({s for s, _ in self.bars})
+        self.clock = clock or _Clock()
+        self.enforce_pacing = enforce_pacing
+        self.faults = faults or Faults()
+        self.requests: list[Request] = []
+        self.violations: list[Request] = []
+        self.connections = 0
+        self.port = 0
+        self._historical_count = 0
+        self._paced: deque[tuple[float, tuple]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.stalled = threading.Event()
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> FakeGateway:
+        self._thread = threading.Thread(target=self._run, name="fake-ib-gateway", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fake IB gateway did not start")
+        return self
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    def stop(self) -> None:
+        if not self._loop:
+            return
+
+        async def shutdown() -> None:
+            self._server.close()
+            for w in list(self._writers):
+                w.close()
+            await self._server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop = None
+
+    def __enter__(self) -> FakeGateway:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def historical(self) -> list[Request]:
+        return [r for r in self.requests if r.kind == "historical"]
+
+    # -- protocol ---------------------------------------------------------------------------------
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.add(writer)
+        try:
+            if await reader.readexactly(4) != b"API\0":
+                return
+            size = struct.unpack(">I", await reader.readexactly(4))[0]
+            await reader.readexactly(size)  # "v157..178": we answer with one version in range
+            if self.faults.refuse_handshake:
+                return
+            writer.write(_encode_raw(f"{SERVER_VERSION}\0{datetime.now(UTC):%Y%m%d %H:%M:%S} UTC\0"))
+            while True:
+                size = struct.unpack(">I", await reader.readexactly(4))[0]
+                fields = (await reader.readexactly(size)).decode().split("\0")[:-1]
+                if not await self._handle(fields, writer):
+                    return
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _handle(self, f: list[str], w: asyncio.StreamWriter) -> bool:
+        msg = int(f[0])
+        if msg == 71:  # startApi
+            w.write(_encode(9, 1, 1) + _encode(15, 1, ACCOUNT))
+        elif msg == 61:  # reqPositions
+            w.write(_encode(62, 1))
+        elif msg == 6:  # reqAccountUpdates
+            w.write(_encode(54, 1, ACCOUNT))
+        elif msg == 76:  # reqAccountUpdatesMulti
+            w.write(_encode(74, 1, f[2]))
+        elif msg == 7:  # reqExecutions
+            w.write(_encode(55, 1, f[2]))
+        elif msg == 5:  # reqOpenOrders
+            w.write(_encode(53, 1))
+        elif msg == 99:  # reqCompletedOrders
+            w.write(_encode(102))
+        elif msg == 49:  # reqCurrentTime
+            w.write(_encode(49, 1, int(time.time())))
+        elif msg == 9:  # reqContractDetails: 9, 8, reqId, conId, symbol, secType, ...
+            self._contract_details(f, w)
+        elif (
+            msg == 87
+        ):  # reqHeadTimeStamp: 87, reqId, contract(12), includeExpired, useRTH, whatToShow, formatDate
+            self._head_timestamp(f, w)
+        elif msg == 20:  # reqHistoricalData
+            return self._historical(f, w)
+        # 25 cancelHistoricalData, 90 cancelHeadTimeStamp and the rest need no answer
+        return True
+
+    def _error(self, w: asyncio.StreamWriter, req_id: object, code: int, text: str) -> None:
+        w.write(_encode(4, 2, req_id, code, text, ""))
+
+    def _contract_details(self, f: list[str], w: asyncio.StreamWriter) -> None:
+        req_id, symbol, sec_type, currency = f[2], f[4], f[5] or "STK", f[12] or "USD"
+        self.requests.append(Request("details", symbol, at=self.clock.now()))
+        if symbol not in self.symbols:
+            self._error(w, req_id, 200, "No security definition has been found for the request")
+            return
+        con_id = 100_000 + self.symbols.index(symbol)
+        w.write(
+            _encode(
+                10,
+                req_id,
+                symbol,
+                sec_type,
+                "",
+                0,
+                "",
+                "SMART",
+                currency,
+                symbol,
+                "NMS",
+                symbol,
+                con_id,
+                0.01,
+                "",
+                "ACTIVETIM,LMT,MKT",
+                "SMART,ARCA,NYSE,NASDAQ",
+                1,
+                0,
+                f"{symbol} (fake)",
+                "ARCA",
+                "",
+                "",
+                "",
+                "",
+                "US/Eastern",
+                "",
+                "",
+                "",
+                "",
+                0,
+                1,
+                "",
+                "",
+                "26,26",
+                "",
+                "ETF",
+                1,
+                1,
+                100,
+            )  # fmt: skip
+            + _encode(52, 1, req_id)
+        )
+
+    def _series(self, symbol: str, bar_size: str) -> pd.DataFrame | None:
+        return self.bars.get((symbol, parse_bar_size(bar_size).code))
+
+    def _head_timestamp(self, f: list[str], w: asyncio.StreamWriter) -> None:
+        req_id, symbol = f[1], f[3]
+        self.requests.append(Request("head", symbol, what_to_show=f[16], at=self.clock.now()))
+        firsts = [frame["ts"].iloc[0] for (s, _), frame in self.bars.items() if s == symbol]
+        if not firsts:
+            self._error(w, req_id, 162, "Historical Market Data Service error message:No head time stamp")
+            return
+        w.write(_encode(88, req_id, int(min(firsts).timestamp())))
+
+    def _pacing_violated(self, key: tuple, family: tuple, weight: int, now: float) -> bool:
+        while self._paced and self._paced[0][0] <= now - 600:
+            self._paced.popleft()
+        recent = list(self._paced)
+        in_window = sum(wt for _, _, wt in recent) + weight
+        identical = any(k == key and now - t < 15 for t, k, _ in recent)
+        same_family = sum(wt for t, k, wt in recent if k[:3] == family and t > now - 2) + weight
+        self._paced.append((now, key, weight))
+        return in_window > 60 or identical or same_family >= 6
+
+    def _historical(self, f: list[str], w: asyncio.StreamWriter) -> bool:
+        # 20, reqId, contract(12 fields), includeExpired, end, barSize, duration, useRTH, whatToShow, formatDate, ...
+        req_id, con_id, symbol, exchange = f[1], f[2], f[3], f[9]
+        end_text, bar_size, duration, use_rth, what, fmt = f[15], f[16], f[17], f[18] == "1", f[19], f[20]
+        now = self.clock.now()
+        req = Request("historical", symbol, end_text, duration, bar_size, what, use_rth, at=now)
+        self.requests.append(req)
+        self._historical_count += 1
+        n = self._historical_count
+        stall = self.faults.stall_after
+        if stall is not None and n > stall:
+            req.answer = "stalled"
+            self.stalled.set()
+            return True
+        if n in self.faults.drop_at:
+            req.answer = "dropped"
+            return False
+        key = (con_id, exchange, what, end_text, duration, bar_size, use_rth)
+        violated = self.enforce_pacing and self._pacing_violated(
+            key, (con_id, exchange, what), 2 if what == "BID_ASK" else 1, now
+        )
+        if violated or n in self.faults.pacing_errors_at:
+            if violated:
+                self.violations.append(req)
+            req.answer = "pacing"
+            self._error(w, req_id, 162, "Historical Market Data Service error message:Pacing violation")
+            return True
+        bar = parse_bar_size(bar_size)
+        count, unit = duration.split()
+        if int(count) * _UNIT_SECONDS[unit] > _max_duration_seconds(bar.seconds):
+            req.answer = "invalid"
+            self._error(
+                w,
+                req_id,
+                321,
+                f"Error validating request.-'bP' : cause - Historical data request for duration {duration} is not supported for bar size {bar_size}",
+            )
+            return True
+        series = self._series(symbol, bar_size)
+        end = _parse_end(end_text) if end_text else datetime.now(UTC)
+        start = _window_start(end, duration)
+        rows = (
+            series[(series["ts"] >= start) & (series["ts"] < end)] if series is not None else pd.DataFrame()
+        )
+        if rows.empty:
+            req.answer = "no data"
+            self._error(
+                w,
+                req_id,
+                162,
+                "Historical Market Data Service error message:HMDS query returned no data: "
+                + f"{symbol}@SMART Trades",
+            )
+            return True
+        req.answer = "bars"
+        fields: list[object] = [17, req_id, f"{start:%Y%m%d %H:%M:%S}", f"{end:%Y%m%d %H:%M:%S}", len(rows)]
+        daily = not bar.is_intraday
+        for r in rows.itertuples(index=False):
+            stamp = (
+                r.session_date.strftime("%Y%m%d")
+                if daily
+                else (
+                    str(int(r.ts.timestamp()))
+                    if fmt == "2"
+                    else f"{r.ts.tz_convert('US/Eastern'):%Y%m%d %H:%M:%S} US/Eastern"
+                )
+            )
+            fields += [stamp, r.open, r.high, r.low, r.close, int(r.volume), r.wap, r.bar_count]
+        w.write(_encode(*fields))
+        return True
+
+
+def _encode_raw(text: str) -> bytes:
+    body = text.encode()
+    return struct.pack(">I", len(body)) + body
+
+
+def _parse_end(text: str) -> datetime:
+    parts = text.split()
+    stamp = datetime.strptime(" ".join(parts[:2]), "%Y%m%d %H:%M:%S")
+    tz = parts[2] if len(parts) > 2 else "UTC"
+    return pd.Timestamp(stamp, tz=tz).tz_convert("UTC").to_pydatetime()
+
+
+def sample_frame(
+    path, *, symbol: str | None = None, bar_size: str | None = None, calendar: str = "XNYS"
+) -> pd.DataFrame:
+    """Bars of a sample file as the gateway serves them (wap and bar_count made up from OHLC)."""
+    frame = pd.read_csv(path)
+    if symbol:
+        frame["symbol"] = symbol
+    daily = len(str(frame["ts"].iloc[0])) == 10
+    if daily:
+        frame["session_date"] = pd.to_datetime(frame["ts"]).dt.date
+        from ingest.sessions import trading_sessions
+
+        sessions = trading_sessions(calendar, frame["session_date"].min(), frame["session_date"].max())
+        opens = dict(zip(sessions["session_date"], sessions["open_utc"], strict=True))
+        frame["ts"] = pd.to_datetime(frame["session_date"].map(opens), utc=True)
+    else:
+        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    frame["bar_size"] = bar_size or ("1d" if daily else "30min")
+    frame["wap"] = ((frame["high"] + frame["low"] + frame["close"]) / 3).round(4)
+    frame["bar_count"] = (frame["volume"] // 100).astype("int64") + 1
+    return frame
