@@ -233,11 +233,14 @@ Examples:
 @click.option(
     "--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for one request."
 )
+@click.option(
+    "--connect-timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for the API handshake."
+)
 @options.calendar
 @options.db
 @options.quiet
 def ibkr_command(symbols, tz, bar_size, start, end, what_to_show, rth, host, port, client_id, sec_type, exchange,
-                 primary_exchange, currency, full, timeout, calendar, db, quiet) -> None:  # fmt: skip
+                 primary_exchange, currency, full, timeout, connect_timeout, calendar, db, quiet) -> None:  # fmt: skip
     """Fetch historical bars from TWS / IB Gateway (read-only API) into raw.bars.
 
     Requests are cut to IB's longest duration for the bar size and paced under IB's
@@ -270,6 +273,7 @@ def ibkr_command(symbols, tz, bar_size, start, end, what_to_show, rth, host, por
         symbols=list(symbols), bar_size=bar_size, start=start, end=end, what_to_show=what_to_show.upper(),
         use_rth=rth, host=host, port=port, client_id=client_id, sec_type=sec_type.upper(), exchange=exchange.upper(),
         primary_exchange=primary_exchange.upper(), currency=currency.upper(), full=full, calendar=calendar, timeout=timeout,
+        connect_timeout=connect_timeout,
     )  # fmt: skip
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

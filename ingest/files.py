@@ -381,7 +381,7 @@ class FileStager:
             self.con,
             f"""
             with ordered as (
-                select row_no, symbol, ts,
+                select row_no, symbol, ts, lag(row_no) over w as previous_row,
                        epoch(ts) - epoch(lag(ts) over w) as gap,
                        timezone({tzq}, lag(ts) over w)::date
                            <> coalesce(timezone({tzq}, lag(ts, 2) over w)::date, date '0001-01-01') as after_first_of_day
@@ -389,35 +389,42 @@ class FileStager:
                 where origin = ?
                 window w as (partition by symbol order by ts)
             )
-            select row_no, symbol, ts, gap from ordered
+            select row_no, symbol, ts, gap, previous_row from ordered
             where gap > 0 and gap < {bar.seconds} and not after_first_of_day
-            order by row_no limit 1
+            order by greatest(row_no, previous_row) limit 1
             """,
             [origin],
         )
         if short:
-            row_no, symbol, ts, gap = short
+            row_no, symbol, ts, gap, previous_row = short
             raise AlphaduckError(
                 f"{self.staged.locate(origin, row_no)}: {symbol} bar at {ts:%Y-%m-%d %H:%M} UTC starts {gap:g} s after "
-                f"the previous one, but the file's bars are {bar.code}: mixed bar sizes in one file"
+                f"the one at {self.staged.locate(origin, previous_row).removeprefix(origin + ' ')}, but the file's bars "
+                f"are {bar.code}: mixed bar sizes in one file"
             )
         if explicit:
+            # a --bar-size that no two bars are apart by, where most gaps say another size, is a typo
             mode = fetch_one(
                 self.con,
                 f"""
                 with gaps as (
                     select epoch(ts) - epoch(lag(ts) over (partition by symbol order by ts)) as gap
                     from {self.staged.table} where origin = ?
+                ),
+                counted as (
+                    select gap, count(*) as n from gaps
+                    where gap > 0 and gap < {_INTRADAY_GAP_S} group by gap
                 )
-                select gap, count(*) / sum(count(*)) over () from gaps
-                where gap > 0 and gap < {_INTRADAY_GAP_S} group by gap order by 2 desc limit 1
+                select arg_max(gap, n), max(n) / sum(n), sum(n), count(*) filter (where gap = {bar.seconds})
+                from counted
                 """,
                 [origin],
             )
-            if mode and mode[0] != bar.seconds and mode[1] > 0.5:
-                found = bar_size_from_seconds(mode[0])
+            gap, share, n_gaps, exact = mode
+            if n_gaps and n_gaps >= 10 and exact == 0 and share > 0.5:
+                found = bar_size_from_seconds(gap)
                 raise AlphaduckError(
-                    f"{origin}: the bar size is {bar.code} but most bars are {found or f'{mode[0]:g} s'} apart"
+                    f"{origin}: the bar size is {bar.code} but most bars are {found or f'{gap:g} s'} apart"
                 )
 
     def _anchor_daily(self, origin: str) -> None:

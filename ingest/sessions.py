@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import warnings
 from datetime import date
 
 import pandas as pd
@@ -16,7 +17,10 @@ def _calendar(name: str, first_year: int, last_year: int):
     import exchange_calendars as xcals
 
     try:
-        return xcals.get_calendar(name, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
+        with warnings.catch_warnings():
+            # exchange_calendars trips a pandas 3.1 deprecation inside its own code
+            warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
+            return xcals.get_calendar(name, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
     except xcals.errors.InvalidCalendarName as exc:
         hint = difflib.get_close_matches(name.upper(), xcals.get_calendar_names(), n=1)
         suggestion = f"; did you mean {hint[0]}?" if hint else ""

@@ -1,0 +1,69 @@
+"""Shared fixtures: real sample data, real DuckDB files, the real CLI."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from alphaduck.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_30MIN = ROOT / "data" / "sample" / "us24_30min_rth_2025-05_2026-03.csv.gz"
+SAMPLE_DAILY = ROOT / "data" / "sample" / "spy_daily_1999-11_2023-03.csv.gz"
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+def run_cli(*args: str, env: dict | None = None):
+    """Run `alphaduck ARGS...` in-process, the way a shell would (exit code, stdout+stderr)."""
+    return CliRunner().invoke(main, [str(a) for a in args], env=env, catch_exceptions=False)
+
+
+def snapshot(db: Path) -> dict | None:
+    """Row count and content hash of every raw table: equal snapshots mean an unchanged warehouse."""
+    if not Path(db).exists():
+        return None
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = [t for (t,) in con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables order by 1"
+        ).fetchall()]
+        return {t: con.execute(f"select count(*), sum(hash(columns(*))) from {t}").fetchall()[0] for t in tables}
+    finally:
+        con.close()
+
+
+def sample_lines(n: int, symbol: str = "SPY") -> list[str]:
+    """The header and the first ``n`` rows of one symbol from the 30-minute sample (real bars)."""
+    with gzip.open(SAMPLE_30MIN, "rt") as fh:
+        header = next(fh).rstrip("\n")
+        rows = [line.rstrip("\n") for line in fh if f",{symbol}," in line]
+    return [header, *rows[:n]]
+
+
+@pytest.fixture(scope="session")
+def loaded_warehouse(tmp_path_factory) -> Path:
+    """A warehouse with the SPY daily sample in it, built once through the real CLI."""
+    db = tmp_path_factory.mktemp("wh") / "base.duckdb"
+    result = run_cli("ingest", "sample", "--dataset", "spy-daily", "--db", db, "-q")
+    assert result.exit_code == 0, result.output
+    return db
+
+
+@pytest.fixture
+def warehouse(loaded_warehouse: Path, tmp_path: Path) -> Path:
+    """A private copy of the loaded warehouse for one test."""
+    db = tmp_path / "warehouse.duckdb"
+    shutil.copy(loaded_warehouse, db)
+    return db
+
+
+PYTHON = sys.executable

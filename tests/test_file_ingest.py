@@ -1,0 +1,295 @@
+"""`alphaduck ingest file` / `ingest sample` on real bars: loads, idempotency, and every bad input."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from alphaduck.bar_sizes import parse_bar_size
+from alphaduck.errors import AlphaduckError
+from ingest.files import FileOptions
+from ingest.load import ingest_files
+from tests.conftest import PYTHON, SAMPLE_30MIN, SAMPLE_DAILY, run_cli, sample_lines, snapshot
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _bars(db: Path, where: str = "true") -> pd.DataFrame:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(f"select * exclude (ingested_at) from raw.bars where {where} order by all").df()
+    finally:
+        con.close()
+
+
+# -- loading real data ---------------------------------------------------------------------------------
+
+
+def test_sample_loads_every_bar_with_utc_bar_starts(tmp_path):
+    db = tmp_path / "w.duckdb"
+    result = run_cli("ingest", "sample", "--db", db)
+    assert result.exit_code == 0, result.output
+    assert "64,152 rows read" in result.output and "64,152" in result.output.replace("\n", " ")
+    con = duckdb.connect(str(db), read_only=True)
+    n, symbols, bar_sizes, first = con.execute(
+        "select count(*), count(distinct symbol), string_agg(distinct bar_size), min(ts) from raw.bars"
+    ).fetchall()[0]
+    assert (n, symbols, bar_sizes) == (64_152, 24, "30min")
+    # the file's 2025-05-12T09:30:00-04:00 is 13:30 UTC
+    assert first == pd.Timestamp("2025-05-12 13:30", tz="UTC")
+    # a half-day: 2025-12-24 closes at 13:00 ET, so its last 30-minute bar starts 12:30 ET = 17:30 UTC
+    last_half_day = con.execute(
+        "select max(ts) from raw.bars where symbol = 'SPY' and ts::date = date '2025-12-24'"
+    ).fetchall()[0][0]
+    assert last_half_day == pd.Timestamp("2025-12-24 17:30", tz="UTC")
+    early = con.execute(
+        "select is_early_close, close_utc from raw.trading_sessions where session_date = date '2025-12-24'"
+    ).fetchall()
+    assert early == [(True, pd.Timestamp("2025-12-24 18:00", tz="UTC"))]
+    status = con.execute("select status, rows_inserted, rows_updated from raw.ingest_runs").fetchall()
+    assert status == [("ok", 64_152, 0)]
+    con.close()
+
+
+def test_daily_dates_are_anchored_at_the_session_open(warehouse):
+    spy = _bars(warehouse, "symbol = 'SPY' and bar_size = '1d'")
+    assert len(spy) == 5_885
+    # 1999-11-01 opened 09:30 EST = 14:30 UTC; 2022-07-01 opened 09:30 EDT = 13:30 UTC
+    stamps = set(spy["ts"])
+    assert pd.Timestamp("1999-11-01 14:30", tz="UTC") in stamps
+    assert pd.Timestamp("2022-07-01 13:30", tz="UTC") in stamps
+
+
+def test_same_file_twice_changes_nothing(warehouse):
+    before = snapshot(warehouse)
+    bars_before = _bars(warehouse)
+    result = run_cli("ingest", "file", SAMPLE_DAILY, "--symbol", "SPY", "--db", warehouse)
+    assert result.exit_code == 0, result.output
+    assert "0 inserted, 0 updated" in " ".join(result.output.split())
+    pd.testing.assert_frame_equal(_bars(warehouse), bars_before)
+    after = snapshot(warehouse)
+    assert after["raw.bars"] == before["raw.bars"]
+    assert after["raw.ingest_runs"][0] == before["raw.ingest_runs"][0] + 1  # the run itself is recorded
+
+
+def test_overlapping_files_give_the_union_without_duplicates(tmp_path):
+    lines = sample_lines(100)
+    a = _write(tmp_path / "a.csv", [lines[0], *lines[1:61]])
+    b = _write(tmp_path / "b.csv", [lines[0], *lines[41:101]])
+    db = tmp_path / "w.duckdb"
+    assert run_cli("ingest", "file", a, "--db", db, "-q").exit_code == 0
+    result = run_cli("ingest", "file", b, "--db", db)
+    assert "40 inserted, 0 updated" in " ".join(result.output.split())
+    together = tmp_path / "together.duckdb"
+    assert run_cli("ingest", "file", a, b, "--db", together, "-q").exit_code == 0
+    union = _bars(db)
+    assert len(union) == 100
+    assert union["ts"].is_unique
+    pd.testing.assert_frame_equal(union.drop(columns="source"), _bars(together).drop(columns="source"))
+
+
+def test_changed_bar_is_updated_not_duplicated(tmp_path):
+    lines = sample_lines(10)
+    db = tmp_path / "w.duckdb"
+    assert run_cli("ingest", "file", _write(tmp_path / "a.csv", lines), "--db", db, "-q").exit_code == 0
+    fields = lines[5].split(",")
+    fields[5] = f"{float(fields[5]) + 0.01:.2f}"  # close, still inside [low, high] for this bar?
+    fields[3] = str(max(float(fields[3]), float(fields[5])))  # keep high >= close
+    lines[5] = ",".join(fields)
+    result = run_cli("ingest", "file", _write(tmp_path / "b.csv", lines), "--db", db)
+    assert "0 inserted, 1 updated" in " ".join(result.output.split())
+    assert len(_bars(db)) == 10
+
+
+def test_parquet_naive_timestamps_and_symbol_option(tmp_path):
+    lines = sample_lines(30)
+    frame = pd.read_csv(pd.io.common.StringIO("\n".join(lines)))
+    # naive New York wall-clock times, no symbol column: what many vendors export
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True).dt.tz_convert("America/New_York").dt.tz_localize(None)
+    path = tmp_path / "spy.parquet"
+    frame.drop(columns="symbol").to_parquet(path)
+    db = tmp_path / "w.duckdb"
+    result = run_cli("ingest", "file", path, "--symbol", "spy", "--db", db, "-q")
+    assert result.exit_code == 0, result.output
+    from_csv = tmp_path / "c.duckdb"
+    assert run_cli("ingest", "file", _write(tmp_path / "spy.csv", lines), "--db", from_csv, "-q").exit_code == 0
+    pd.testing.assert_frame_equal(_bars(db).drop(columns="source"), _bars(from_csv).drop(columns="source"))
+
+
+def test_bar_size_is_inferred_and_checked(tmp_path):
+    db = tmp_path / "w.duckdb"
+    path = _write(tmp_path / "a.csv", sample_lines(40))
+    assert run_cli("ingest", "file", path, "--db", db, "-q").exit_code == 0
+    assert set(_bars(db)["bar_size"]) == {"30min"}
+    wrong = run_cli("ingest", "file", path, "--bar-size", "5 mins", "--db", db, "-q")
+    assert wrong.exit_code == 2
+    assert "the bar size is 5min but most bars are 30min apart" in wrong.output
+
+
+# -- bad input: one line naming file/line/column, exit 2, warehouse untouched -------------------------
+
+
+def _corrupt(lines: list[str], row: int, column: str, value: str) -> list[str]:
+    header = lines[0].split(",")
+    fields = lines[row].split(",")
+    fields[header.index(column)] = value
+    return [*lines[:row], ",".join(fields), *lines[row + 1 :]]
+
+
+BASE = sample_lines(60)
+BAD_INPUTS = {
+    "misspelled column": (
+        [BASE[0].replace("close", "clsoe"), *BASE[1:]],
+        ["missing column 'close'", "'clsoe'"],
+    ),
+    "missing column": (
+        [",".join(BASE[0].split(",")[:-1])] + [",".join(x.split(",")[:-1]) for x in BASE[1:]],
+        ["missing column 'volume'"],
+    ),
+    "unparseable timestamp": (_corrupt(BASE, 7, "ts", "2025-13-45T09:30:00"), ["line 8, column ts", "'2025-13-45T09:30:00'"]),
+    "non-numeric price": (_corrupt(BASE, 12, "open", "12,5".replace(",", ";")), ["line 13, column open", "'12;5'"]),
+    "NaN price": (_corrupt(BASE, 3, "close", "NaN"), ["line 4, column close", "nan"]),
+    "zero price": (_corrupt(BASE, 9, "low", "0"), ["line 10, column low", "must be > 0"]),
+    "negative price": (_corrupt(BASE, 20, "high", "-5"), ["line 21, column high", "must be > 0"]),
+    "high below open/close": (
+        _corrupt(BASE, 15, "high", "1.5"),
+        ["line 16, column high", "below max(open, close)"],
+    ),
+    "low above open/close": (_corrupt(BASE, 16, "low", "9999"), ["line 17, column low", "above min(open, close)"]),
+    "negative volume": (_corrupt(BASE, 30, "volume", "-100"), ["line 31, column volume", "negative"]),
+    "duplicate with different values": (
+        [*BASE, _corrupt(BASE, 10, "volume", "1")[10]],
+        ["line 62", "already appears at", "line 11", "different values"],
+    ),
+    "mixed bar sizes": (
+        [*BASE, BASE[5].replace(":30:00-04:00", ":35:00-04:00").replace(":00:00-04:00", ":05:00-04:00")],
+        ["line 62", "mixed bar sizes"],
+    ),
+    "date among intraday bars": (
+        [*BASE, "2025-08-01,SPY,600,601,599,600,1000"],
+        ["line 62, column ts", "mixed bar sizes"],
+    ),
+    "header only": ([BASE[0]], ["no rows"]),
+    "missing value": (_corrupt(BASE, 2, "open", ""), ["line 3, column open", "missing value"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_rejected_with_one_line_and_no_change(case, warehouse, tmp_path):
+    lines, expected = BAD_INPUTS[case]
+    path = _write(tmp_path / "bad.csv", lines)
+    before = snapshot(warehouse)
+    result = run_cli("ingest", "file", path, "--db", warehouse)
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert message.startswith("Error: ") and "\n" not in message, message
+    assert str(path) in message
+    for part in expected:
+        assert part in message, message
+    assert snapshot(warehouse) == before
+
+
+def test_empty_file(warehouse, tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    before = snapshot(warehouse)
+    result = run_cli("ingest", "file", path, "--db", warehouse)
+    assert result.exit_code == 2
+    assert result.output.strip() == f"Error: {path}: file is empty"
+    assert snapshot(warehouse) == before
+
+
+def test_bad_second_file_rejects_the_whole_load(warehouse, tmp_path):
+    good = _write(tmp_path / "good.csv", BASE)
+    bad = _write(tmp_path / "bad.csv", _corrupt(BASE, 4, "close", "abc"))
+    before = snapshot(warehouse)
+    result = run_cli("ingest", "file", good, bad, "--db", warehouse)
+    assert result.exit_code == 2 and "bad.csv line 5, column close" in result.output
+    assert snapshot(warehouse) == before
+
+
+def test_bad_input_never_creates_a_warehouse(tmp_path):
+    db = tmp_path / "new.duckdb"
+    path = _write(tmp_path / "bad.csv", _corrupt(BASE, 4, "close", "abc"))
+    assert run_cli("ingest", "file", path, "--db", db).exit_code == 2
+    assert not db.exists()
+
+
+def test_locked_warehouse_is_named_and_left_alone(warehouse, tmp_path):
+    holder = subprocess.Popen(
+        [PYTHON, "-c", f"import duckdb, time; c = duckdb.connect({str(warehouse)!r}); print('ok', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        result = run_cli("ingest", "file", _write(tmp_path / "a.csv", BASE), "--db", warehouse)
+        assert result.exit_code == 2
+        message = result.output.strip()
+        assert f"warehouse {warehouse} is locked by process {holder.pid}" in message and "\n" not in message
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    assert con.execute("select count(*) from raw.bars").fetchall() == [(5_885,)]
+    con.close()
+
+
+# -- fuzzing rows ------------------------------------------------------------------------------------
+
+CORRUPTIONS = {
+    "open": ["abc", "NaN", "0", "-1", "", "inf"],
+    "high": ["x1", "nan", "0", "-3.5"],
+    "low": ["--", "NaN", "-0.01", "0"],
+    "close": ["1e", "NaN", "0", "-2"],
+    "volume": ["-1", "many", "nan"],
+    "ts": ["2025-02-30T09:30:00-05:00", "yesterday", "", "12:00"],
+}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    row=st.integers(min_value=1, max_value=len(BASE) - 1),
+    column=st.sampled_from(sorted(CORRUPTIONS)),
+    data=st.data(),
+)
+def test_fuzzed_bad_rows_name_their_line_and_change_nothing(warehouse, tmp_path, row, column, data):
+    value = data.draw(st.sampled_from(CORRUPTIONS[column]))
+    path = _write(tmp_path / "fuzz.csv", _corrupt(BASE, row, column, value))
+    before = snapshot(warehouse)
+    with pytest.raises(AlphaduckError) as err:
+        ingest_files([path], FileOptions(), db=warehouse)
+    message = err.value.message
+    assert f"line {row + 1}, column {column}" in message, message
+    assert snapshot(warehouse) == before
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(min_value=2, max_value=len(BASE) - 2), overlap=st.integers(min_value=0, max_value=10), reverse=st.booleans())
+def test_fuzzed_split_files_load_to_the_same_table(tmp_path, cut, overlap, reverse):
+    first = _write(tmp_path / "first.csv", BASE[: cut + 1])
+    second = _write(tmp_path / "second.csv", [BASE[0], *BASE[max(1, cut + 1 - overlap) :]])
+    db = tmp_path / "split.duckdb"
+    db.unlink(missing_ok=True)
+    for path in [second, first] if reverse else [first, second]:
+        ingest_files([path], FileOptions(bar_size=parse_bar_size("30min")), db=db)
+    loaded = _bars(db)
+    expected = pd.to_datetime([line.split(",")[0] for line in BASE[1:]], utc=True)
+    assert list(loaded["ts"]) == list(expected)
+    assert loaded["close"].tolist() == [float(line.split(",")[5]) for line in BASE[1:]]
+
+
+def test_sample_file_is_gzip_with_the_documented_columns():
+    with gzip.open(SAMPLE_30MIN, "rt") as fh:
+        assert fh.readline().strip() == "ts,symbol,open,high,low,close,volume"

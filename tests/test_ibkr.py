@@ -1,0 +1,257 @@
+"""`alphaduck ingest ibkr`: the real ib_async client against a fake gateway on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from datetime import UTC, datetime
+
+import duckdb
+import pandas as pd
+import pytest
+
+from alphaduck.bar_sizes import parse_bar_size
+from alphaduck.errors import AlphaduckError
+from ingest.ibkr import Chunk, IbkrOptions, IbSession, ingest_ibkr, plan_chunks
+from ingest.pacing import FakeClock
+from tests.conftest import PYTHON, ROOT, SAMPLE_30MIN, SAMPLE_DAILY, run_cli, snapshot
+from tests.fake_ib import Faults, FakeGateway, sample_frame
+
+BAR_30 = parse_bar_size("30 mins")
+MAY, SEP = datetime(2025, 5, 12, tzinfo=UTC), datetime(2025, 9, 12, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def bars_30min() -> pd.DataFrame:
+    return sample_frame(SAMPLE_30MIN)
+
+
+@pytest.fixture(scope="module")
+def bars_daily() -> pd.DataFrame:
+    return sample_frame(SAMPLE_DAILY, symbol="SPY")
+
+
+def expected_bars(frame: pd.DataFrame, symbols, start, end) -> pd.DataFrame:
+    rows = frame[frame["symbol"].isin(symbols) & (frame["ts"] >= start) & (frame["ts"] < end)]
+    return rows.sort_values(["symbol", "ts"]).reset_index(drop=True)
+
+
+def stored(db) -> pd.DataFrame:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(
+            "select symbol, bar_size, ts, open, high, low, close, volume, wap, bar_count from raw.bars order by symbol, ts"
+        ).df()
+    finally:
+        con.close()
+
+
+def ingest(gateway: FakeGateway, db, clock=None, **kwargs):
+    options = IbkrOptions(port=gateway.port, **{"bar_size": BAR_30, **kwargs})
+    return asyncio.run(ingest_ibkr(options, db=db, clock=clock or FakeClock(1e6)))
+
+
+def test_chunks_cover_the_span_with_ibs_longest_duration():
+    chunks = plan_chunks("SPY", MAY, SEP, BAR_30)
+    assert [c.duration for c in chunks] == ["1 M"] * 4
+    assert chunks[0].start == MAY and chunks[-1].end == SEP
+    assert all(a.end == b.start for a, b in zip(chunks, chunks[1:], strict=False))
+    assert [c.duration for c in plan_chunks("SPY", MAY, SEP, parse_bar_size("5 mins"))][:1] == ["1 W"]
+    assert plan_chunks("SPY", MAY, SEP, parse_bar_size("1 min"))[0].duration == "1 D"
+    assert plan_chunks("SPY", MAY, SEP, parse_bar_size("1 day"))[0].duration == "1 Y"
+
+
+def test_fetches_chunked_bars_equal_to_the_source(tmp_path, bars_30min):
+    clock = FakeClock(1e6)
+    with FakeGateway(bars_30min, clock=clock) as gw:
+        result, stats = ingest(gw, tmp_path / "w.duckdb", clock, symbols=["SPY", "AAPL"], start=MAY, end=SEP)
+    historical = gw.historical
+    assert [(r.symbol, r.end, r.duration) for r in historical][:2] == [
+        ("SPY", "20250612 00:00:00 UTC", "1 M"),
+        ("SPY", "20250712 00:00:00 UTC", "1 M"),
+    ]
+    assert len(historical) == 8 and all(r.answer == "bars" for r in historical)
+    assert gw.violations == []
+    want = expected_bars(bars_30min, ["SPY", "AAPL"], MAY, SEP)
+    got = stored(tmp_path / "w.duckdb")
+    assert len(got) == len(want) == result.counts.inserted
+    assert (got["ts"].to_numpy() == want.sort_values(["symbol", "ts"])["ts"].to_numpy()).all()
+    assert got["close"].tolist() == want["close"].tolist()
+    assert got["wap"].tolist() == want["wap"].tolist()
+
+
+def test_rerun_resumes_from_the_last_stored_bar(tmp_path, bars_30min):
+    db = tmp_path / "w.duckdb"
+    clock = FakeClock(1e6)
+    with FakeGateway(bars_30min, clock=clock) as gw:
+        ingest(gw, db, clock, symbols=["SPY"], start=MAY, end=datetime(2025, 7, 1, tzinfo=UTC))
+        clock.t += 60  # a minute later: nothing identical within 15 s
+        result, _ = ingest(gw, db, clock, symbols=["SPY"], start=MAY, end=SEP)
+    second = gw.historical[3:]
+    # resumes at the last stored bar (2025-06-30 19:30 UTC), not at --start
+    assert [r.end for r in second] == ["20250712 00:00:00 UTC", "20250812 00:00:00 UTC", "20250912 00:00:00 UTC"][-len(second):]
+    assert result.counts.updated == 0
+    assert len(stored(db)) == len(expected_bars(bars_30min, ["SPY"], MAY, SEP))
+
+
+def test_daily_bars_land_at_the_session_open_like_the_file_loader(tmp_path, bars_daily):
+    db = tmp_path / "ib.duckdb"
+    with FakeGateway(bars_daily) as gw:
+        ingest(gw, db, symbols=["SPY"], bar_size=parse_bar_size("1 day"),
+               start=datetime(2021, 1, 1, tzinfo=UTC), end=datetime(2023, 4, 1, tzinfo=UTC))  # fmt: skip
+        assert [r.duration for r in gw.historical] == ["1 Y", "1 Y", "1 Y"]
+    from_file = tmp_path / "file.duckdb"
+    assert run_cli("ingest", "sample", "--dataset", "spy-daily", "--db", from_file, "-q").exit_code == 0
+    ib = stored(db)
+    file = stored(from_file)
+    file = file[file["ts"] >= pd.Timestamp("2021-01-01", tz="UTC")].reset_index(drop=True)
+    assert len(ib) == len(file) > 500
+    pd.testing.assert_frame_equal(
+        ib[["symbol", "bar_size", "ts", "open", "high", "low", "close", "volume"]],
+        file[["symbol", "bar_size", "ts", "open", "high", "low", "close", "volume"]],
+    )
+
+
+def test_pacing_limiter_keeps_the_gateway_happy_past_sixty_requests(tmp_path, bars_30min):
+    clock = FakeClock(1e6)
+    symbols = ["SPY", "QQQ", "AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META"]
+    with FakeGateway(bars_30min, clock=clock) as gw:
+        result, stats = ingest(gw, tmp_path / "w.duckdb", clock, symbols=symbols,
+                               start=datetime(2025, 5, 12, tzinfo=UTC), end=datetime(2026, 3, 10, tzinfo=UTC))  # fmt: skip
+    historical = gw.historical
+    assert len(historical) == 80
+    assert gw.violations == [] and stats.pacing_retries == 0
+    times = [r.at for r in gw.requests if r.kind in ("historical", "head")]
+    assert max(sum(1 for s in times if t - 600 < s <= t) for t in times) == 60
+    assert stats.waited > 600  # it had to wait for the ten-minute window
+    assert result.counts.inserted == len(expected_bars(bars_30min, symbols, MAY, datetime(2026, 3, 10, tzinfo=UTC)))
+
+
+def test_pacing_violation_waits_and_retries(tmp_path, bars_30min):
+    clock = FakeClock(1e6)
+    with FakeGateway(bars_30min, clock=clock, faults=Faults(pacing_errors_at={2, 3})) as gw:
+        result, stats = ingest(gw, tmp_path / "w.duckdb", clock, symbols=["SPY"], start=MAY, end=SEP)
+    assert [r.answer for r in gw.historical] == ["bars", "pacing", "pacing", "bars", "bars", "bars"]
+    assert stats.pacing_retries == 2
+    assert clock.slept >= 15 + 30  # backed off before each retry
+    assert result.counts.inserted == len(expected_bars(bars_30min, ["SPY"], MAY, SEP))
+
+
+def test_spans_without_data_are_not_errors(tmp_path, bars_30min):
+    # a month with no bars at all (as over a long holiday or a halt)
+    gap = (bars_30min["ts"] >= "2025-06-12") & (bars_30min["ts"] < "2025-07-12")
+    with FakeGateway(bars_30min[~gap]) as gw:
+        result, stats = ingest(gw, tmp_path / "w.duckdb", symbols=["SPY"], start=MAY, end=SEP)
+    assert [r.answer for r in gw.historical].count("no data") == 1
+    assert stats.no_data == 1
+    con = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
+    assert con.execute("select status from raw.ingest_runs").fetchall() == [("ok",)]
+
+
+def test_dropped_connection_reconnects_and_continues(tmp_path, bars_30min):
+    with FakeGateway(bars_30min, faults=Faults(drop_at={3})) as gw:
+        result, stats = ingest(gw, tmp_path / "w.duckdb", symbols=["SPY"], start=MAY, end=SEP)
+    assert stats.reconnects == 1 and gw.connections == 2
+    assert [r.answer for r in gw.historical] == ["bars", "bars", "dropped", "bars", "bars"]
+    assert result.counts.inserted == len(expected_bars(bars_30min, ["SPY"], MAY, SEP))
+
+
+def test_unknown_symbol_is_named_and_nothing_is_written(tmp_path, warehouse, bars_30min):
+    before = snapshot(warehouse)
+    with FakeGateway(bars_30min) as gw:
+        result = run_cli("ingest", "ibkr", "SPY", "XYZZY", "--port", gw.port, "--start", "2025-06-01", "--db", warehouse)
+        assert gw.historical == []
+    assert result.exit_code == 2
+    message = result.output.strip()
+    assert "\n" not in message and f"127.0.0.1:{gw.port}" in message
+    assert "XYZZY" in message and "error 200" in message
+    assert snapshot(warehouse) == before
+
+
+def test_unreachable_gateway_names_host_port_and_the_api_setting(warehouse):
+    before = snapshot(warehouse)
+    result = run_cli("ingest", "ibkr", "SPY", "--port", "9", "--db", warehouse)
+    assert result.exit_code == 2
+    assert "cannot reach IB gateway at 127.0.0.1:9" in result.output
+    assert "enable the API" in result.output and "\n" not in result.output.strip()
+    assert snapshot(warehouse) == before
+
+
+def test_gateway_that_never_answers_the_handshake(tmp_path, bars_30min):
+    with FakeGateway(bars_30min, faults=Faults(refuse_handshake=True)) as gw:
+        result = run_cli("ingest", "ibkr", "SPY", "--port", gw.port, "--connect-timeout", "1", "--db", tmp_path / "w.duckdb")
+    assert result.exit_code == 2
+    assert f"IB gateway at 127.0.0.1:{gw.port} did not finish the API handshake within 1 s" in result.output
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def _session(gw, **kwargs) -> IbSession:
+    return IbSession(IbkrOptions(symbols=["SPY"], bar_size=BAR_30, port=gw.port, **kwargs), FakeClock())
+
+
+def test_invalid_request_321_fails_fast_with_the_reason(bars_30min):
+    async def go(gw):
+        session = _session(gw)
+        await session.connect()
+        try:
+            contract = await session.qualify("SPY")
+            # a year of 30-minute bars in one request is more than IB allows
+            await session.historical(contract, Chunk("SPY", MAY, SEP, "1 Y"))
+        finally:
+            session.disconnect()
+
+    with FakeGateway(bars_30min) as gw:
+        started = time.monotonic()
+        with pytest.raises(AlphaduckError, match="error 321 Error validating request"):
+            asyncio.run(go(gw))
+    assert time.monotonic() - started < 5  # not a 60-second timeout
+
+
+def test_request_timeouts_are_retried_then_reported(bars_30min):
+    async def go(gw):
+        session = _session(gw, timeout=0.3, max_retries=1)
+        await session.connect()
+        try:
+            contract = await session.qualify("SPY")
+            await session.historical(contract, Chunk("SPY", MAY, datetime(2025, 6, 12, tzinfo=UTC), "1 M"))
+        finally:
+            session.disconnect()
+
+    with FakeGateway(bars_30min, faults=Faults(stall_after=0)) as gw:
+        with pytest.raises(AlphaduckError, match=r"kept failing .* 2 timeouts"):
+            asyncio.run(go(gw))
+        assert len(gw.historical) == 2
+
+
+def test_killed_mid_run_loses_nothing_and_a_rerun_completes(tmp_path, bars_30min):
+    db = tmp_path / "w.duckdb"
+    args = [PYTHON, "-m", "alphaduck", "ingest", "ibkr", "SPY", "AAPL", "--start", "2025-05-12",
+            "--end", "2025-09-12", "--db", str(db), "-q"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with FakeGateway(bars_30min, faults=Faults(stall_after=3)) as gw:
+        proc = subprocess.Popen([*args, "--port", str(gw.port)], env=env, cwd=ROOT)
+        try:
+            assert gw.stalled.wait(60), "the ingest never reached the fourth request"
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    partial = stored(db)
+    # three whole chunks of SPY were committed before the kill, nothing else
+    assert len(partial) == len(expected_bars(bars_30min, ["SPY"], MAY, datetime(2025, 8, 12, 4, tzinfo=UTC)))
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("select status, rows_inserted from raw.ingest_runs").fetchall() == [("running", len(partial))]
+    con.close()
+
+    with FakeGateway(bars_30min) as gw:
+        done = subprocess.run([*args, "--port", str(gw.port)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        spy_requests = [r for r in gw.historical if r.symbol == "SPY"]
+    assert len(spy_requests) == 2  # only what was missing: from the last stored bar on
+    final = stored(db)
+    want = expected_bars(bars_30min, ["SPY", "AAPL"], MAY, SEP)
+    assert len(final) == len(want)
+    assert not final.duplicated(["symbol", "bar_size", "ts"]).any()
+    assert sorted(final["close"].tolist()) == sorted(want["close"].tolist())
