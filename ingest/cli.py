@@ -105,9 +105,7 @@ def file_command(
     are checked before anything is written; one bad row rejects the whole load.
     """
     from ingest.files import FileOptions
-    from ingest.sessions import validate_calendar
 
-    validate_calendar(calendar)
     file_options = FileOptions(symbol=symbol, bar_size=bar_size, tz=tz, calendar=calendar)
     _load(list(paths), file_options, db=db, quiet=quiet, source=None, title="Bars loaded")
 
@@ -234,7 +232,11 @@ Examples:
     "--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for one request."
 )
 @click.option(
-    "--connect-timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for the API handshake."
+    "--connect-timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the API handshake.",
 )
 @options.calendar
 @options.db
@@ -262,9 +264,7 @@ def ibkr_command(symbols, tz, bar_size, start, end, what_to_show, rth, host, por
 
     from alphaduck.errors import AlphaduckError
     from ingest.ibkr import IbkrOptions, ingest_ibkr
-    from ingest.sessions import validate_calendar
 
-    validate_calendar(calendar)
     if start and end and start >= end:
         raise click.BadParameter(
             f"--start {start:%Y-%m-%d %H:%M} UTC is not before --end {end:%Y-%m-%d %H:%M} UTC"

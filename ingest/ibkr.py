@@ -27,7 +27,7 @@ from alphaduck.errors import AlphaduckError
 from alphaduck.warehouse import attach, fetch_one, scratch
 from ingest.load import IngestResult
 from ingest.pacing import Clock, PacedRequest, PacingLimiter, SystemClock
-from ingest.sessions import trading_sessions
+from ingest.sessions import trading_sessions, validate_calendar
 from ingest.store import MergeCounts, merge_bars, new_run_id, record_run, refresh_sessions
 from ingest.tables import ensure_tables
 from ingest.validate import check_duplicates, check_rows, dedupe
@@ -248,20 +248,19 @@ class IbSession:
             kwargs["fetchFields"] = self.lib.ib.StartupFetchNONE  # no orders, no account sync
         try:
             await ib.connectAsync(**kwargs)
-        except (ConnectionRefusedError, OSError) as exc:
-            if isinstance(exc, TimeoutError):
-                raise AlphaduckError(
-                    f"IB gateway at {self.address} accepted the connection but did not finish the API "
-                    f"handshake within {o.connect_timeout:g} s: is that an IB API port, and is client id "
-                    f"{o.client_id} free?"
-                ) from exc
+        except ConnectionRefusedError as exc:
             raise AlphaduckError(
-                f"cannot reach IB gateway at {self.address} ({exc.strerror or exc}): {_API_HELP}"
+                f"cannot reach IB gateway at {self.address} (connection refused): {_API_HELP}"
             ) from exc
         except (TimeoutError, ConnectionError) as exc:
+            # the port answered (or hung up) but the TWS API handshake never completed
             raise AlphaduckError(
                 f"IB gateway at {self.address} did not finish the API handshake within {o.connect_timeout:g} s: "
                 f"is that an IB API port, and is client id {o.client_id} free? ({_API_HELP})"
+            ) from exc
+        except OSError as exc:
+            raise AlphaduckError(
+                f"cannot reach IB gateway at {self.address} ({exc.strerror or exc}): {_API_HELP}"
             ) from exc
         self.ib = ib
 
@@ -518,6 +517,7 @@ async def ingest_ibkr(
 ) -> tuple[IngestResult, SessionStats]:
     """Fetch and store bars for every symbol; see the module docstring for the guarantees."""
     reporter = reporter or Reporter()
+    validate_calendar(options.calendar)
     session = IbSession(options, clock, limiter)
     await session.connect()
     con = None

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from alphaduck.warehouse import attach, scratch
 from ingest.files import FileOptions, FileStager
+from ingest.sessions import validate_calendar
 from ingest.store import MergeCounts, merge_bars, new_run_id, record_run, refresh_sessions
 from ingest.tables import ensure_tables
 from ingest.validate import dedupe
@@ -35,6 +36,7 @@ def ingest_files(
     Every file is read and checked in memory first; the warehouse is opened only when
     all of them passed, and written in one transaction.
     """
+    validate_calendar(options.calendar)
     con = scratch()
     try:
         stager = FileStager(con, options)

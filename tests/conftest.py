@@ -33,10 +33,15 @@ def snapshot(db: Path) -> dict | None:
         return None
     con = duckdb.connect(str(db), read_only=True)
     try:
-        tables = [t for (t,) in con.execute(
-            "select table_schema || '.' || table_name from information_schema.tables order by 1"
-        ).fetchall()]
-        return {t: con.execute(f"select count(*), sum(hash(columns(*))) from {t}").fetchall()[0] for t in tables}
+        tables = [
+            t
+            for (t,) in con.execute(
+                "select table_schema || '.' || table_name from information_schema.tables order by 1"
+            ).fetchall()
+        ]
+        return {
+            t: con.execute(f"select count(*), sum(hash(columns(*))) from {t}").fetchall()[0] for t in tables
+        }
     finally:
         con.close()
 

@@ -123,7 +123,9 @@ def test_parquet_naive_timestamps_and_symbol_option(tmp_path):
     result = run_cli("ingest", "file", path, "--symbol", "spy", "--db", db, "-q")
     assert result.exit_code == 0, result.output
     from_csv = tmp_path / "c.duckdb"
-    assert run_cli("ingest", "file", _write(tmp_path / "spy.csv", lines), "--db", from_csv, "-q").exit_code == 0
+    assert (
+        run_cli("ingest", "file", _write(tmp_path / "spy.csv", lines), "--db", from_csv, "-q").exit_code == 0
+    )
     pd.testing.assert_frame_equal(_bars(db).drop(columns="source"), _bars(from_csv).drop(columns="source"))
 
 
@@ -157,8 +159,14 @@ BAD_INPUTS = {
         [",".join(BASE[0].split(",")[:-1])] + [",".join(x.split(",")[:-1]) for x in BASE[1:]],
         ["missing column 'volume'"],
     ),
-    "unparseable timestamp": (_corrupt(BASE, 7, "ts", "2025-13-45T09:30:00"), ["line 8, column ts", "'2025-13-45T09:30:00'"]),
-    "non-numeric price": (_corrupt(BASE, 12, "open", "12,5".replace(",", ";")), ["line 13, column open", "'12;5'"]),
+    "unparseable timestamp": (
+        _corrupt(BASE, 7, "ts", "2025-13-45T09:30:00"),
+        ["line 8, column ts", "'2025-13-45T09:30:00'"],
+    ),
+    "non-numeric price": (
+        _corrupt(BASE, 12, "open", "12,5".replace(",", ";")),
+        ["line 13, column open", "'12;5'"],
+    ),
     "NaN price": (_corrupt(BASE, 3, "close", "NaN"), ["line 4, column close", "nan"]),
     "zero price": (_corrupt(BASE, 9, "low", "0"), ["line 10, column low", "must be > 0"]),
     "negative price": (_corrupt(BASE, 20, "high", "-5"), ["line 21, column high", "must be > 0"]),
@@ -166,7 +174,10 @@ BAD_INPUTS = {
         _corrupt(BASE, 15, "high", "1.5"),
         ["line 16, column high", "below max(open, close)"],
     ),
-    "low above open/close": (_corrupt(BASE, 16, "low", "9999"), ["line 17, column low", "above min(open, close)"]),
+    "low above open/close": (
+        _corrupt(BASE, 16, "low", "9999"),
+        ["line 17, column low", "above min(open, close)"],
+    ),
     "negative volume": (_corrupt(BASE, 30, "volume", "-100"), ["line 31, column volume", "negative"]),
     "duplicate with different values": (
         [*BASE, _corrupt(BASE, 10, "volume", "1")[10]],
@@ -276,7 +287,11 @@ def test_fuzzed_bad_rows_name_their_line_and_change_nothing(warehouse, tmp_path,
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cut=st.integers(min_value=2, max_value=len(BASE) - 2), overlap=st.integers(min_value=0, max_value=10), reverse=st.booleans())
+@given(
+    cut=st.integers(min_value=2, max_value=len(BASE) - 2),
+    overlap=st.integers(min_value=0, max_value=10),
+    reverse=st.booleans(),
+)
 def test_fuzzed_split_files_load_to_the_same_table(tmp_path, cut, overlap, reverse):
     first = _write(tmp_path / "first.csv", BASE[: cut + 1])
     second = _write(tmp_path / "second.csv", [BASE[0], *BASE[max(1, cut + 1 - overlap) :]])

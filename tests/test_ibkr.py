@@ -18,7 +18,7 @@ from alphaduck.errors import AlphaduckError
 from ingest.ibkr import Chunk, IbkrOptions, IbSession, ingest_ibkr, plan_chunks
 from ingest.pacing import FakeClock
 from tests.conftest import PYTHON, ROOT, SAMPLE_30MIN, SAMPLE_DAILY, run_cli, snapshot
-from tests.fake_ib import Faults, FakeGateway, sample_frame
+from tests.fake_ib import FakeGateway, Faults, sample_frame
 
 BAR_30 = parse_bar_size("30 mins")
 MAY, SEP = datetime(2025, 5, 12, tzinfo=UTC), datetime(2025, 9, 12, tzinfo=UTC)
@@ -92,7 +92,11 @@ def test_rerun_resumes_from_the_last_stored_bar(tmp_path, bars_30min):
         result, _ = ingest(gw, db, clock, symbols=["SPY"], start=MAY, end=SEP)
     second = gw.historical[3:]
     # resumes at the last stored bar (2025-06-30 19:30 UTC), not at --start
-    assert [r.end for r in second] == ["20250712 00:00:00 UTC", "20250812 00:00:00 UTC", "20250912 00:00:00 UTC"][-len(second):]
+    assert [r.end for r in second] == [
+        "20250712 00:00:00 UTC",
+        "20250812 00:00:00 UTC",
+        "20250912 00:00:00 UTC",
+    ][-len(second) :]
     assert result.counts.updated == 0
     assert len(stored(db)) == len(expected_bars(bars_30min, ["SPY"], MAY, SEP))
 
@@ -127,7 +131,9 @@ def test_pacing_limiter_keeps_the_gateway_happy_past_sixty_requests(tmp_path, ba
     times = [r.at for r in gw.requests if r.kind in ("historical", "head")]
     assert max(sum(1 for s in times if t - 600 < s <= t) for t in times) == 60
     assert stats.waited > 600  # it had to wait for the ten-minute window
-    assert result.counts.inserted == len(expected_bars(bars_30min, symbols, MAY, datetime(2026, 3, 10, tzinfo=UTC)))
+    assert result.counts.inserted == len(
+        expected_bars(bars_30min, symbols, MAY, datetime(2026, 3, 10, tzinfo=UTC))
+    )
 
 
 def test_pacing_violation_waits_and_retries(tmp_path, bars_30min):
@@ -162,7 +168,9 @@ def test_dropped_connection_reconnects_and_continues(tmp_path, bars_30min):
 def test_unknown_symbol_is_named_and_nothing_is_written(tmp_path, warehouse, bars_30min):
     before = snapshot(warehouse)
     with FakeGateway(bars_30min) as gw:
-        result = run_cli("ingest", "ibkr", "SPY", "XYZZY", "--port", gw.port, "--start", "2025-06-01", "--db", warehouse)
+        result = run_cli(
+            "ingest", "ibkr", "SPY", "XYZZY", "--port", gw.port, "--start", "2025-06-01", "--db", warehouse
+        )
         assert gw.historical == []
     assert result.exit_code == 2
     message = result.output.strip()
@@ -182,7 +190,17 @@ def test_unreachable_gateway_names_host_port_and_the_api_setting(warehouse):
 
 def test_gateway_that_never_answers_the_handshake(tmp_path, bars_30min):
     with FakeGateway(bars_30min, faults=Faults(refuse_handshake=True)) as gw:
-        result = run_cli("ingest", "ibkr", "SPY", "--port", gw.port, "--connect-timeout", "1", "--db", tmp_path / "w.duckdb")
+        result = run_cli(
+            "ingest",
+            "ibkr",
+            "SPY",
+            "--port",
+            gw.port,
+            "--connect-timeout",
+            "1",
+            "--db",
+            tmp_path / "w.duckdb",
+        )
     assert result.exit_code == 2
     assert f"IB gateway at 127.0.0.1:{gw.port} did not finish the API handshake within 1 s" in result.output
     assert not (tmp_path / "w.duckdb").exists()
@@ -242,11 +260,15 @@ def test_killed_mid_run_loses_nothing_and_a_rerun_completes(tmp_path, bars_30min
     # three whole chunks of SPY were committed before the kill, nothing else
     assert len(partial) == len(expected_bars(bars_30min, ["SPY"], MAY, datetime(2025, 8, 12, 4, tzinfo=UTC)))
     con = duckdb.connect(str(db), read_only=True)
-    assert con.execute("select status, rows_inserted from raw.ingest_runs").fetchall() == [("running", len(partial))]
+    assert con.execute("select status, rows_inserted from raw.ingest_runs").fetchall() == [
+        ("running", len(partial))
+    ]
     con.close()
 
     with FakeGateway(bars_30min) as gw:
-        done = subprocess.run([*args, "--port", str(gw.port)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [*args, "--port", str(gw.port)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr
         spy_requests = [r for r in gw.historical if r.symbol == "SPY"]
     assert len(spy_requests) == 2  # only what was missing: from the last stored bar on
