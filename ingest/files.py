@@ -17,7 +17,7 @@ from alphaduck.bar_sizes import BarSize, bar_size_from_seconds, parse_bar_size
 from alphaduck.errors import AlphaduckError
 from alphaduck.warehouse import fetch_one
 from ingest.sessions import trading_sessions
-from ingest.validate import check_duplicates, check_rows
+from ingest.validate import check_rows, unique_bars
 
 # canonical column -> accepted spellings (lower case)
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -79,7 +79,7 @@ def _ident(name: str) -> str:
 def _reader(path: Path) -> tuple[str, str]:
     name = path.name.lower()
     if name.endswith(_PARQUET_SUFFIXES):
-        return "parquet", f"read_parquet({_quote(path)}, file_row_number = true)"
+        return "parquet", f"read_parquet({_quote(path)})"
     if name.endswith(_CSV_SUFFIXES):
         return "csv", f"read_csv({_quote(path)}, all_varchar = true, header = true)"
     raise AlphaduckError(f"{path}: unknown file type (expected .csv, .csv.gz or .parquet)")
@@ -87,7 +87,7 @@ def _reader(path: Path) -> tuple[str, str]:
 
 def _map_columns(path: Path, columns: list[str]) -> dict[str, str]:
     """canonical name -> column name in the file; raises on missing or ambiguous columns."""
-    by_lower = {c.strip().lower(): c for c in columns if c != "file_row_number"}
+    by_lower = {c.strip().lower(): c for c in columns}
     mapping: dict[str, str] = {}
     for canonical, spellings in ALIASES.items():
         found = [by_lower[s] for s in spellings if s in by_lower]
@@ -106,8 +106,7 @@ def _map_columns(path: Path, columns: list[str]) -> dict[str, str]:
         suggestion = f" (is {hint[0]!r} a misspelling?)" if hint else ""
         also = f"; also missing {', '.join(missing[1:])}" if len(missing) > 1 else ""
         raise AlphaduckError(
-            f"{path}: missing column {first!r}{suggestion}{also}; "
-            f"found columns: {', '.join(c for c in columns if c != 'file_row_number')}"
+            f"{path}: missing column {first!r}{suggestion}{also}; found columns: {', '.join(columns)}"
         )
     return mapping
 
@@ -200,7 +199,8 @@ class FileStager:
             self._check_spacing(
                 origin, bar, explicit=self.options.bar_size is not None or "bar_size" in mapping
             )
-        self.con.execute("drop table _parsed")
+        self.con.execute("drop view _parsed")
+        self.con.execute("drop table _parsed_data")
         return rows
 
     def _parse(
@@ -217,7 +217,6 @@ class FileStager:
             symbol = _quote(self.options.symbol.strip().upper())
         else:
             raise AlphaduckError(f"{path}: no symbol column: pass --symbol")
-        row_no = "file_row_number + 1" if kind == "parquet" else "row_number() over ()"
         numbers = {
             c: (f"try_cast({_ident(mapping[c])} as double)" if c in mapping else "null::double")
             for c in NUMERIC
@@ -250,10 +249,9 @@ class FileStager:
             )
         self.con.execute(
             f"""
-            create or replace temp table _parsed as
+            create or replace temp table _parsed_data as
             select
                 {_quote(origin)} as origin,
-                {row_no} as row_no,
                 {symbol} as symbol,
                 {bar_size} as bar_size_text,
                 {ts} as ts,
@@ -270,6 +268,11 @@ class FileStager:
             from {source}
             """
         )
+        # an order-preserving scan gives rowid in file order: row numbers without
+        # row_number() over (), which would serialise the read
+        self.con.execute(
+            "create or replace temp view _parsed as select rowid + 1 as row_no, * from _parsed_data"
+        )
 
     def _check_parse(self, origin: str, source: str, kind: str, mapping: dict[str, str]) -> None:
         bad = fetch_one(
@@ -282,7 +285,7 @@ class FileStager:
         if not bad:
             return
         row_no, column, n_bad = bad
-        row_no_sql = "file_row_number + 1" if kind == "parquet" else "row_number() over ()"
+        row_no_sql = "row_number() over ()"  # the error path can afford it
         raw = fetch_one(
             self.con,
             f"select raw from (select {row_no_sql} as rn, {_ident(mapping[column])}::varchar as raw from {source}) where rn = ?",
@@ -451,16 +454,16 @@ class FileStager:
             )
         self.con.execute(
             """
-            update _parsed set ts = s.open_utc
+            update _parsed_data set ts = s.open_utc
             from _days d join _sessions s on s.session_date = d.day
-            where _parsed.row_no = d.row_no
+            where _parsed_data.rowid + 1 = d.row_no
             """
         )
         self.con.execute("drop table _days")
         self.con.unregister("_sessions")
 
     # -- all files --------------------------------------------------------------------------------
-    def check(self) -> None:
-        """Row rules and cross-file clashes over everything staged."""
+    def check(self) -> str:
+        """Row rules and cross-file clashes over everything staged; returns the table of unique bars."""
         check_rows(self.con, self.staged.table, self.staged.locate)
-        check_duplicates(self.con, self.staged.table, self.staged.locate)
+        return unique_bars(self.con, self.staged.table, self.staged.locate)

@@ -30,7 +30,7 @@ from ingest.pacing import Clock, PacedRequest, PacingLimiter, SystemClock
 from ingest.sessions import trading_sessions, validate_calendar
 from ingest.store import MergeCounts, merge_bars, new_run_id, record_run, refresh_sessions
 from ingest.tables import ensure_tables
-from ingest.validate import check_duplicates, check_rows, dedupe
+from ingest.validate import check_rows, unique_bars
 
 # error codes that only inform (farm status, HMDS messages) or speak of a request we dropped
 _INFORMATIONAL = {165, 366, 2103, 2104, 2105, 2106, 2107, 2108, 2119, 2158}
@@ -571,10 +571,9 @@ async def ingest_ibkr(
                 con.execute("create or replace temp table _chunk_bars as select * from _chunk")
                 con.unregister("_chunk")
                 check_rows(con, "_chunk_bars", _locate_ib)
-                check_duplicates(con, "_chunk_bars", _locate_ib)
-                dedupe(con, "_chunk_bars", "_chunk_unique")
+                unique = unique_bars(con, "_chunk_bars", _locate_ib)
                 con.execute("begin")
-                counts += merge_bars(con, "_chunk_unique", source=source, ingested_at=started_at)
+                counts += merge_bars(con, unique, source=source, ingested_at=started_at)
                 record_run(
                     con,
                     run_id,

@@ -12,7 +12,6 @@ from ingest.files import FileOptions, FileStager
 from ingest.sessions import validate_calendar
 from ingest.store import MergeCounts, merge_bars, new_run_id, record_run, refresh_sessions
 from ingest.tables import ensure_tables
-from ingest.validate import dedupe
 
 
 @dataclass
@@ -46,9 +45,8 @@ def ingest_files(
             rows_read += rows
             if on_file:
                 on_file(Path(path), rows)
-        stager.check()
-        dedupe(con, stager.staged.table, "unique_bars")
-        keys = con.execute("select distinct symbol, bar_size from unique_bars order by 1, 2").fetchall()
+        unique = stager.check()
+        keys = con.execute(f"select distinct symbol, bar_size from {unique} order by 1, 2").fetchall()
 
         source = source or ("file:" + ",".join(Path(p).name for p in paths))[:200]
         started_at = datetime.now(UTC)
@@ -64,7 +62,7 @@ def ingest_files(
         con.execute("begin")
         try:
             ensure_tables(con, "wh")
-            counts = merge_bars(con, "unique_bars", source=source, ingested_at=started_at)
+            counts = merge_bars(con, unique, source=source, ingested_at=started_at)
             refresh_sessions(con, options.calendar)
             record_run(
                 con,

@@ -61,13 +61,13 @@ def merge_bars(
     inserted, updated = fetch_one(
         con, "select count(*) filter (where is_new), count(*) filter (where not is_new) from _delta"
     )
-    if inserted or updated:
+    columns = "symbol, bar_size, ts, open, high, low, close, volume, wap, bar_count, source, ingested_at"
+    select = "select symbol, bar_size, ts, open, high, low, close, volume, wap, bar_count, ?, ? from _delta"
+    if updated:
         con.execute(
             f"""
-            insert into {catalog}.raw.bars
-                (symbol, bar_size, ts, open, high, low, close, volume, wap, bar_count, source, ingested_at)
-            select symbol, bar_size, ts, open, high, low, close, volume, wap, bar_count, ?, ?
-            from _delta
+            insert into {catalog}.raw.bars ({columns})
+            {select}
             on conflict (symbol, bar_size, ts) do update set
                 open = excluded.open,
                 high = excluded.high,
@@ -81,6 +81,9 @@ def merge_bars(
             """,
             [source, ingested_at],
         )
+    elif inserted:
+        # only new keys: a plain insert skips the per-row conflict handling
+        con.execute(f"insert into {catalog}.raw.bars ({columns}) {select}", [source, ingested_at])
     con.execute("drop table _delta")
     return MergeCounts(inserted, updated)
 

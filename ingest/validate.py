@@ -67,25 +67,40 @@ def check_rows(con: duckdb.DuckDBPyConnection, table: str, locate: Locate) -> No
         raise AlphaduckError(f"{locate(origin, row_no, symbol, ts)}, column {bad_column}: {problem}{more}")
 
 
-def check_duplicates(con: duckdb.DuckDBPyConnection, table: str, locate: Locate) -> None:
-    """Raise when one (symbol, bar_size, ts) appears twice with different values."""
-    clash = _first_failure(
+def check_duplicates(con: duckdb.DuckDBPyConnection, table: str, locate: Locate) -> bool:
+    """Raise when one (symbol, bar_size, ts) appears twice with different values.
+
+    Returns whether any key appears more than once (exact duplicates), so callers only
+    pay for a de-duplicated copy when there is something to collapse.
+    """
+    con.execute(
+        f"""
+        create or replace temp table _repeated as
+        select symbol, bar_size, ts from {table} group by all having count(*) > 1
+        """
+    )
+    if fetch_one(con, "select count(*) from _repeated")[0] == 0:
+        con.execute("drop table _repeated")
+        return False
+    clash = fetch_one(
         con,
         f"""
         with keyed as (
-            select symbol, bar_size, ts,
-                   min(origin || chr(0) || lpad(row_no::varchar, 20, '0')) as first_at,
-                   max(origin || chr(0) || lpad(row_no::varchar, 20, '0')) as last_at
-            from {table}
-            group by symbol, bar_size, ts
-            having min(open) <> max(open) or min(high) <> max(high)
-                or min(low) <> max(low) or min(close) <> max(close)
-                or min(volume) <> max(volume) or count(distinct volume is null) > 1
+            select t.symbol, t.bar_size, t.ts,
+                   min(t.origin || chr(0) || lpad(t.row_no::varchar, 20, '0')) as first_at,
+                   max(t.origin || chr(0) || lpad(t.row_no::varchar, 20, '0')) as last_at
+            from {table} as t
+            semi join _repeated as r on r.symbol = t.symbol and r.bar_size = t.bar_size and r.ts = t.ts
+            group by t.symbol, t.bar_size, t.ts
+            having min(t.open) <> max(t.open) or min(t.high) <> max(t.high)
+                or min(t.low) <> max(t.low) or min(t.close) <> max(t.close)
+                or min(t.volume) <> max(t.volume) or count(distinct t.volume is null) > 1
         )
         select symbol, bar_size, ts, first_at, last_at, count(*) over () from keyed
         order by first_at limit 1
         """,
     )
+    con.execute("drop table _repeated")
     if clash:
         symbol, bar_size, ts, first_at, last_at, n = clash
         (o1, r1), (o2, r2) = (s.split(chr(0)) for s in (first_at, last_at))
@@ -94,15 +109,20 @@ def check_duplicates(con: duckdb.DuckDBPyConnection, table: str, locate: Locate)
             f"{locate(o2, int(r2), symbol, ts)}: {symbol} {bar_size} bar at {ts:%Y-%m-%d %H:%M} UTC "
             f"already appears at {locate(o1, int(r1), symbol, ts)} with different values{more}"
         )
+    return True
 
 
-def dedupe(con: duckdb.DuckDBPyConnection, table: str, into: str) -> None:
-    """Keep one row per key (the input's exact duplicates collapse to one)."""
+def unique_bars(con: duckdb.DuckDBPyConnection, table: str, locate: Locate) -> str:
+    """Check for clashing duplicates; return a table with one row per key (``table`` itself when
+    nothing repeats, which is the common case and costs no copy)."""
+    if not check_duplicates(con, table, locate):
+        return table
     con.execute(
         f"""
-        create or replace temp table {into} as
+        create or replace temp table _unique_bars as
         select distinct on (symbol, bar_size, ts) *
         from {table}
         order by symbol, bar_size, ts, origin, row_no
         """
     )
+    return "_unique_bars"
