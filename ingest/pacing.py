@@ -103,8 +103,12 @@ class PacingRules:
 class PacingLimiter:
     """Decides when the next historical request may go out."""
 
+    # IB times requests at its servers: a second of slack absorbs network and event-loop
+    # jitter for 0.17% of the 10-minute rate.
+    DEFAULT_MARGIN = 1.0
+
     def __init__(
-        self, clock: Clock | None = None, rules: PacingRules = PacingRules(), margin: float = 0.05
+        self, clock: Clock | None = None, rules: PacingRules = PacingRules(), margin: float = DEFAULT_MARGIN
     ) -> None:
         self.clock = clock or SystemClock()
         self.rules = rules
