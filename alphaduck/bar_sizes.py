@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 
 
 @dataclass(frozen=True)
@@ -21,10 +20,6 @@ class BarSize:
     @property
     def is_intraday(self) -> bool:
         return self.seconds < 86_400
-
-    @property
-    def length(self) -> timedelta:
-        return timedelta(seconds=self.seconds)
 
     def __str__(self) -> str:
         return self.code

@@ -15,7 +15,7 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -488,12 +488,6 @@ def _locate_ib(origin: str, row_no: int, symbol: str | None = None, ts: object =
 
 
 # -- the whole ingest --------------------------------------------------------------------------------
-
-
-@dataclass
-class Plan:
-    chunks: list[Chunk] = field(default_factory=list)
-    contracts: dict[str, object] = field(default_factory=dict)
 
 
 class Reporter:
