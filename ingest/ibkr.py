@@ -329,7 +329,8 @@ class IbSession:
 
     async def head_timestamp(self, contract) -> datetime | None:
         """The earliest bar IB has, or None when it will not say."""
-        await self._wait(self._paced(contract, "HEAD_" + self.options.what_to_show))
+        paced = self._paced(contract, "HEAD_" + self.options.what_to_show)
+        await self._wait(paced)
         try:
             head = await asyncio.wait_for(
                 self.ib.reqHeadTimeStampAsync(contract, self.options.what_to_show, self.options.use_rth, 2),
@@ -337,6 +338,8 @@ class IbSession:
             )
         except (TimeoutError, self.lib.RequestError, ValueError):
             return None
+        finally:
+            self.limiter.answered(paced)
         if isinstance(head, datetime):
             return head if head.tzinfo else head.replace(tzinfo=UTC)
         if isinstance(head, date):
@@ -354,9 +357,10 @@ class IbSession:
         where = f"{chunk.symbol} {o.bar_size.ib_setting} {o.what_to_show} ending {end_text}"
         failures = 0
         while True:
-            await self._wait(self._paced(contract, o.what_to_show, end_text, chunk.duration))
+            paced = self._paced(contract, o.what_to_show, end_text, chunk.duration)
+            await self._wait(paced)
             try:
-                return await self._request(contract, chunk, end_text, where)
+                return await self._request(contract, chunk, end_text, where, paced)
             except PacingViolation:
                 self.stats.pacing_retries += 1
                 failures += 1
@@ -374,7 +378,7 @@ class IbSession:
                     "re-run later to resume"
                 )
 
-    async def _request(self, contract, chunk: Chunk, end_text: str, where: str) -> list:
+    async def _request(self, contract, chunk: Chunk, end_text: str, where: str, paced: PacedRequest) -> list:
         o = self.options
         if self.ib is None or not self.ib.isConnected():
             raise ConnectionError("not connected")
@@ -397,6 +401,7 @@ class IbSession:
                 await asyncio.wait({task}, timeout=0.05)
         finally:
             error_seen.cancel()
+            self.limiter.answered(paced)
         for _req_id, code, text in list(self._errors):
             lowered = text.lower()
             if code == 162 and "pacing" in lowered:
@@ -567,7 +572,7 @@ async def ingest_ibkr(
                 check_rows(con, "_chunk_bars", _locate_ib)
                 unique = unique_bars(con, "_chunk_bars", _locate_ib)
                 con.execute("begin")
-                counts += merge_bars(con, unique, source=source, ingested_at=started_at)
+                counts += merge_bars(con, unique, source=source, ingested_at=datetime.now(UTC))
                 record_run(
                     con,
                     run_id,

@@ -62,7 +62,7 @@ def ingest_files(
         con.execute("begin")
         try:
             ensure_tables(con, "wh")
-            counts = merge_bars(con, unique, source=source, ingested_at=started_at)
+            counts = merge_bars(con, unique, source=source, ingested_at=datetime.now(UTC))
             refresh_sessions(con, options.calendar)
             record_run(
                 con,

@@ -113,9 +113,10 @@ class PacingLimiter:
         self.clock = clock or SystemClock()
         self.rules = rules
         self.margin = margin
-        self._sent: deque[tuple[float, int]] = deque()  # (time, weight)
+        self._sent: deque[list] = deque()  # [time, weight], oldest first  # (time, weight)
         self._last_identical: dict[PacedRequest, float] = {}
-        self._by_family: dict[tuple[str, str, str], deque[tuple[float, int]]] = {}
+        self._entries: dict[PacedRequest, list] = {}  # the latest [time, weight] of each request
+        self._by_family: dict[tuple[str, str, str], deque[list]] = {}
         self.waited = 0.0
 
     def delay(self, request: PacedRequest, now: float | None = None) -> float:
@@ -132,10 +133,10 @@ class PacingLimiter:
         return max(waits)
 
     def _window_wait(
-        self, sent: deque[tuple[float, int]], weight: int, limit: int, window: float, now: float
+        self, sent: deque[list], weight: int, limit: int, window: float, now: float
     ) -> float:
         # requests still inside the window ending now
-        live = [(t, w) for t, w in sent if t > now - window]
+        live = sorted((t, w) for t, w in sent if t > now - window)
         used = sum(w for _, w in live)
         if used + weight <= limit:
             return 0.0
@@ -150,7 +151,7 @@ class PacingLimiter:
     def record(self, request: PacedRequest, now: float | None = None) -> None:
         now = self.clock.now() if now is None else now
         horizon = now - self.rules.window
-        entry = (now, request.weight)
+        entry = [now, request.weight]  # mutable: answered() moves it to the answer's time
         self._sent.append(entry)
         while self._sent and self._sent[0][0] <= horizon:
             self._sent.popleft()
@@ -159,9 +160,25 @@ class PacingLimiter:
         while family and family[0][0] <= now - self.rules.family_window:
             family.popleft()
         self._last_identical[request] = now
+        self._entries[request] = entry
         stale = [k for k, t in self._last_identical.items() if t <= now - self.rules.identical_gap]
         for k in stale:
             del self._last_identical[k]
+            self._entries.pop(k, None)
+
+    def answered(self, request: PacedRequest, now: float | None = None) -> None:
+        """Count ``request`` as sent when its answer came, not when it was allowed to go.
+
+        IB times a request when it arrives; anything that delays the send after wait()
+        (a garbage-collection pause, a busy event loop) would otherwise make the gap to a
+        later request look longer to us than to IB. The answer's time is a safe upper bound.
+        """
+        entry = self._entries.get(request)
+        if entry is None:
+            return
+        now = self.clock.now() if now is None else now
+        entry[0] = max(entry[0], now)
+        self._last_identical[request] = entry[0]
 
     async def wait(self, request: PacedRequest) -> float:
         """Sleep until ``request`` may go, record it as sent; returns the seconds waited."""

@@ -42,6 +42,9 @@ def merge_bars(
 
     A bar counts as changed when OHLCV differ, or when the new source gives a wap or
     bar_count that differs from the stored one (a file without wap never erases IB's).
+    Pass an ``ingested_at`` taken after the warehouse was opened for writing: dbt's
+    incremental models treat bars ingested after the last build as the ones to recompute,
+    so it must never be earlier than a build that ran before this write.
     """
     changed = " or ".join(
         [f"s.{c} is distinct from b.{c}" for c in _VALUES]

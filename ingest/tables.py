@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from alphaduck.bar_sizes import BAR_SIZES
 from alphaduck.warehouse import ensure_schemas
 
 BARS_DDL = """
@@ -49,6 +50,14 @@ create table if not exists {c}raw.trading_sessions (
 )
 """
 
+BAR_SIZES_DDL = """
+create table if not exists {c}raw.bar_sizes (
+    bar_size varchar primary key,     -- the code raw.bars stores: 30min, 1h, 1d
+    ib_setting varchar not null,      -- IB's spelling: 30 mins, 1 hour, 1 day
+    seconds integer not null          -- nominal length; a 1d bar spans one session
+)
+"""
+
 BAR_COLUMNS = ("symbol", "bar_size", "ts", "open", "high", "low", "close", "volume", "wap", "bar_count")
 
 
@@ -56,5 +65,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, catalog: str | None = None) ->
     """Create the pipeline schemas and the raw tables that do not exist yet."""
     ensure_schemas(con, catalog)
     prefix = f"{catalog}." if catalog else ""
-    for ddl in (BARS_DDL, INGEST_RUNS_DDL, TRADING_SESSIONS_DDL):
+    for ddl in (BARS_DDL, INGEST_RUNS_DDL, TRADING_SESSIONS_DDL, BAR_SIZES_DDL):
         con.execute(ddl.format(c=prefix))
+    # dbt reads bar lengths from here, so alphaduck/bar_sizes.py stays their only definition
+    values = ", ".join(f"('{b.code}', '{b.ib_setting}', {b.seconds})" for b in BAR_SIZES.values())
+    con.execute(f"insert or replace into {prefix}raw.bar_sizes values {values}")

@@ -113,6 +113,7 @@ class FakeGateway:
         self.faults = faults or Faults()
         self.requests: list[Request] = []
         self.violations: list[Request] = []
+        self.broken_rules: list[str] = []  # which of IB's rules each violation broke
         self.connections = 0
         self.port = 0
         self._historical_count = 0
@@ -294,7 +295,17 @@ class FakeGateway:
         identical = any(k == key and now - t < 15 for t, k, _ in recent)
         same_family = sum(wt for t, k, wt in recent if k[:3] == family and t > now - 2) + weight
         self._paced.append((now, key, weight))
-        return in_window > 60 or identical or same_family >= 6
+        rules = [
+            name
+            for name, broken in (
+                ("60 in 10 minutes", in_window > 60),
+                ("identical within 15 s", identical),
+                ("6 per contract in 2 s", same_family >= 6),
+            )
+            if broken
+        ]
+        self.broken_rules.extend(rules)
+        return bool(rules)
 
     def _historical(self, f: list[str], w: asyncio.StreamWriter) -> bool:
         # 20, reqId, contract(12 fields), includeExpired, end, barSize, duration, useRTH, whatToShow, formatDate, ...

@@ -100,3 +100,23 @@ def test_limiter_keeps_the_full_rate_when_only_the_window_binds(batch):
     weight = len(batch)
     windows_needed = (weight - 1) // 60
     assert sent[-1][0] <= windows_needed * (600 + MARGIN) + 1e-6
+
+
+def test_a_request_counts_from_when_its_answer_came():
+    # IB stamps a request on arrival: if the send was late (a GC pause after wait()), the
+    # window must start from the answer, or the 61st request lands inside IB's 10 minutes
+    clock = FakeClock()
+    limiter = PacingLimiter(clock)
+    first = PacedRequest("1", "SMART", "TRADES", end="e0")
+
+    async def go() -> float:
+        await limiter.wait(first)
+        clock.t += 7.0  # the answer comes 7 s later
+        limiter.answered(first)
+        for k in range(1, 60):
+            await limiter.wait(PacedRequest(str(k % 7 + 2), "SMART", "TRADES", end=f"e{k}"))
+            clock.t += 3.0
+        await limiter.wait(PacedRequest("99", "SMART", "TRADES", end="last"))
+        return clock.now()
+
+    assert asyncio.run(go()) >= 7.0 + 600 + MARGIN
