@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -72,3 +73,15 @@ def warehouse(loaded_warehouse: Path, tmp_path: Path) -> Path:
 
 
 PYTHON = sys.executable
+
+DBT = Path(sys.executable).with_name("dbt")
+
+
+def run_dbt(*args: str, db: Path, target: Path | None = None) -> subprocess.CompletedProcess:
+    """The real `dbt ARGS...` from the repo root on warehouse ``db`` (output in .stdout)."""
+    env = {**os.environ, "ALPHADUCK_DB": str(db), "DBT_PROFILES_DIR": str(ROOT)}
+    target = target or Path(db).with_suffix(".target")
+    return subprocess.run(
+        [str(DBT), *args, "--target-path", str(target), "--log-path", str(target / "logs")],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip

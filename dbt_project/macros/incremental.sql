@@ -1,0 +1,49 @@
+{#- Incremental refresh that stays exact.
+
+    A model reads its bars through bars_to_compute() and writes only rows that pass
+    rows_to_write(). In a full build both are "everything". In an incremental build, per
+    (symbol, bar_size):
+      resume_seq   the first bar ingested after the newest bar this model has seen (a new
+                   bar, or a corrected / back-filled one: the ingester stamps only what changed);
+      computed     from `incremental_lookback_bars` before it, widened to that session's open,
+                   so rolling windows, session VWAP and recursive indicators see the same
+                   history a full build gives them (recursive ones within (1 - alpha)^1000);
+      written      from resume_seq - rewrite_before (labels of the last bars change when
+                   their future bar arrives).
+    Series with nothing new are not read at all. -#}
+
+{% macro bars_to_compute(bars, rewrite_before=0) %}
+{%- if is_incremental() %}
+    with seen as (
+        select symbol, bar_size, max(ingested_at) as seen_until
+        from {{ this }}
+        group by symbol, bar_size
+    ),
+    resume as (
+        select b.symbol, b.bar_size, min(b.bar_seq) as resume_seq
+        from {{ bars }} as b
+        left join seen as s on s.symbol = b.symbol and s.bar_size = b.bar_size
+        where s.seen_until is null or b.ingested_at > s.seen_until
+        group by b.symbol, b.bar_size
+    ),
+    window_start as (
+        select r.symbol, r.bar_size, r.resume_seq, a.session_start_seq as start_seq
+        from resume as r
+        join {{ bars }} as a
+            on a.symbol = r.symbol and a.bar_size = r.bar_size
+            and a.bar_seq = greatest(r.resume_seq - {{ rewrite_before }} - {{ var('incremental_lookback_bars') }}, 0)
+    )
+    select b.*, w.resume_seq - {{ rewrite_before }} as write_from_seq
+    from {{ bars }} as b
+    join window_start as w on w.symbol = b.symbol and w.bar_size = b.bar_size
+    where b.bar_seq >= w.start_seq
+{%- else %}
+    select *, 0 as write_from_seq from {{ bars }}
+{%- endif %}
+{% endmacro %}
+
+{#- relation: the name the bars go by in the final select, where others have a bar_seq too -#}
+{% macro rows_to_write(relation=none) -%}
+    {%- set prefix = relation ~ '.' if relation else '' -%}
+    {%- if is_incremental() %}where {{ prefix }}bar_seq >= {{ prefix }}write_from_seq{% endif -%}
+{%- endmacro %}
