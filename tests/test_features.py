@@ -207,3 +207,97 @@ def test_every_model_and_column_is_documented(features_db):
                 missing.append(f"{node_id}.{column}")
     assert len(catalog["nodes"]) >= 10
     assert not missing, f"undocumented: {missing[:20]}"
+
+
+FEATURE_TABLES = ["intermediate.int_smoothing", "marts.fct_features"]
+
+
+def table(db, name: str) -> pd.DataFrame:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(f"select * from {name} order by symbol, bar_size, ts").df()
+    finally:
+        con.close()
+
+
+def test_incremental_build_equals_a_full_rebuild(tmp_path):
+    """New bars and a corrected old bar arrive after a build: the incremental build that
+    follows writes exactly what a full rebuild writes."""
+    db = tmp_path / "incremental.duckdb"
+    assert run_cli("ingest", "sample", "--db", db, "-q").exit_code == 0
+    con = duckdb.connect(str(db))
+    last_session = con.execute("select max(ts)::date from raw.bars").fetchall()[0][0]
+    held_back = con.execute("select count(*) from raw.bars where ts::date = ?", [last_session]).fetchall()[0][0]
+    con.execute("delete from raw.bars where ts::date = ?", [last_session])
+    con.close()
+    build(db)
+
+    # the held-back session arrives, and one AAPL bar in the middle is corrected
+    assert run_cli("ingest", "sample", "--db", db, "-q").exit_code == 0
+    con = duckdb.connect(str(db))
+    ts, high, low = con.execute(
+        "select ts, high, low from raw.bars where symbol = 'AAPL' order by ts limit 1 offset 1800"
+    ).fetchall()[0]
+    con.close()
+    correction = tmp_path / "correction.csv"
+    correction.write_text(
+        f"ts,symbol,open,high,low,close,volume\n{ts.isoformat()},AAPL,{low},{high},{low},{(high + low) / 2},1234567\n"
+    )
+    assert run_cli("ingest", "file", correction, "--bar-size", INTRADAY, "--db", db, "-q").exit_code == 0
+    log = build(db)
+    assert "incremental model marts.fct_features" in log
+
+    full = tmp_path / "full.duckdb"
+    shutil.copy(db, full)
+    build(full, "--full-refresh")
+    for name in FEATURE_TABLES:
+        incremental, rebuilt = table(db, name), table(full, name)
+        assert len(incremental) == len(rebuilt)
+        differing = []
+        for column in rebuilt.columns:
+            a, b = incremental[column], rebuilt[column]
+            if a.dtype.kind == "f":
+                both = a.notna() & b.notna()
+                if not (a.isna() == b.isna()).all() or deviation(a[both].to_numpy(), b[both].to_numpy()).max() > 1e-12:
+                    differing.append(column)
+            elif not same(a, b):
+                differing.append(column)
+        assert not differing, f"{name}: incremental differs from full in {differing}"
+    # the build did not just recompute everything: untouched series kept their rows
+    assert held_back > 0
+
+
+def test_build_without_bars_says_to_ingest_first(tmp_path):
+    db = tmp_path / "empty.duckdb"
+    duckdb.connect(str(db)).close()
+    result = run_dbt("build", db=db)
+    assert result.returncode != 0
+    assert "raw.bars does not exist" in result.stdout and "alphaduck ingest" in result.stdout
+
+
+@pytest.mark.parametrize(("price", "test_name"), [("0", "positive_price_stg_bars_close"), ("'NaN'", "positive_price_stg_bars_close")])
+def test_a_bad_price_that_reaches_dbt_fails_a_named_test(tmp_path, price, test_name):
+    db = tmp_path / "bad.duckdb"
+    assert run_cli("ingest", "sample", "--dataset", "spy-daily", "--db", db, "-q").exit_code == 0
+    con = duckdb.connect(str(db))
+    # written behind the ingester's back, which would have refused it
+    con.execute(
+        f"""
+        update raw.bars set close = {price}, low = least(low, {price})
+        where symbol = 'SPY' and ts = (select max(ts) from raw.bars)
+        """
+    )
+    con.close()
+    result = run_dbt("build", db=db)
+    assert result.returncode != 0
+    assert f"Failure in test {test_name}" in result.stdout, result.stdout[-3000:]
+
+
+def test_a_missing_bar_fails_the_session_completeness_test(tmp_path):
+    db = tmp_path / "gap.duckdb"
+    assert run_cli("ingest", "sample", "--db", db, "-q").exit_code == 0
+    con = duckdb.connect(str(db))
+    con.execute("delete from raw.bars where symbol = 'MSFT' and ts = '2025-09-17 17:00:00+00'")
+    con.close()
+    result = run_dbt("build", "--select", "stg_bars", db=db)
+    assert "Failure in test stg_bars_full_sessions_complete" in result.stdout, result.stdout[-3000:]

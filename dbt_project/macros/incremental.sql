@@ -42,8 +42,23 @@
 {%- endif %}
 {% endmacro %}
 
-{#- relation: the name the bars go by in the final select, where others have a bar_seq too -#}
+{#- Filter the rows a model writes. Window functions see only rows that pass WHERE, so apply
+    it after them: in a select over a CTE that computed every window, not in the same select.
+    relation: the name the bars go by where other inputs have a bar_seq too. -#}
 {% macro rows_to_write(relation=none) -%}
     {%- set prefix = relation ~ '.' if relation else '' -%}
     {%- if is_incremental() %}where {{ prefix }}bar_seq >= {{ prefix }}write_from_seq{% endif -%}
+{%- endmacro %}
+
+{#- Every column of a relation but the bookkeeping one bars_to_compute() adds. -#}
+{% macro feature_columns() -%}
+    {{ return(adapter.dispatch('feature_columns')()) }}
+{%- endmacro %}
+
+{% macro default__feature_columns() -%}
+    * except (write_from_seq)
+{%- endmacro %}
+
+{% macro duckdb__feature_columns() -%}
+    * exclude (write_from_seq)
 {%- endmacro %}

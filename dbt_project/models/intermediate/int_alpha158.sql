@@ -41,7 +41,9 @@ steps as (
         ln(volume + 1) as log_volume
     from moves
 
-)
+),
+
+features as (
 
 select
     symbol,
@@ -49,6 +51,7 @@ select
     ts,
     bar_seq,
     ingested_at,
+    write_from_seq,
 
     -- candle shape, relative to the open or to the bar's range
     (close - open) / open as a158_kmid,
@@ -114,4 +117,9 @@ select
     {%- endfor %}
 
 from steps
+
+)
+
+select {{ feature_columns() }}
+from features
 {{ rows_to_write() }}

@@ -57,19 +57,27 @@ obv_start as (
         and signed.i = 0
     {%- endif %}
 
+),
+
+indicators as (
+
+    select
+        symbol,
+        bar_size,
+        ts,
+        bar_seq,
+        ingested_at,
+        sum(obv_step) {{ series_so_far() }} as obv,
+        sum(price_volume) {{ session_so_far() }} / nullif(sum(volume) {{ session_so_far() }}, 0) as vwap_session,
+        close / (sum(price_volume) {{ session_so_far() }} / nullif(sum(volume) {{ session_so_far() }}, 0)) - 1 as vwap_distance,
+        case when bar_seq >= {{ z_n - 1 }} then
+            coalesce((volume - avg(volume) {{ last_bars(z_n) }}) / nullif(stddev_samp(volume) {{ last_bars(z_n) }}, 0), 0)
+        end as volume_z,
+        write_from_seq
+    from obv_start
+
 )
 
-select
-    symbol,
-    bar_size,
-    ts,
-    bar_seq,
-    ingested_at,
-    sum(obv_step) {{ series_so_far() }} as obv,
-    sum(price_volume) {{ session_so_far() }} / nullif(sum(volume) {{ session_so_far() }}, 0) as vwap_session,
-    close / (sum(price_volume) {{ session_so_far() }} / nullif(sum(volume) {{ session_so_far() }}, 0)) - 1 as vwap_distance,
-    case when bar_seq >= {{ z_n - 1 }} then
-        coalesce((volume - avg(volume) {{ last_bars(z_n) }}) / nullif(stddev_samp(volume) {{ last_bars(z_n) }}, 0), 0)
-    end as volume_z
-from obv_start
+select {{ feature_columns() }}
+from indicators
 {{ rows_to_write() }}
