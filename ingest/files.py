@@ -127,8 +127,9 @@ def _ts_sql(column: str, duck_type: str, tz: str) -> tuple[str, str, str]:
         day = f"case when {is_date} then coalesce(try_cast({text} as date), try_strptime({text}, '%Y%m%d')::date) end"
         midnight = f"(not {is_date} and not {has_offset} and {naive} = date_trunc('day', {naive}))"
         return ts, day, f"coalesce({midnight}, false)"
-    if duck_type.startswith("TIMESTAMP WITH TIME ZONE"):
-        return col, "null::date", "false"
+    # DuckDB 2 spells a nanosecond tz-aware column (pandas' default) TIMESTAMPTZ_NS
+    if duck_type.startswith(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")):
+        return f"{col}::timestamptz", "null::date", "false"
     if duck_type.startswith("TIMESTAMP"):
         return (
             f"timezone({tzq}, {col}::timestamp)",

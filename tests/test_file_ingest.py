@@ -308,3 +308,19 @@ def test_fuzzed_split_files_load_to_the_same_table(tmp_path, cut, overlap, rever
 def test_sample_file_is_gzip_with_the_documented_columns():
     with gzip.open(SAMPLE_30MIN, "rt") as fh:
         assert fh.readline().strip() == "ts,symbol,open,high,low,close,volume"
+
+
+@pytest.mark.parametrize("unit", ["us", "ns"])
+def test_parquet_utc_timestamps_stay_utc_at_any_resolution(tmp_path, unit):
+    """pandas writes tz-aware nanosecond columns, which DuckDB 2 types TIMESTAMPTZ_NS, not
+    TIMESTAMP WITH TIME ZONE: they are instants, never wall-clock times in --tz."""
+    lines = sample_lines(30)
+    frame = pd.read_csv(pd.io.common.StringIO("\n".join(lines)))
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True).dt.as_unit(unit)
+    path = tmp_path / "spy.parquet"
+    frame.to_parquet(path)
+    db = tmp_path / "w.duckdb"
+    assert run_cli("ingest", "file", path, "--db", db, "-q").exit_code == 0
+    from_csv = tmp_path / "c.duckdb"
+    assert run_cli("ingest", "file", _write(tmp_path / "spy.csv", lines), "--db", from_csv, "-q").exit_code == 0
+    pd.testing.assert_frame_equal(_bars(db).drop(columns="source"), _bars(from_csv).drop(columns="source"))
