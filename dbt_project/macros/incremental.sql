@@ -1,22 +1,48 @@
 {#- Incremental refresh that stays exact.
 
-    A model reads its bars through bars_to_compute() and writes only rows that pass
-    rows_to_write(). In a full build both are "everything". In an incremental build, per
-    (symbol, bar_size):
-      resume_seq   the first bar ingested after the newest bar this model has seen (a new
-                   bar, or a corrected / back-filled one: the ingester stamps only what changed);
+    marts.fct_features is the one incremental feature table; the intermediate models that
+    feed it are ephemeral (CTEs inside its build), except int_smoothing, an incremental
+    table of its own because three models share its recursion. A model reads its bars
+    through bars_to_compute() and keeps only rows that pass rows_to_write(). In a full
+    build both are "everything". In an incremental build, per (symbol, bar_size):
+      resume_seq   the first bar ingested after the newest bar the state table has seen (a
+                   new bar, or a corrected / back-filled one: the ingester stamps only what
+                   changed);
       computed     from `incremental_lookback_bars` before it, widened to that session's open,
                    so rolling windows, session VWAP and recursive indicators see the same
                    history a full build gives them (recursive ones within (1 - alpha)^1000);
-      written      from resume_seq - rewrite_before (labels of the last bars change when
+      written      from resume_seq - label_horizon (labels of the last bars change when
                    their future bar arrives).
     Series with nothing new are not read at all. -#}
 
-{% macro bars_to_compute(bars, rewrite_before=0) %}
-{%- if is_incremental() %}
+{#- The table that says what has been computed already, or none when this build computes
+    everything: an incremental model's own table, or for an ephemeral intermediate the
+    feature table it feeds. -#}
+{% macro feature_state() %}
+    {#- (a unit test runs a model under another materialization: it takes the first branch) -#}
+    {%- if config.get('materialized') != 'ephemeral' -%}
+        {{ return(this if is_incremental() else none) }}
+    {%- endif -%}
+    {%- if not execute or not incremental_features() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(adapter.get_relation(database=target.database, schema='marts', identifier='fct_features')) }}
+{% endmacro %}
+
+{#- Whether this build appends to marts.fct_features (it exists and no --full-refresh).
+    A macro of its own so that a unit test of an ephemeral model can override it. -#}
+{% macro incremental_features() %}
+    {%- if flags.FULL_REFRESH -%}{{ return(false) }}{%- endif -%}
+    {%- set table = adapter.get_relation(database=target.database, schema='marts', identifier='fct_features') -%}
+    {{ return(table is not none) }}
+{% endmacro %}
+
+{% macro bars_to_compute(bars) %}
+{%- set state = feature_state() %}
+{%- if state is not none %}
     with seen as (
         select symbol, bar_size, max(ingested_at) as seen_until
-        from {{ this }}
+        from {{ state }}
         group by symbol, bar_size
     ),
     resume as (
@@ -31,9 +57,9 @@
         from resume as r
         join {{ bars }} as a
             on a.symbol = r.symbol and a.bar_size = r.bar_size
-            and a.bar_seq = greatest(r.resume_seq - {{ rewrite_before }} - {{ var('incremental_lookback_bars') }}, 0)
+            and a.bar_seq = greatest(r.resume_seq - {{ var('label_horizon') }} - {{ var('incremental_lookback_bars') }}, 0)
     )
-    select b.*, w.resume_seq - {{ rewrite_before }} as write_from_seq
+    select b.*, w.resume_seq - {{ var('label_horizon') }} as write_from_seq
     from {{ bars }} as b
     join window_start as w on w.symbol = b.symbol and w.bar_size = b.bar_size
     where b.bar_seq >= w.start_seq
@@ -47,7 +73,7 @@
     relation: the name the bars go by where other inputs have a bar_seq too. -#}
 {% macro rows_to_write(relation=none) -%}
     {%- set prefix = relation ~ '.' if relation else '' -%}
-    {%- if is_incremental() %}where {{ prefix }}bar_seq >= {{ prefix }}write_from_seq{% endif -%}
+    where {{ prefix }}bar_seq >= {{ prefix }}write_from_seq
 {%- endmacro %}
 
 {#- Every column of a relation but the bookkeeping one bars_to_compute() adds. -#}

@@ -1,3 +1,10 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['symbol', 'bar_size', 'ts'],
+    on_schema_change='fail',
+) }}
+
 {#- The recursive indicators: exponential (EMA) and Wilder smoothing, seeded exactly as
     TA-Lib seeds them, in one recursive pass over each series (DuckDB runs one recursion
     step per bar for all series at once, so one pass with many states beats many passes).

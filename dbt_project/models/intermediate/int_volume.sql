@@ -26,13 +26,14 @@ signed as (
 
 ),
 
-{%- if is_incremental() %}
+{%- set state = feature_state() %}
+{%- if state is not none %}
 
 -- OBV is a running total from the first bar ever: continue from the stored value at the
 -- first bar read instead of starting again from zero
 carried as (
 
-    select symbol, bar_size, ts, obv as carried_obv from {{ this }}
+    select symbol, bar_size, ts, obv as carried_obv from {{ state }}
 
 ),
 
@@ -42,14 +43,14 @@ obv_start as (
 
     select
         signed.*,
-        {%- if is_incremental() %}
+        {%- if state is not none %}
         case when signed.i = 0 then coalesce(carried.carried_obv, signed.volume) else signed.signed_volume end
         {%- else %}
         -- TA-Lib starts the total at the first bar's volume
         case when signed.i = 0 then signed.volume else signed.signed_volume end
         {%- endif %} as obv_step
     from signed
-    {%- if is_incremental() %}
+    {%- if state is not none %}
     left join carried
         on carried.symbol = signed.symbol
         and carried.bar_size = signed.bar_size

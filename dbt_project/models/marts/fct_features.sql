@@ -11,7 +11,7 @@
 with bars as (
 
     -- the last h bars already written get their labels once their future bar arrives
-    {{ bars_to_compute(ref('stg_bars'), rewrite_before=h) }}
+    {{ bars_to_compute(ref('stg_bars')) }}
 
 ),
 
@@ -38,8 +38,8 @@ select
     labelled.ingested_at,
     labelled.bar_seq >= {{ var('warmup_bars') }} as warmup_complete,
     {%- for part in parts %}
-    {%- for column in adapter.get_columns_in_relation(ref(part)) if column.name not in key_columns %}
-    {{ part }}.{{ column.name }},
+    {%- for column in documented_columns(part) if column not in key_columns %}
+    {{ part }}.{{ column }},
     {%- endfor %}
     {%- endfor %}
     labelled.label_fwd_return_h,

@@ -1,0 +1,172 @@
+"""Feature-layer figures (prints numbers; not a test).
+
+Generates 1M bars (20 symbols x 50,000 30-minute bars on real XNYS sessions, a random walk
+with realistic bar ranges), ingests them into a scratch warehouse, then times:
+  1. `dbt build` of the feature models, full refresh (models and their tests);
+  2. the incremental `dbt build` after one new session is ingested;
+  3. a pandas + TA-Lib pass computing the same indicators and the Alpha158 family in memory.
+
+    python benchmarks/feature_bench.py [--symbols 20] [--bars 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import exchange_calendars as xcals
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from alphaduck.bar_sizes import parse_bar_size  # noqa: E402
+from ingest.files import FileOptions  # noqa: E402
+from ingest.load import ingest_files  # noqa: E402
+
+DBT = Path(sys.executable).with_name("dbt")
+BAR = pd.Timedelta(minutes=30)
+
+
+def bar_starts(n_bars: int) -> pd.DatetimeIndex:
+    """The last n_bars 30-minute bar starts of regular XNYS sessions up to 2026-03-31."""
+    calendar = xcals.get_calendar("XNYS", start="1995-01-03", end="2026-03-31")
+    sessions = calendar.sessions
+    starts = []
+    for session in reversed(sessions):
+        opens, closes = calendar.session_open(session), calendar.session_close(session)
+        starts.append(pd.date_range(opens, closes - BAR, freq=BAR))
+        if sum(len(s) for s in starts) >= n_bars + 13:
+            break
+    return pd.DatetimeIndex(np.concatenate([s.values for s in reversed(starts)])).tz_localize("UTC")
+
+
+def random_bars(symbols: int, ts: pd.DatetimeIndex, seed: int = 7) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frames = []
+    n = len(ts)
+    for k in range(symbols):
+        close = 50 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
+        open_ = np.r_[close[0], close[:-1]] * np.exp(rng.normal(0, 0.001, n))
+        wick = np.abs(rng.normal(0, 0.002, (2, n)))
+        high = np.maximum(open_, close) * (1 + wick[0])
+        low = np.minimum(open_, close) * (1 - wick[1])
+        volume = rng.lognormal(13, 0.5, n).round()
+        frames.append(pd.DataFrame({
+            "ts": ts, "symbol": f"S{k:02d}", "open": open_.round(4), "high": high.round(4),
+            "low": low.round(4), "close": close.round(4), "volume": volume,
+        }))  # fmt: skip
+    bars = pd.concat(frames, ignore_index=True)
+    bars["high"] = bars[["open", "high", "close"]].max(axis=1)
+    bars["low"] = bars[["open", "low", "close"]].min(axis=1)
+    return bars
+
+
+def dbt_build(db: Path, *args: str) -> tuple[float, float]:
+    """Wall time of `dbt build ARGS` (unit tests excluded: they check the SQL's logic on
+    fixtures, not the data, and run in `make test`), and dbt's own figure without its start-up."""
+    env = {**os.environ, "ALPHADUCK_DB": str(db), "DBT_PROFILES_DIR": str(ROOT), "DO_NOT_TRACK": "1"}
+    started = time.perf_counter()
+    result = subprocess.run(
+        [str(DBT), "build", "--exclude-resource-type", "unit_test", *args,
+         "--target-path", str(db.with_suffix(".target"))],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(result.stdout[-3000:])
+    inside = re.search(r"Finished running .* in .*\(([\d.]+)s\)", result.stdout)
+    return elapsed, float(inside.group(1)) if inside else float("nan")
+
+
+def dbt_startup() -> float:
+    started = time.perf_counter()
+    subprocess.run([str(DBT), "--version"], capture_output=True, check=True)
+    return time.perf_counter() - started
+
+
+def pandas_talib_pass(bars: pd.DataFrame) -> float:
+    import talib
+
+    started = time.perf_counter()
+    for _, g in bars.groupby("symbol", sort=False):
+        o, h, l, c, v = (g[x].to_numpy(float) for x in ("open", "high", "low", "close", "volume"))
+        out = {
+            "sma": talib.SMA(c, 20), "ema": talib.EMA(c, 20), "wma": talib.WMA(c, 20), "rsi": talib.RSI(c, 14),
+            "cci": talib.CCI(h, l, c, 14), "roc": talib.ROC(c, 10), "mfi": talib.MFI(h, l, c, v, 14),
+            "adx": talib.ADX(h, l, c, 14), "plus_di": talib.PLUS_DI(h, l, c, 14), "minus_di": talib.MINUS_DI(h, l, c, 14),
+            "atr": talib.ATR(h, l, c, 14), "natr": talib.NATR(h, l, c, 14), "willr": talib.WILLR(h, l, c, 14),
+            "obv": talib.OBV(c, v),
+        }  # fmt: skip
+        out["macd"], out["macd_signal"], out["macd_hist"] = talib.MACD(c, 12, 26, 9)
+        out["stoch_k"], out["stoch_d"] = talib.STOCH(h, l, c, 5, 3, 0, 3, 0)
+        out["bb_upper"], out["bb_middle"], out["bb_lower"] = talib.BBANDS(c, 20, 2, 2, 0)
+        close, volume, high, low = g.close, g.volume, g.high, g.low
+        change = close.diff()
+        idx = pd.Series(np.arange(len(g)), index=g.index, dtype=float)
+        for d in (5, 10, 20, 30, 60):
+            roll = close.rolling(d)
+            out[f"ma{d}"] = roll.mean() / close
+            out[f"std{d}"] = roll.std() / close
+            beta = close.rolling(d).cov(idx) / idx.rolling(d).var()
+            out[f"beta{d}"] = beta / close
+            out[f"rsqr{d}"] = close.rolling(d).corr(idx) ** 2
+            out[f"resi{d}"] = (close - (roll.mean() + beta * (idx - idx.rolling(d).mean()))) / close
+            out[f"max{d}"] = high.rolling(d).max() / close
+            out[f"min{d}"] = low.rolling(d).min() / close
+            out[f"qtlu{d}"] = roll.quantile(0.8) / close
+            out[f"qtld{d}"] = roll.quantile(0.2) / close
+            out[f"rank{d}"] = roll.rank(pct=True)
+            out[f"rsv{d}"] = (close - out[f"min{d}"] * close) / (high.rolling(d).max() - low.rolling(d).min() + 1e-12)
+            out[f"imax{d}"] = high.rolling(d).apply(np.argmax, raw=True) / d
+            out[f"imin{d}"] = low.rolling(d).apply(np.argmin, raw=True) / d
+            out[f"corr{d}"] = close.rolling(d).corr(np.log(volume + 1))
+            out[f"cntp{d}"] = (change > 0).rolling(d).mean()
+            out[f"sump{d}"] = change.clip(lower=0).rolling(d).sum() / (change.abs().rolling(d).sum() + 1e-12)
+            out[f"vma{d}"] = volume.rolling(d).mean() / (volume + 1e-12)
+            out[f"vstd{d}"] = volume.rolling(d).std() / (volume + 1e-12)
+        pd.DataFrame(out, index=g.index)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--symbols", type=int, default=20)
+    parser.add_argument("--bars", type=int, default=50_000, help="bars per symbol")
+    args = parser.parse_args()
+
+    ts = bar_starts(args.bars)
+    bars = random_bars(args.symbols, ts)
+    history, last_session = bars[bars.ts < ts[-13]], bars[bars.ts >= ts[-13]]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        db = tmp / "bench.duckdb"
+        history.to_parquet(tmp / "history.parquet")
+        last_session.to_parquet(tmp / "last.parquet")
+        options = FileOptions(bar_size=parse_bar_size("30min"))
+        ingest_files([tmp / "history.parquet"], options, db=db)
+        print(f"feature build on {len(history):,} bars ({args.symbols} symbols x {len(history) // args.symbols:,} 30-minute bars)")
+        dbt_build(db, "--select", "stg_bars")  # parse once, so the timings below are the build
+        full, full_inside = dbt_build(db, "--full-refresh")
+        print(f"  dbt build, full refresh (models + data tests):           {full:6.2f} s wall, {full_inside:6.2f} s in dbt")
+        ingest_files([tmp / "last.parquet"], options, db=db)
+        incremental, incremental_inside = dbt_build(db)
+        print(
+            f"  dbt build, incremental after one new session ({len(last_session)} bars): "
+            f"{incremental:6.2f} s wall, {incremental_inside:6.2f} s in dbt"
+        )
+        print(f"  dbt's own start-up (dbt --version), part of every wall figure: {dbt_startup():6.2f} s")
+        in_memory = pandas_talib_pass(bars)
+        print(f"  pandas + TA-Lib, same indicators and Alpha158 in memory (no I/O): {in_memory:6.2f} s")
+        print(f"  ratios: full / pandas {full / in_memory:.2f}x, incremental / full {incremental / full:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
