@@ -22,12 +22,15 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/alphaduck ingest sample
+	$(BIN)/alphaduck build
+	$(BIN)/alphaduck sql --example
 
 test: install
 	$(BIN)/python -m pytest -q
 
 bench: install
 	$(BIN)/python benchmarks/ingest_bench.py
+	$(BIN)/python benchmarks/feature_bench.py
 
 clean:
-	rm -rf $(VENV) data/warehouse.duckdb data/warehouse.duckdb.wal
+	rm -rf $(VENV) data/warehouse.duckdb data/warehouse.duckdb.wal target logs

@@ -15,6 +15,8 @@ from alphaduck import __version__
 # command name -> "module:attribute"; each stage owns its commands in <stage>/cli.py
 STAGE_COMMANDS = {
     "ingest": "ingest.cli:ingest",
+    "build": "alphaduck.build:build",
+    "sql": "alphaduck.sql:sql",
 }
 
 
@@ -33,7 +35,7 @@ class LazyGroup(click.Group):
 @click.group(
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="\b\nExamples:\n  alphaduck ingest sample\n  alphaduck ingest file data/sample/spy_daily_1999-11_2023-03.csv.gz --symbol SPY",
+    epilog="\b\nExamples:\n  alphaduck ingest sample\n  alphaduck ingest file data/sample/spy_daily_1999-11_2023-03.csv.gz --symbol SPY\n  alphaduck build",
 )
 @click.version_option(__version__, prog_name="alphaduck")
 @click.option("--verbose", "-v", is_flag=True, help="Log what the libraries underneath say.")

@@ -40,16 +40,24 @@ _API_HELP = (
 )
 
 
+IB_LIBRARIES = ("ib_async", "ib_insync")
+IB_LIBRARY_ENV_VAR = "ALPHADUCK_IB_LIBRARY"
+
+
 def ib_library():
-    """ib_async if installed, else ib_insync: the same API."""
-    try:
-        import ib_async as lib
-    except ImportError:  # pragma: no cover - depends on what is installed
+    """ib_async if installed, else ib_insync (the same API); $ALPHADUCK_IB_LIBRARY picks one."""
+    import importlib
+    import os
+
+    wanted = os.environ.get(IB_LIBRARY_ENV_VAR)
+    if wanted and wanted not in IB_LIBRARIES:
+        raise AlphaduckError(f"${IB_LIBRARY_ENV_VAR}={wanted!r}: expected one of {', '.join(IB_LIBRARIES)}")
+    for name in [wanted] if wanted else IB_LIBRARIES:
         try:
-            import ib_insync as lib
-        except ImportError as exc:
-            raise AlphaduckError("neither ib_async nor ib_insync is installed: pip install ib_async") from exc
-    return lib
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise AlphaduckError(f"{wanted or 'neither ib_async nor ib_insync'} is not installed: pip install {wanted or 'ib_async'}")
 
 
 # -- request planning --------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`alphaduck ingest ibkr`: the real ib_async client against a fake gateway on 127.0.0.1."""
+"""`alphaduck ingest ibkr`: the real ib_async (and ib_insync) client against a fake gateway on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -15,13 +15,30 @@ import pytest
 
 from alphaduck.bar_sizes import parse_bar_size
 from alphaduck.errors import AlphaduckError
-from ingest.ibkr import Chunk, IbkrOptions, IbSession, ingest_ibkr, plan_chunks
+from ingest.ibkr import (
+    IB_LIBRARIES,
+    IB_LIBRARY_ENV_VAR,
+    Chunk,
+    IbkrOptions,
+    IbSession,
+    ib_library,
+    ingest_ibkr,
+    plan_chunks,
+)
 from ingest.pacing import FakeClock
 from tests.conftest import PYTHON, ROOT, SAMPLE_30MIN, SAMPLE_DAILY, run_cli, snapshot
 from tests.fake_ib import FakeGateway, Faults, sample_frame
 
 BAR_30 = parse_bar_size("30 mins")
 MAY, SEP = datetime(2025, 5, 12, tzinfo=UTC), datetime(2025, 9, 12, tzinfo=UTC)
+
+
+@pytest.fixture(params=IB_LIBRARIES)
+def library(request, monkeypatch) -> str:
+    """Both client libraries the ingester supports, each against the same fake gateway."""
+    monkeypatch.setenv(IB_LIBRARY_ENV_VAR, request.param)
+    assert ib_library().__name__ == request.param
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +81,7 @@ def test_chunks_cover_the_span_with_ibs_longest_duration():
     assert plan_chunks("SPY", MAY, SEP, parse_bar_size("1 day"))[0].duration == "1 Y"
 
 
-def test_fetches_chunked_bars_equal_to_the_source(tmp_path, bars_30min):
+def test_fetches_chunked_bars_equal_to_the_source(tmp_path, bars_30min, library):
     clock = FakeClock(1e6)
     with FakeGateway(bars_30min, clock=clock) as gw:
         result, stats = ingest(gw, tmp_path / "w.duckdb", clock, symbols=["SPY", "AAPL"], start=MAY, end=SEP)
@@ -136,7 +153,7 @@ def test_pacing_limiter_keeps_the_gateway_happy_past_sixty_requests(tmp_path, ba
     )
 
 
-def test_pacing_violation_waits_and_retries(tmp_path, bars_30min):
+def test_pacing_violation_waits_and_retries(tmp_path, bars_30min, library):
     clock = FakeClock(1e6)
     with FakeGateway(bars_30min, clock=clock, faults=Faults(pacing_errors_at={2, 3})) as gw:
         result, stats = ingest(gw, tmp_path / "w.duckdb", clock, symbols=["SPY"], start=MAY, end=SEP)
@@ -146,7 +163,7 @@ def test_pacing_violation_waits_and_retries(tmp_path, bars_30min):
     assert result.counts.inserted == len(expected_bars(bars_30min, ["SPY"], MAY, SEP))
 
 
-def test_spans_without_data_are_not_errors(tmp_path, bars_30min):
+def test_spans_without_data_are_not_errors(tmp_path, bars_30min, library):
     # a month with no bars at all (as over a long holiday or a halt)
     gap = (bars_30min["ts"] >= "2025-06-12") & (bars_30min["ts"] < "2025-07-12")
     with FakeGateway(bars_30min[~gap]) as gw:
@@ -157,7 +174,7 @@ def test_spans_without_data_are_not_errors(tmp_path, bars_30min):
     assert con.execute("select status from raw.ingest_runs").fetchall() == [("ok",)]
 
 
-def test_dropped_connection_reconnects_and_continues(tmp_path, bars_30min):
+def test_dropped_connection_reconnects_and_continues(tmp_path, bars_30min, library):
     with FakeGateway(bars_30min, faults=Faults(drop_at={3})) as gw:
         result, stats = ingest(gw, tmp_path / "w.duckdb", symbols=["SPY"], start=MAY, end=SEP)
     assert stats.reconnects == 1 and gw.connections == 2
@@ -165,7 +182,7 @@ def test_dropped_connection_reconnects_and_continues(tmp_path, bars_30min):
     assert result.counts.inserted == len(expected_bars(bars_30min, ["SPY"], MAY, SEP))
 
 
-def test_unknown_symbol_is_named_and_nothing_is_written(tmp_path, warehouse, bars_30min):
+def test_unknown_symbol_is_named_and_nothing_is_written(tmp_path, warehouse, bars_30min, library):
     before = snapshot(warehouse)
     with FakeGateway(bars_30min) as gw:
         result = run_cli(
@@ -210,7 +227,7 @@ def _session(gw, **kwargs) -> IbSession:
     return IbSession(IbkrOptions(symbols=["SPY"], bar_size=BAR_30, port=gw.port, **kwargs), FakeClock())
 
 
-def test_invalid_request_321_fails_fast_with_the_reason(bars_30min):
+def test_invalid_request_321_fails_fast_with_the_reason(bars_30min, library):
     async def go(gw):
         session = _session(gw)
         await session.connect()
@@ -228,7 +245,7 @@ def test_invalid_request_321_fails_fast_with_the_reason(bars_30min):
     assert time.monotonic() - started < 5  # not a 60-second timeout
 
 
-def test_request_timeouts_are_retried_then_reported(bars_30min):
+def test_request_timeouts_are_retried_then_reported(bars_30min, library):
     async def go(gw):
         session = _session(gw, timeout=0.3, max_retries=1)
         await session.connect()
@@ -277,3 +294,9 @@ def test_killed_mid_run_loses_nothing_and_a_rerun_completes(tmp_path, bars_30min
     assert len(final) == len(want)
     assert not final.duplicated(["symbol", "bar_size", "ts"]).any()
     assert sorted(final["close"].tolist()) == sorted(want["close"].tolist())
+
+
+def test_unknown_client_library_is_refused(monkeypatch):
+    monkeypatch.setenv(IB_LIBRARY_ENV_VAR, "ibapi")
+    with pytest.raises(AlphaduckError, match=r"ALPHADUCK_IB_LIBRARY='ibapi': expected one of ib_async, ib_insync"):
+        ib_library()

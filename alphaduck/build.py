@@ -1,0 +1,178 @@
+"""`alphaduck build`: the feature refresh, i.e. `dbt build` on the warehouse, run in-process.
+
+dbt reads the same warehouse setting as every other command (profiles.yml reads
+$ALPHADUCK_DB), so this only sets it, checks the file is usable, runs dbt with a progress
+bar instead of its log, and turns the result into one summary and an exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from alphaduck import options
+from alphaduck.errors import EXIT_CHECKS_FAILED, AlphaduckError
+from alphaduck.settings import PROJECT_ROOT, warehouse_path
+
+
+@dataclass
+class BuildOutcome:
+    models: int = 0
+    tests_passed: int = 0
+    tests_warned: int = 0
+    failures: list[str] = field(default_factory=list)  # one line each: node name and why
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def check_warehouse(db: str | Path | None) -> Path:
+    """The warehouse file, refused at once if it is missing, empty or locked."""
+    from alphaduck.warehouse import connect, fetch_one
+
+    path = warehouse_path(db)
+    con = connect(path, read_only=True)  # names the missing file; a locked file fails here too
+    try:
+        has_bars = fetch_one(
+            con, "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = 'bars'"
+        )[0]
+    finally:
+        con.close()
+    if not has_bars:
+        raise AlphaduckError(
+            f"warehouse {path} has no raw.bars: run `alphaduck ingest sample` (or `alphaduck ingest file|ibkr`) first"
+        )
+    connect(path).close()  # dbt needs to write: fail now, with the lock holder, not deep inside dbt
+    return path.resolve()
+
+
+def dbt_build(
+    db: str | Path | None,
+    *,
+    full_refresh: bool = False,
+    select: tuple[str, ...] = (),
+    unit_tests: bool = False,
+    on_progress: Callable[[int, int, str], None] | None = None,
+) -> BuildOutcome:
+    """Run `dbt build` from the project root on warehouse ``db``; ``on_progress(done, total, node)``."""
+    path = check_warehouse(db)
+    from dbt.cli.main import dbtRunner
+
+    done, total = 0, 0
+
+    def on_event(msg) -> None:
+        nonlocal done, total
+        name = msg.info.name
+        if name in ("LogStartLine", "LogTestResult", "LogModelResult") and getattr(msg.data, "total", 0):
+            total = max(total, msg.data.total)
+        if name == "LogTestResult":
+            total = max(total, msg.data.num_models)
+        if name == "NodeFinished" and on_progress is not None:
+            done += 1
+            on_progress(done, max(total, done), msg.data.node_info.node_name)
+
+    args = ["build", "--quiet", "--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROJECT_ROOT)]
+    args += ["--target-path", str(PROJECT_ROOT / "target"), "--log-path", str(PROJECT_ROOT / "logs")]
+    if full_refresh:
+        args.append("--full-refresh")
+    for selector in select:
+        args += ["--select", selector]
+    if not unit_tests:
+        # unit tests check the SQL's logic on fixtures, not the data; `make test` runs them
+        args += ["--exclude-resource-type", "unit_test"]
+
+    saved = {k: os.environ.get(k) for k in ("ALPHADUCK_DB", "DO_NOT_TRACK")}
+    os.environ.update(ALPHADUCK_DB=str(path), DO_NOT_TRACK="1")
+    started = time.perf_counter()
+    try:
+        result = dbtRunner(callbacks=[on_event]).invoke(args)
+    finally:
+        _release_warehouse()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    outcome = BuildOutcome(seconds=time.perf_counter() - started)
+    if result.exception is not None:
+        outcome.failures.append(" ".join(str(result.exception).split()))
+        return outcome
+    for node_result in result.result.results:
+        kind, status = node_result.node.resource_type, str(node_result.status)
+        message = " ".join(str(node_result.message or "").split())
+        if status in ("error", "fail", "runtime error"):
+            outcome.failures.append(f"{kind} {node_result.node.name}: {status}: {message}")
+        elif kind == "model":
+            outcome.models += 1
+        elif status == "warn":
+            outcome.tests_warned += 1
+        elif kind in ("test", "unit_test"):
+            outcome.tests_passed += 1
+    return outcome
+
+
+def _release_warehouse() -> None:
+    """Close the DuckDB file dbt-duckdb keeps open in this process after a run, so the
+    stages that follow (and DuckDB's one-writer rule) can open it again."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+            DuckDBConnectionManager._ENV = None
+
+
+@click.command(
+    name="build",
+    epilog="""\b
+Examples:
+  alphaduck build                      # incremental: only bars ingested since the last build
+  alphaduck build --full-refresh       # recompute every feature
+  alphaduck build --select stg_bars    # one model and its tests (dbt selection syntax)
+""",
+)
+@options.db
+@click.option("--full-refresh", is_flag=True, help="Recompute every feature instead of the new tail.")
+@click.option("--select", "-s", multiple=True, metavar="SELECTOR", help="dbt selection (repeatable).")
+@click.option("--unit-tests", is_flag=True, help="Also run the SQL unit tests (make test always does).")
+@options.quiet
+def build(db: str, full_refresh: bool, select: tuple[str, ...], unit_tests: bool, quiet: bool) -> None:
+    """Refresh the features: `dbt build` (models, then their data tests) on the warehouse.
+
+    Turns raw.bars into staging.stg_bars and marts.fct_features. Exits 1 when a model or a
+    data test fails, naming each one.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("dbt build"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"), transient=True, disable=quiet,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("", total=None)
+
+        def on_progress(done: int, total: int, node: str) -> None:
+            progress.update(task, completed=done, total=total, description=node)
+
+        outcome = dbt_build(db, full_refresh=full_refresh, select=select, unit_tests=unit_tests, on_progress=on_progress)
+
+    console = Console(stderr=not outcome.ok)
+    if not quiet or not outcome.ok:
+        console.print(
+            f"dbt build: {outcome.models} models, {outcome.tests_passed} tests passed, "
+            f"{outcome.tests_warned} warned, {len(outcome.failures)} failed in {outcome.seconds:.1f} s "
+            f"(warehouse {warehouse_path(db)})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for failure in outcome.failures:
+        console.print(f"  {failure}", highlight=False, markup=False, soft_wrap=True)
+    if not outcome.ok:
+        click.get_current_context().exit(EXIT_CHECKS_FAILED)

@@ -1,0 +1,90 @@
+"""`alphaduck build`: the real `dbt build`, in-process, on real DuckDB files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import duckdb
+import pytest
+
+from tests.conftest import PYTHON, run_cli, snapshot
+
+
+@pytest.fixture(scope="module")
+def built(loaded_warehouse, tmp_path_factory):
+    """The SPY daily sample, built once."""
+    db = tmp_path_factory.mktemp("build") / "built.duckdb"
+    shutil.copy(loaded_warehouse, db)
+    result = run_cli("build", "--db", db)
+    assert result.exit_code == 0, result.output
+    return db, result.output
+
+
+def test_build_makes_the_feature_table_and_reports_it(built):
+    db, output = built
+    assert "dbt build: 3 models" in output and "0 failed" in output
+    con = duckdb.connect(str(db), read_only=True)
+    rows, warm = con.execute("select count(*), count(*) filter (where warmup_complete) from marts.fct_features").fetchall()[0]
+    con.close()
+    assert rows == 5_885 and warm == 5_885 - 500
+
+
+def test_a_second_build_with_nothing_new_writes_nothing(built, tmp_path):
+    db = tmp_path / "again.duckdb"
+    shutil.copy(built[0], db)
+    before = snapshot(db)
+    result = run_cli("build", "--db", db, "-q")
+    assert result.exit_code == 0, result.output
+    after = snapshot(db)
+    assert after["marts.fct_features"] == before["marts.fct_features"]
+
+
+def test_a_failing_data_test_exits_1_and_is_named(built, tmp_path):
+    db = tmp_path / "bad.duckdb"
+    shutil.copy(built[0], db)
+    con = duckdb.connect(str(db))
+    con.execute("update raw.bars set low = 0, close = 0 where ts = (select max(ts) from raw.bars)")
+    con.close()
+    result = run_cli("build", "--db", db)
+    assert result.exit_code == 1
+    assert "test positive_price_stg_bars_close: fail" in result.output
+
+
+def test_no_warehouse_or_no_bars_says_to_ingest_first(tmp_path):
+    missing = run_cli("build", "--db", tmp_path / "nothing.duckdb")
+    assert missing.exit_code == 2
+    assert "does not exist: run `alphaduck ingest` first" in missing.output
+    empty = tmp_path / "empty.duckdb"
+    duckdb.connect(str(empty)).close()
+    result = run_cli("build", "--db", empty)
+    assert result.exit_code == 2
+    assert "has no raw.bars: run `alphaduck ingest sample`" in result.output
+
+
+def test_a_locked_warehouse_is_named(built, tmp_path):
+    db = tmp_path / "locked.duckdb"
+    shutil.copy(built[0], db)
+    holder = subprocess.Popen(
+        [PYTHON, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('ok', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        result = run_cli("build", "--db", db)
+        assert result.exit_code == 2
+        assert f"is locked by process {holder.pid}" in result.output
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_sql_answers_an_analysts_question_read_only(built):
+    db, _ = built
+    before = snapshot(db)
+    result = run_cli("sql", "--db", db, "select count(*) as n, min(rsi) >= 0 as ok from marts.fct_features where warmup_complete")
+    assert result.exit_code == 0, result.output
+    assert "5385" in result.output and "True" in result.output
+    bad = run_cli("sql", "--db", db, "select nope from marts.fct_features")
+    assert bad.exit_code == 2 and 'query failed: Binder Error: Referenced column "nope" not found' in bad.output
+    assert snapshot(db) == before
