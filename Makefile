@@ -10,7 +10,10 @@ STAMP := $(VENV)/.installed-stamp
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test smoke bench clean
+
+# the end-to-end run `make test` finishes with, on a scratch warehouse
+SMOKE_DB := data/smoke.duckdb
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +30,15 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+	$(MAKE) --no-print-directory smoke
+
+# The pipeline as a user runs it, on the bundled sample: ingest, dbt build (unit tests
+# included), the quality gate over every suite.
+smoke: install
+	rm -f $(SMOKE_DB) $(SMOKE_DB).wal
+	$(BIN)/alphaduck ingest sample --db $(SMOKE_DB) -q
+	$(BIN)/alphaduck build --db $(SMOKE_DB) --unit-tests
+	$(BIN)/alphaduck check --db $(SMOKE_DB) --suite all --docs reports/smoke_data_docs -q
 
 bench: install
 	$(BIN)/python benchmarks/ingest_bench.py

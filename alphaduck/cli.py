@@ -17,6 +17,7 @@ STAGE_COMMANDS = {
     "ingest": "ingest.cli:ingest",
     "build": "alphaduck.build:build",
     "sql": "alphaduck.sql:sql",
+    "check": "alphaduck.quality.cli:check",
 }
 
 

@@ -13,6 +13,11 @@ SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
 DB_ENV_VAR = "ALPHADUCK_DB"
 DEFAULT_DB = Path("data") / "warehouse.duckdb"
 
+# what the pipeline writes besides the warehouse (git-ignored), relative to where it runs
+MODELS_DIR = Path("models")
+REPORTS_DIR = Path("reports")
+DATA_DOCS_DIR = REPORTS_DIR / "data_docs"
+
 DEFAULT_CALENDAR = "XNYS"
 DEFAULT_TZ = "America/New_York"
 

@@ -85,3 +85,21 @@ def run_dbt(*args: str, db: Path, target: Path | None = None) -> subprocess.Comp
         [str(DBT), *args, "--target-path", str(target), "--log-path", str(target / "logs")],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def sample_built(tmp_path_factory) -> Path:
+    """The 24-symbol 30-minute sample, ingested and built (`alphaduck build`) once."""
+    db = tmp_path_factory.mktemp("sample") / "sample.duckdb"
+    for args in (("ingest", "sample", "-q"), ("build", "-q")):
+        result = run_cli(*args, "--db", db)
+        assert result.exit_code == 0, result.output
+    return db
+
+
+@pytest.fixture
+def sample_copy(sample_built: Path, tmp_path: Path) -> Path:
+    """A private copy of the built sample for one test to change."""
+    db = tmp_path / "sample.duckdb"
+    shutil.copy(sample_built, db)
+    return db

@@ -40,11 +40,15 @@ def test_root_help_lists_the_stages_and_an_example():
     assert "ingest" in result.output and "Examples:" in result.output
 
 
-def test_ingest_does_not_import_the_heavy_stages():
+HEAVY = ("lightgbm", "great_expectations", "bt", "sklearn", "dbt")
+
+
+@pytest.mark.parametrize("args", [["ingest", "file", "--help"], ["check", "--help"], ["build", "--help"], ["sql", "--help"]])
+def test_commands_do_not_import_the_heavy_stages_until_they_run(args):
     code = (
         "import sys\nfrom click.testing import CliRunner\nfrom alphaduck.cli import main\n"
-        "r = CliRunner().invoke(main, ['ingest', 'file', '--help'])\nassert r.exit_code == 0\n"
-        "print(sorted(m for m in ('lightgbm', 'great_expectations', 'bt', 'sklearn', 'dbt') if m in sys.modules))"
+        f"r = CliRunner().invoke(main, {args!r})\nassert r.exit_code == 0, r.output\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.strip() == "[]"

@@ -1,0 +1,69 @@
+"""Which columns of marts.fct_features are model features: the one place that says so.
+
+dbt decides what fct_features holds; this module decides which of its columns a model may
+learn from. Every column is a feature unless it is a key or bookkeeping column, a raw
+price or volume, a price-level indicator (its value depends on the price level, so it
+would let a tree model tell symbols and eras apart instead of learning a pattern), or a
+label (the only columns that look forward).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+FEATURE_TABLE = "marts.fct_features"
+KEY_COLUMNS = ("symbol", "bar_size", "ts")
+LABEL_PREFIX = "label_"
+# the labels fct_features holds (h = dbt var label_horizon)
+LABEL_RETURN = "label_fwd_return_h"
+LABEL_DIRECTION = "label_direction_h"
+
+BOOKKEEPING = frozenset({"symbol", "bar_size", "ts", "bar_seq", "session_date", "ingested_at", "warmup_complete"})
+RAW_BAR = frozenset({"open", "high", "low", "close", "volume"})
+PRICE_LEVEL = frozenset(
+    {"sma", "ema", "wma", "macd", "macd_signal", "macd_hist", "atr", "bb_upper", "bb_middle", "bb_lower", "obv", "vwap_session"}
+)
+
+# Bounds of the features that have them (inclusive), for the quality gate.
+BOUNDED: dict[str, tuple[float, float]] = {
+    "rsi": (0, 100),
+    "stoch_k": (0, 100),
+    "stoch_d": (0, 100),
+    "mfi": (0, 100),
+    "adx": (0, 100),
+    "plus_di": (0, 100),
+    "minus_di": (0, 100),
+    "willr": (-100, 0),
+    "day_of_week": (1, 7),
+    "minute_of_session": (-24 * 60, 24 * 60),  # negative before the open (all-hours bars)
+}
+for _d in (5, 10, 20, 30, 60):
+    BOUNDED |= {
+        f"a158_rank_{_d}": (0, 1),
+        f"a158_imax_{_d}": (0, 1),
+        f"a158_imin_{_d}": (0, 1),
+        f"a158_imxd_{_d}": (-1, 1),
+        f"a158_rsqr_{_d}": (0, 1),
+        f"a158_corr_{_d}": (-1, 1),
+        f"a158_cord_{_d}": (-1, 1),
+        f"a158_cntp_{_d}": (0, 1),
+        f"a158_cntn_{_d}": (0, 1),
+        f"a158_cntd_{_d}": (-1, 1),
+        f"a158_sump_{_d}": (0, 1),
+        f"a158_sumn_{_d}": (0, 1),
+        f"a158_sumd_{_d}": (-1, 1),
+        f"a158_vsump_{_d}": (0, 1),
+        f"a158_vsumn_{_d}": (0, 1),
+        f"a158_vsumd_{_d}": (-1, 1),
+        f"a158_rsv_{_d}": (0, 1),
+    }
+
+
+def is_label(column: str) -> bool:
+    return column.startswith(LABEL_PREFIX)
+
+
+def feature_columns(columns: Iterable[str]) -> list[str]:
+    """The model features among ``columns`` (fct_features' columns), in their order."""
+    excluded = BOOKKEEPING | RAW_BAR | PRICE_LEVEL
+    return [c for c in columns if c not in excluded and not is_label(c)]

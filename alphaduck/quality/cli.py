@@ -1,0 +1,124 @@
+"""`alphaduck check`: the data-quality gate (Great Expectations) over the warehouse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from alphaduck import options
+from alphaduck.errors import EXIT_CHECKS_FAILED, AlphaduckError
+from alphaduck.settings import DATA_DOCS_DIR, MODELS_DIR
+
+SUITE_CHOICES = ("raw", "features", "drift", "predictions", "all")
+
+
+def latest_training_window(models_dir: Path = MODELS_DIR) -> tuple[str, str] | None:
+    """The train window of the newest registered model (drift's reference), if there is one."""
+    metadata = models_dir / "latest" / "metadata.json"
+    if not metadata.exists():
+        return None
+    window = json.loads(metadata.read_text()).get("train_window")
+    return (window[0], window[1]) if window else None
+
+
+def _reference(text: str | None) -> tuple[str, str] | None:
+    if text is None:
+        return latest_training_window()
+    start, sep, end = text.partition("..")
+    if not sep or not start or not end:
+        raise click.BadParameter(f"{text!r}: expected START..END, e.g. 2025-05-01..2025-12-31", param_hint="--reference")
+    return start, end
+
+
+def print_report(report, *, quiet: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not quiet:
+        table = Table("check", "expectation", "failing", "threshold", "", title="quality gate", box=None)
+        for r in report.results:
+            table.add_row(
+                f"{r.suite}.{r.check}", r.expectation, r.observed, r.threshold,
+                "[green]PASS[/]" if r.success else "[bold red]FAIL[/]",
+            )  # fmt: skip
+        console.print(table)
+        for note in report.notes:
+            console.print(note, highlight=False, soft_wrap=True)
+        for suite, why in report.skipped.items():
+            console.print(f"skipped {suite}: {why}", highlight=False, soft_wrap=True)
+    for r in report.failures():
+        more = f" and {r.failing - len(r.examples):,} more" if r.failing > len(r.examples) else ""
+        console.print(
+            f"FAIL {r.suite}.{r.check}: {r.expectation} ({r.threshold}): {'; '.join(r.examples)}{more}",
+            highlight=False, markup=False, soft_wrap=True,
+        )  # fmt: skip
+    passed = sum(r.success for r in report.results)
+    docs = f"; Data Docs: {report.data_docs}" if report.data_docs else ""
+    console.print(
+        f"gate {'passed' if report.success else 'FAILED'}: {passed} passed, {len(report.failures())} failed "
+        f"in {report.seconds:.1f} s (run {report.run_id}){docs}",
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+@click.command(
+    name="check",
+    epilog="""\b
+Examples:
+  alphaduck check                                # every suite
+  alphaduck check --suite raw --suite features   # the gate training runs, and the raw bars
+  alphaduck check --suite drift --reference 2025-05-01..2025-12-31
+  alphaduck check --threshold max_ks=0.3 --threshold max_age_days=3
+\b
+Suites: raw (OHLC consistency, positive prices, volume, unique keys, spikes, bars per
+session against the calendar, zero-volume and large-move shares, stale symbols),
+features (row count = staging, no nulls after warm-up, bounded features in range,
+labels null only at the tail), drift (KS and mean shift of the last sessions against
+the training window: the latest model's, else everything before), predictions.
+""",
+)
+@options.db
+@click.option("--suite", "suites", multiple=True, type=click.Choice(SUITE_CHOICES), default=["all"], show_default=True)
+@click.option("--threshold", "overrides", multiple=True, metavar="NAME=VALUE", help="Change a threshold (repeatable).")
+@click.option("--reference", metavar="START..END", help="Drift reference window (default: the latest model's training window).")
+@options.calendar
+@click.option("--docs", "docs_dir", type=click.Path(path_type=Path), default=DATA_DOCS_DIR, show_default=True, help="Where to write Data Docs HTML.")
+@click.option("--no-docs", is_flag=True, help="Do not write Data Docs.")
+@click.option("--no-record", is_flag=True, help="Do not record the run in ml.gate_runs / ml.gate_results.")
+@options.quiet
+def check(
+    db: str, suites: tuple[str, ...], overrides: tuple[str, ...], reference: str | None, calendar: str,
+    docs_dir: Path, no_docs: bool, no_record: bool, quiet: bool,
+) -> None:  # fmt: skip
+    """Run the data-quality gate; exit 1 if any expectation fails, naming the bad bars,
+    symbols or features."""
+    from rich.console import Console
+
+    from alphaduck.quality.gate import run_gate
+    from alphaduck.quality.suites import SUITES, Thresholds
+
+    chosen = list(SUITES) if "all" in suites else list(dict.fromkeys(suites))
+    thresholds = Thresholds().with_overrides(list(overrides))
+    console = Console(stderr=True)
+    with console.status("quality gate", spinner="dots") if not quiet else _nothing() as status:
+        report = run_gate(
+            db, chosen, thresholds=thresholds, calendar=calendar, docs_dir=None if no_docs else docs_dir,
+            drift_reference=_reference(reference), record=not no_record,
+            on_check=(lambda text: status.update(f"quality gate: {text}")) if not quiet else None,
+        )  # fmt: skip
+    if not report.results and report.skipped:
+        raise AlphaduckError("nothing to check: " + "; ".join(f"{s}: {w}" for s, w in report.skipped.items()))
+    print_report(report, quiet=quiet)
+    if not report.success:
+        click.get_current_context().exit(EXIT_CHECKS_FAILED)
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc) -> None:
+        return None

@@ -1,0 +1,152 @@
+"""The quality gate (`alphaduck check`): green on the real sample, red on planted faults,
+naming every bad bar, symbol or feature; Data Docs written; results recorded."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import pandas as pd
+import pytest
+
+from tests.conftest import run_cli, snapshot
+
+
+def execute(db, *statements: str) -> None:
+    con = duckdb.connect(str(db))
+    for sql in statements:
+        con.execute(sql)
+    con.close()
+
+
+def query(db, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def check(db, *args: str, docs=None):
+    docs_args = ["--docs", docs] if docs else ["--no-docs"]
+    return run_cli("check", "--db", db, *docs_args, *args)
+
+
+def test_the_sample_passes_every_suite_and_the_run_is_recorded(sample_copy, tmp_path):
+    docs = tmp_path / "docs"
+    result = check(sample_copy, docs=docs)
+    assert result.exit_code == 0, result.output
+    assert "gate passed: 25 passed, 0 failed" in result.output
+    assert "skipped predictions: no ml.predictions yet" in result.output
+    # Data Docs: an index linking one validation page per suite
+    index = (docs / "index.html").read_text()
+    pages = sorted(p.relative_to(docs).parts[1] for p in (docs / "validations").rglob("*.html"))
+    assert set(pages) == {"raw", "features", "drift"}
+    assert "validations/raw" in index and "validations/features" in index
+    runs = query(sample_copy, "select success, suites from ml.gate_runs")
+    assert runs == [(True, ["raw", "features", "drift", "predictions"])]
+    assert query(sample_copy, "select count(*), bool_and(success) from ml.gate_results") == [(25, True)]
+
+
+def test_planted_bad_bars_and_a_stale_symbol_fail_and_are_named(sample_copy):
+    high_below_low = pd.Timestamp("2025-09-17 17:00", tz="UTC")
+    spike = pd.Timestamp("2025-11-04 15:30", tz="UTC")
+    execute(
+        sample_copy,
+        # high below low on one AAPL bar
+        f"update raw.bars set high = low - 0.5, open = low - 0.25, close = low - 0.25 "
+        f"where symbol = 'AAPL' and ts = '{high_below_low}'",
+        # one MSFT close 50% above the bars around it (a bad tick)
+        f"update raw.bars set close = close * 1.5, high = close * 1.5 where symbol = 'MSFT' and ts = '{spike}'",
+        # XOM stopped updating three sessions before the others
+        "delete from raw.bars where symbol = 'XOM' and ts >= '2026-03-05'",
+    )
+    before = snapshot(sample_copy)
+    result = check(sample_copy, "--suite", "raw", "--no-record", "-q")
+    assert result.exit_code == 1, result.output
+    failures = [line for line in result.output.splitlines() if line.startswith("FAIL ")]
+    assert "FAIL raw.bars: high >= low (every bar): AAPL 30min 2025-09-17 17:00 (high=238.9, low=239.4)" in failures
+    assert "FAIL raw.bars: no spike (jump+revert, wick) (|move| <= 0.2): MSFT 30min 2025-11-04 15:30 (is_spike=True)" in failures
+    assert "FAIL raw.symbols: sessions behind newest (<= 1): XOM 30min (sessions_behind=3)" in failures
+    # the bad AAPL bar also breaks the other OHLC rules; nothing else is blamed (not the
+    # spike's neighbours, whose moves are large too, nor any other symbol)
+    blamed = {line.split(": ", 2)[2].split(" (")[0] for line in failures}
+    assert blamed == {"AAPL 30min 2025-09-17 17:00", "MSFT 30min 2025-11-04 15:30", "XOM 30min"}
+    assert len(failures) == 7
+    assert snapshot(sample_copy) == before  # --no-record: the gate only read
+
+
+def test_thresholds_can_be_set_and_unknown_ones_are_refused(sample_copy):
+    execute(sample_copy, "delete from raw.bars where symbol = 'XOM' and ts >= '2026-03-05'")
+    assert check(sample_copy, "--suite", "raw", "--no-record").exit_code == 1
+    relaxed = check(sample_copy, "--suite", "raw", "--no-record", "--threshold", "max_sessions_behind=3")
+    assert relaxed.exit_code == 0, relaxed.output
+    unknown = check(sample_copy, "--threshold", "max_session_behind=3")
+    assert unknown.exit_code == 2
+    assert "unknown threshold 'max_session_behind'; did you mean max_sessions_behind?" in unknown.output
+
+
+def test_features_with_nulls_missing_rows_or_bad_labels_fail(sample_copy):
+    execute(
+        sample_copy,
+        "update marts.fct_features set rsi = null where symbol = 'SPY' and bar_seq = 1000",
+        "update marts.fct_features set stoch_k = 101 where symbol = 'QQQ' and bar_seq = 1200",
+        "delete from marts.fct_features where symbol = 'TSLA' and bar_seq = 5",
+        "update marts.fct_features set label_fwd_return_h = null, label_direction_h = null where symbol = 'NVDA' and bar_seq = 900",
+    )
+    result = check(sample_copy, "--suite", "features", "--no-record")
+    assert result.exit_code == 1
+    out = " ".join(result.output.split())
+    assert "FAIL features.table: rows = staging rows (equal): 64151 (staging_rows=64152)" in out
+    assert "FAIL features.columns: no nulls after warm-up (0 per feature): rsi (nulls_after_warmup=1)" in out
+    assert "FAIL features.columns: max <= upper bound (bounded features): stoch_k" in out
+    assert "FAIL features.labels: labels null only at tail (0 per series): NVDA 30min" in out
+
+
+def test_drift_in_the_latest_sessions_is_caught_per_feature(sample_copy):
+    assert check(sample_copy, "--suite", "drift", "--no-record").exit_code == 0
+    execute(
+        sample_copy,
+        "update marts.fct_features set a158_klen = a158_klen * 4 "
+        "where session_date >= (select max(session_date) - interval 20 day from marts.fct_features)",
+    )
+    result = check(sample_copy, "--suite", "drift", "--no-record")
+    assert result.exit_code == 1
+    out = " ".join(result.output.split())
+    assert re.search(r"FAIL drift.features: KS statistic \(<= 0.4\): a158_klen \(ks=0\.\d+\)", out)
+    assert "drift: last 20 sessions" in out
+    # a reference window can be given instead of "everything before"
+    given = check(sample_copy, "--suite", "drift", "--no-record", "--reference", "2025-08-01..2025-12-31")
+    assert "against 2025-08-01..2025-12-31 (given)" in " ".join(given.output.split())
+
+
+def test_predictions_are_checked_when_present(sample_copy):
+    execute(
+        sample_copy,
+        "create table ml.predictions as "
+        "select 'run1' as run_id, symbol, bar_size, ts, 0.5 + 0.4 * sin(bar_seq) as proba_up "
+        "from marts.fct_features where warmup_complete and symbol in ('SPY', 'QQQ') and session_date >= '2026-02-01'",
+    )
+    assert check(sample_copy, "--suite", "predictions", "--no-record").exit_code == 0
+    execute(
+        sample_copy,
+        "update ml.predictions set proba_up = 1.25 where symbol = 'SPY' and ts = '2026-02-02 15:00:00+00'",
+        "insert into ml.predictions select * from ml.predictions where symbol = 'QQQ' and ts = '2026-02-03 15:00:00+00'",
+        "delete from ml.predictions where symbol = 'SPY' and ts = '2026-02-05 15:00:00+00'",
+    )
+    result = check(sample_copy, "--suite", "predictions", "--no-record")
+    assert result.exit_code == 1
+    out = " ".join(result.output.split())
+    assert "FAIL predictions.rows: 0 <= proba_up <= 1 (every prediction): run1 SPY 2026-02-02 15:00 (proba_up=1.25)" in out
+    assert "FAIL predictions.rows: one per key and run (unique): run1 QQQ 2026-02-03 15:00" in out
+    assert "FAIL predictions.coverage: coverage of scored span (>= 1): run1 SPY 30min" in out
+
+
+def test_an_unbuilt_warehouse_is_skipped_with_the_command_to_run(tmp_path):
+    db = tmp_path / "raw_only.duckdb"
+    assert run_cli("ingest", "sample", "--dataset", "spy-daily", "--db", db, "-q").exit_code == 0
+    result = check(db, "--no-record")
+    assert result.exit_code == 0, result.output
+    assert "skipped features: no marts.fct_features, staging.stg_bars yet: run `alphaduck build` first" in result.output
+    nothing = check(tmp_path / "none.duckdb")
+    assert nothing.exit_code == 2 and "run `alphaduck ingest` first" in nothing.output
