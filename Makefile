@@ -26,6 +26,9 @@ install: $(STAMP)
 demo: install
 	$(BIN)/alphaduck ingest sample
 	$(BIN)/alphaduck build
+	$(BIN)/alphaduck check
+	$(BIN)/alphaduck train
+	$(BIN)/alphaduck predict
 	$(BIN)/alphaduck sql --example
 
 test: install
@@ -43,6 +46,7 @@ smoke: install
 bench: install
 	$(BIN)/python benchmarks/ingest_bench.py
 	$(BIN)/python benchmarks/feature_bench.py
+	$(BIN)/python benchmarks/train_bench.py
 
 clean:
 	rm -rf $(VENV) data/warehouse.duckdb data/warehouse.duckdb.wal target logs

@@ -18,6 +18,9 @@ STAGE_COMMANDS = {
     "build": "alphaduck.build:build",
     "sql": "alphaduck.sql:sql",
     "check": "alphaduck.quality.cli:check",
+    "train": "ml.train:train_command",
+    "predict": "ml.predict:predict_command",
+    "models": "ml.cli:models",
 }
 
 

@@ -25,3 +25,12 @@ class AlphaduckError(click.ClickException):
 
 class WarehouseLockedError(AlphaduckError):
     """Another process holds the DuckDB file open for writing."""
+
+
+class ChecksFailedError(click.ClickException):
+    """Data failed a check (dbt test, quality gate) that a command needs to pass."""
+
+    exit_code = EXIT_CHECKS_FAILED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))

@@ -25,18 +25,29 @@ def _explain(path: Path, exc: duckdb.Error) -> AlphaduckError:
     return AlphaduckError(f"cannot open warehouse {path}: {text.splitlines()[0]}")
 
 
+CATALOG = "warehouse"
+
+
 def connect(db: str | Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file (created on first write) with the session time zone set to UTC."""
+    """Open the warehouse file (created on first write) with the session time zone set to UTC.
+
+    The file is attached under one fixed catalog name and made the default: DuckDB would
+    otherwise name the catalog after the file, and a warehouse called ml.duckdb or
+    raw.duckdb would make `ml.predictions` or `raw.bars` ambiguous.
+    """
     path = warehouse_path(db)
     if read_only and not path.exists():
         raise AlphaduckError(f"warehouse {path} does not exist: run `alphaduck ingest` first")
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
+    con = scratch()
+    quoted = str(path).replace("'", "''")
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        con.execute(f"attach '{quoted}' as {CATALOG}{' (read_only)' if read_only else ''}")
     except duckdb.Error as exc:
+        con.close()
         raise _explain(path, exc) from exc
-    con.execute("set TimeZone = 'UTC'")
+    con.execute(f"use {CATALOG}")
     return con
 
 

@@ -1,1 +1,1 @@
-"""ML stage: training, model registry, prediction write-back (issue 5; not built yet)."""
+"""ML stage: read fct_features, train LightGBM with purged time-series CV, register models, write predictions back."""

@@ -25,3 +25,16 @@
 {% macro duckdb__seconds_between(start_ts, end_ts) -%}
     (epoch({{ end_ts }}) - epoch({{ start_ts }}))
 {%- endmacro %}
+
+{#- The exchange's local wall-clock time of a UTC timestamp. -#}
+{% macro local_timestamp(ts, timezone) -%}
+    {{ return(adapter.dispatch('local_timestamp')(ts, timezone)) }}
+{%- endmacro %}
+
+{% macro default__local_timestamp(ts, timezone) -%}
+    from_utc_timestamp({{ ts }}, '{{ timezone }}')
+{%- endmacro %}
+
+{% macro duckdb__local_timestamp(ts, timezone) -%}
+    timezone('{{ timezone }}', {{ ts }})
+{%- endmacro %}

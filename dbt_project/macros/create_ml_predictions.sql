@@ -1,0 +1,25 @@
+{#- on-run-start: the landing table `alphaduck predict` writes into, so that its dbt source
+    (and marts.fct_predictions over it) exists before the first prediction does. This is
+    the table's one definition; ml/predict.py writes these columns. -#}
+{% macro create_ml_predictions() %}
+    {% if execute and flags.WHICH in ('build', 'run') %}
+        {#- qualified: a warehouse file named ml.duckdb makes a bare `ml` ambiguous -#}
+        create schema if not exists {{ target.database }}.ml;
+        create table if not exists {{ target.database }}.ml.predictions (
+            run_id varchar not null,            -- models/<run_id>/ that scored the row
+            symbol varchar not null,
+            bar_size varchar not null,
+            ts timestamptz not null,            -- the decision bar (its close)
+            proba_up double,                    -- classifier: P(label_direction_h = 1)
+            predicted_direction tinyint not null,
+            confidence double,                  -- |proba_up - 0.5| * 2
+            predicted_return double,            -- regressor: predicted label_fwd_return_h
+            created_at timestamptz not null,
+            primary key (run_id, symbol, bar_size, ts)
+        );
+        -- dbt rolls the hooks' connection back when they end: keep the table
+        commit;
+    {% else %}
+        select 1
+    {% endif %}
+{% endmacro %}

@@ -1,0 +1,139 @@
+"""Reading the feature table for training and scoring (DuckDB -> Arrow -> pandas).
+
+The feature list comes from ``alphaduck.features`` (the one place that says which columns
+are features); labels are read beside them and never among them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from alphaduck.errors import AlphaduckError
+from alphaduck.features import FEATURE_TABLE, LABEL_DIRECTION, LABEL_RETURN, feature_columns, is_label
+
+ID_COLUMNS = ["symbol", "bar_size", "ts", "session_date"]
+
+
+@dataclass
+class FeatureFrame:
+    frame: pd.DataFrame  # ID_COLUMNS + features + labels, warmed-up rows, ordered by ts then symbol
+    features: list[str]
+    bar_size: str
+
+
+def table_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    schema, table = FEATURE_TABLE.split(".")
+    columns = [
+        r[0]
+        for r in con.execute(
+            "select column_name from duckdb_columns() where schema_name = ? and table_name = ? order by column_index",
+            [schema, table],
+        ).fetchall()
+    ]
+    if not columns:
+        raise AlphaduckError(f"{FEATURE_TABLE} does not exist: run `alphaduck build` first")
+    return columns
+
+
+def choose_bar_size(con: duckdb.DuckDBPyConnection, bar_size: str | None) -> str:
+    """The bar size to train on: the one given, else the only one the table has."""
+    present = [r[0] for r in con.execute(f"select distinct bar_size from {FEATURE_TABLE} order by 1").fetchall()]
+    if not present:
+        raise AlphaduckError(f"{FEATURE_TABLE} is empty: ingest bars and run `alphaduck build` first")
+    if bar_size is None:
+        if len(present) > 1:
+            raise AlphaduckError(f"{FEATURE_TABLE} has bar sizes {', '.join(present)}: choose one with --bar-size")
+        return present[0]
+    if bar_size not in present:
+        raise AlphaduckError(f"{FEATURE_TABLE} has no {bar_size} bars (it has {', '.join(present)})")
+    return bar_size
+
+
+def load_features(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    bar_size: str,
+    features: list[str] | None = None,
+    symbols: list[str] | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    labels: bool = True,
+) -> FeatureFrame:
+    """Warmed-up rows of one bar size (optionally some symbols, sessions in [start, end]).
+
+    ``features`` (a model's list) must all exist in the table; by default every feature
+    column the table has.
+    """
+    columns = table_columns(con)
+    features = list(features) if features is not None else feature_columns(columns)
+    missing = [c for c in features if c not in columns]
+    if missing:
+        raise AlphaduckError(f"{FEATURE_TABLE} lacks feature columns {', '.join(missing)}")
+    wanted = ID_COLUMNS + features + ([LABEL_RETURN, LABEL_DIRECTION] if labels else [])
+    where, params = ["warmup_complete", "bar_size = ?"], [bar_size]
+    if symbols:
+        where.append(f"symbol in ({', '.join('?' * len(symbols))})")
+        params += [s.upper() for s in symbols]
+    if start:
+        where.append("session_date >= ?::date")
+        params.append(start)
+    if end:
+        where.append("session_date <= ?::date")
+        params.append(end)
+    sql = f"select {', '.join(wanted)} from {FEATURE_TABLE} where {' and '.join(where)} order by ts, symbol"
+    frame = con.sql(sql, params=params).to_arrow_table().to_pandas()
+    for column in features:
+        if frame[column].dtype == bool:
+            frame[column] = frame[column].astype("int8")
+    return FeatureFrame(frame, features, bar_size)
+
+
+def label_horizon(con: duckdb.DuckDBPyConnection, bar_size: str) -> int:
+    """The horizon the labels were built with: the bars at the end of a series without one."""
+    h = con.execute(
+        f"""
+        select max(n) from (
+            select count(*) filter (where {LABEL_RETURN} is null) as n
+            from {FEATURE_TABLE} where bar_size = ? group by symbol
+        )
+        """,
+        [bar_size],
+    ).fetchall()[0][0]
+    return int(h or 1)
+
+
+def refuse_leaks(frame: pd.DataFrame, features: list[str], label: str, *, max_abs_corr: float = 0.99) -> None:
+    """Refuse a feature list that could see the future: a label among the features, or a
+    feature that tracks the label almost exactly (Spearman |rho| > max_abs_corr)."""
+    labelled = [f for f in features if is_label(f)]
+    if labelled:
+        raise AlphaduckError(f"refusing to train: label columns among the features: {', '.join(labelled)}")
+    target = frame[label].rank().to_numpy(float)
+    ok = ~np.isnan(target)
+    if ok.sum() < 3 or np.ptp(target[ok]) == 0:
+        return  # a constant label tracks nothing (and the trainer refuses it anyway)
+    ranks = frame[features].rank()
+    suspects = []
+    for feature in features:
+        x = ranks[feature].to_numpy(float)
+        both = ok & ~np.isnan(x)
+        if both.sum() < 3 or np.std(x[both]) == 0:
+            continue
+        rho = np.corrcoef(x[both], target[both])[0, 1]
+        if abs(rho) > max_abs_corr:
+            suspects.append(f"{feature} (rho={rho:.4f})")
+    if suspects:
+        raise AlphaduckError(
+            f"refusing to train: features that track {label} almost exactly (look-ahead?): {', '.join(suspects)}"
+        )
+
+
+def fingerprint(frame: pd.DataFrame, columns: list[str]) -> str:
+    """sha256 of the rows (keys, features, label) a model was trained on."""
+    hashed = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()
