@@ -21,6 +21,8 @@ STAGE_COMMANDS = {
     "train": "ml.train:train_command",
     "predict": "ml.predict:predict_command",
     "models": "ml.cli:models",
+    "backtest": "backtests.backtest:backtest",
+    "run": "backtests.pipeline:run",
 }
 
 
@@ -39,7 +41,7 @@ class LazyGroup(click.Group):
 @click.group(
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="\b\nExamples:\n  alphaduck ingest sample\n  alphaduck ingest file data/sample/spy_daily_1999-11_2023-03.csv.gz --symbol SPY\n  alphaduck build",
+    epilog="\b\nExamples:\n  alphaduck run --ingest sample     # the whole pipeline on the bundled sample\n  alphaduck ingest sample\n  alphaduck ingest file data/sample/spy_daily_1999-11_2023-03.csv.gz --symbol SPY\n  alphaduck build",
 )
 @click.version_option(__version__, prog_name="alphaduck")
 @click.option("--verbose", "-v", is_flag=True, help="Log what the libraries underneath say.")

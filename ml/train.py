@@ -294,6 +294,11 @@ def train(
         raw = raw_score(X)
         return np.interp(raw, calibration["x"], calibration["y"]) if calibration else raw
 
+    # the validation window's score distribution: strategies can set thresholds from it
+    # (a quantile of scores the model gave before the test window) instead of guessing
+    valid_scores = score(X_valid)
+    quantiles = {f"{q:.2f}": float(np.quantile(valid_scores, q)) for q in np.round(np.arange(0.05, 1.0, 0.05), 2)}
+
     # 5. the test window, beside the baselines
     progress("test metrics", 0, 1)
     test_score = score(X_test)
@@ -343,6 +348,7 @@ def train(
         "search": {"space": SEARCH_SPACE, "n_iter": opts.n_iter, "scoring": "roc_auc" if classification else "ic"},
         "cv": {"splitter": repr(cv), "fold_scores": fold_scores, "mean": float(np.mean(fold_scores))},
         "calibrated": calibration is not None,
+        "valid_score_quantiles": quantiles,
         "test_metrics": metrics,
         "gate": gate,
         "options": asdict(opts),

@@ -37,7 +37,7 @@ def test_the_sample_passes_every_suite_and_the_run_is_recorded(sample_copy, tmp_
     result = check(sample_copy, docs=docs)
     assert result.exit_code == 0, result.output
     assert "gate passed: 25 passed, 0 failed" in result.output
-    assert "skipped predictions: no ml.predictions yet" in result.output
+    assert "skipped predictions: ml.predictions is empty: run `alphaduck predict` first" in result.output
     # Data Docs: an index linking one validation page per suite
     index = (docs / "index.html").read_text()
     pages = sorted(p.relative_to(docs).parts[1] for p in (docs / "validations").rglob("*.html"))
@@ -123,15 +123,17 @@ def test_drift_in_the_latest_sessions_is_caught_per_feature(sample_copy):
 def test_predictions_are_checked_when_present(sample_copy):
     execute(
         sample_copy,
-        "create table ml.predictions as "
-        "select 'run1' as run_id, symbol, bar_size, ts, 0.5 + 0.4 * sin(bar_seq) as proba_up "
+        "insert into ml.predictions (run_id, symbol, bar_size, ts, proba_up, predicted_direction, created_at) "
+        "select 'run1', symbol, bar_size, ts, 0.5 + 0.4 * sin(bar_seq), 1, now() "
         "from marts.fct_features where warmup_complete and symbol in ('SPY', 'QQQ') and session_date >= '2026-02-01'",
     )
     assert check(sample_copy, "--suite", "predictions", "--no-record").exit_code == 0
     execute(
         sample_copy,
         "update ml.predictions set proba_up = 1.25 where symbol = 'SPY' and ts = '2026-02-02 15:00:00+00'",
-        "insert into ml.predictions select * from ml.predictions where symbol = 'QQQ' and ts = '2026-02-03 15:00:00+00'",
+        # a second row for one key: only possible without the table's primary key
+        "create or replace table ml.predictions as select * from ml.predictions union all "
+        "select * from ml.predictions where symbol = 'QQQ' and ts = '2026-02-03 15:00:00+00'",
         "delete from ml.predictions where symbol = 'SPY' and ts = '2026-02-05 15:00:00+00'",
     )
     result = check(sample_copy, "--suite", "predictions", "--no-record")

@@ -206,6 +206,8 @@ def _missing_input(con: duckdb.DuckDBPyConnection, suite: str) -> str | None:
         "predictions": [frames.PREDICTIONS],
     }[suite]
     absent = [t for t in needs if not frames.table_exists(con, t)]
+    if not absent and suite == "predictions" and not con.execute(f"select count(*) from {frames.PREDICTIONS}").fetchall()[0][0]:
+        return "ml.predictions is empty: run `alphaduck predict` first"
     if not absent:
         return None
     step = {

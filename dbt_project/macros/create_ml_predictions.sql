@@ -4,8 +4,8 @@
 {% macro create_ml_predictions() %}
     {% if execute and flags.WHICH in ('build', 'run') %}
         {#- qualified: a warehouse file named ml.duckdb makes a bare `ml` ambiguous -#}
-        create schema if not exists {{ target.database }}.ml;
-        create table if not exists {{ target.database }}.ml.predictions (
+        create schema if not exists {{ adapter.quote(target.database) }}.ml;
+        create table if not exists {{ adapter.quote(target.database) }}.ml.predictions (
             run_id varchar not null,            -- models/<run_id>/ that scored the row
             symbol varchar not null,
             bar_size varchar not null,

@@ -1,0 +1,242 @@
+"""`alphaduck backtest`: a model run's predictions -> signals -> bt -> tables and a report."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+
+from alphaduck import options
+from alphaduck.errors import AlphaduckError
+from alphaduck.settings import MODELS_DIR, REPORTS_DIR
+from alphaduck.warehouse import connect
+from backtests import data
+from backtests.costs import CostModel
+from backtests.engine_bt import fill_prices, fill_weights, run_bt, run_buy_and_hold
+from backtests.stats import compute_stats, drawdown, round_trips
+from backtests.strategy import StrategyParams, target_weights
+
+
+@dataclass
+class BacktestConfig:
+    prediction_run: str | None = None  # default: the newest run in ml.predictions
+    params: StrategyParams = field(default_factory=StrategyParams)
+    costs: CostModel = field(default_factory=CostModel)
+    initial_capital: float = 100_000.0
+    start: str | None = None
+    end: str | None = None
+    symbols: list[str] = field(default_factory=list)
+    run_id: str | None = None
+    report: bool = True
+    reports_dir: Path = REPORTS_DIR
+    models_dir: Path = MODELS_DIR
+    calendar: str = "XNYS"
+
+
+@dataclass
+class BacktestOutcome:
+    run_id: str
+    stats: dict
+    benchmark_stats: dict
+    report: Path | None
+    equity: pd.Series
+    trades: pd.DataFrame
+
+
+def simulate(predictions: pd.DataFrame, bars: pd.DataFrame, config: BacktestConfig) -> dict:
+    """Signals, bt run and benchmark for predictions over bars (no warehouse access)."""
+    signals = target_weights(predictions, bars, config.params)
+    first_fill = signals["fill_ts"].min()
+    window = bars[(bars["ts"] >= predictions["ts"].min()) & (bars["ts"] <= signals["fill_ts"].max())]
+    prices = fill_prices(window, config.params.fill)
+    weights = fill_weights(signals)
+    if weights.empty:
+        weights = pd.DataFrame(index=[first_fill], columns=prices.columns, dtype=float)
+    result = run_bt(prices, weights, costs=config.costs, initial_capital=config.initial_capital)
+    benchmark = run_buy_and_hold(prices, costs=config.costs, initial_capital=config.initial_capital)
+    return {"signals": signals, "prices": prices, "result": result, "benchmark": benchmark}
+
+
+def run_backtest(db, config: BacktestConfig) -> BacktestOutcome:
+    con = connect(db, read_only=True)
+    try:
+        if not data_table_exists(con, "ml", "predictions"):
+            raise AlphaduckError("ml.predictions does not exist: run `alphaduck build`, then `alphaduck predict`")
+        prediction_run = config.prediction_run or data.latest_prediction_run(con)
+        predictions = data.load_predictions(con, prediction_run, symbols=config.symbols or None, start=config.start, end=config.end)
+        bar_sizes = predictions["bar_size"].unique()
+        if len(bar_sizes) > 1:
+            raise AlphaduckError(f"run {prediction_run} has predictions for bar sizes {', '.join(bar_sizes)}: pick symbols of one")
+        bar_size = bar_sizes[0]
+        symbols = sorted(predictions["symbol"].unique())
+        last = predictions["ts"].max()
+        bars = data.load_bars(con, symbols, bar_size, predictions["ts"].min(), last + timedelta(days=10))
+        # the bar after each symbol's last prediction is where its last decision fills
+        nxt = bars[bars["ts"] > last].groupby("symbol")["ts"].min()
+        bars = bars[(bars["ts"] <= last) | bars["ts"].isin(nxt)]
+        per_year = data.bars_per_year(con, bar_size, last, config.calendar)
+    finally:
+        con.close()
+    metadata_file = config.models_dir / prediction_run / "metadata.json"
+    quantiles = json.loads(metadata_file.read_text()).get("valid_score_quantiles") if metadata_file.exists() else None
+    try:
+        config = replace(config, params=config.params.with_model_quantiles(quantiles))
+    except ValueError as exc:
+        raise AlphaduckError(f"model {prediction_run}: {exc}") from exc
+
+    sim = simulate(predictions, bars, config)
+    result, benchmark, prices, signals = sim["result"], sim["benchmark"], sim["prices"], sim["signals"]
+    stats = compute_stats(result.equity, result.transactions, result.positions, prices, bars_per_year=per_year)
+    benchmark_stats = compute_stats(benchmark.equity, benchmark.transactions, benchmark.positions, prices, bars_per_year=per_year)
+    trades = round_trips(result.transactions)
+
+    created = datetime.now(UTC)
+    run_id = config.run_id or f"{created:%Y%m%dT%H%M%SZ}-bt-{uuid.uuid4().hex[:6]}"
+    report = None
+    if config.report:
+        from backtests.report import build_report
+
+        importance_file = config.models_dir / prediction_run / "importance.csv"
+        report = build_report(
+            config.reports_dir / f"{run_id}.html",
+            title=f"Backtest {run_id}",
+            subtitle=(
+                f"model run {prediction_run}; {len(symbols)} symbols, {bar_size} bars, {prices.index[0]:%Y-%m-%d} .. "
+                f"{prices.index[-1]:%Y-%m-%d}; fills at {config.params.fill.replace('_', ' ')}; "
+                f"costs: IB tiered {config.costs.per_share} USD/share (min {config.costs.min_per_order}, max "
+                f"{config.costs.max_pct_of_value:.0%}) + {config.costs.slippage_bps:g} bps slippage"
+            ),
+            equity=result.equity, benchmark=benchmark.equity, prices=prices, trades=trades, stats=stats,
+            benchmark_stats=benchmark_stats, daily_stats=result.daily_stats,
+            importance=pd.read_csv(importance_file) if importance_file.exists() else None,
+        )  # fmt: skip
+
+    gross = (result.positions.abs() * prices).sum(axis=1)
+    equity_table = pd.DataFrame(
+        {
+            "ts": result.equity.index,
+            "equity": result.equity.to_numpy(),
+            "benchmark_equity": benchmark.equity.reindex(result.equity.index).to_numpy(),
+            "drawdown": drawdown(result.equity).to_numpy(),
+            "gross_exposure": (gross / result.equity).to_numpy(),
+        }
+    )
+    trades_table = trades.rename(columns={"open": "is_open"})
+    run = {
+        "run_id": run_id,
+        "prediction_run_id": prediction_run,
+        "created_at": created,
+        "engine": "bt",
+        "bar_size": bar_size,
+        "symbols": symbols,
+        "first_ts": prices.index[0],
+        "last_ts": prices.index[-1],
+        "initial_capital": config.initial_capital,
+        "parameters": asdict(config.params),
+        "costs": asdict(config.costs),
+        "stats": _clean(stats),
+        "benchmark_stats": _clean(benchmark_stats),
+        "bt_daily_stats": _clean(result.daily_stats),
+        "report": str(report) if report else None,
+    }
+    con = connect(db)
+    try:
+        data.write_results(con, run, equity_table, trades_table, signals)
+    finally:
+        con.close()
+    return BacktestOutcome(run_id, stats, benchmark_stats, report, result.equity, trades)
+
+
+def data_table_exists(con, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, table]
+        ).fetchall()[0][0]
+    )
+
+
+def _clean(values: dict) -> dict:
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in values.items()}
+
+
+def summary_table(outcome: BacktestOutcome):
+    from rich.table import Table
+
+    from backtests.report import STAT_LABELS, _fmt
+
+    table = Table("", "strategy", "buy & hold", title=f"backtest {outcome.run_id}", box=None)
+    for key, (label, pattern) in STAT_LABELS.items():
+        table.add_row(label, _fmt(outcome.stats.get(key), pattern), _fmt(outcome.benchmark_stats.get(key), pattern))
+    return table
+
+
+@click.command(
+    name="backtest",
+    epilog="""\b
+Examples:
+  alphaduck backtest                                   # newest predictions, default strategy
+  alphaduck backtest --param long_threshold=0.6 --param min_hold=3 --param flat_at_close=true
+  alphaduck backtest --prediction-run 20261126T175817Z-clf-75cf01 --capital 50000 --slippage-bps 2
+  alphaduck backtest --param fill=next_close --param short_threshold=0.4 --start 2026-02-01
+\b
+Strategy parameters (--param NAME=VALUE): long_threshold, short_threshold (off), long_quantile and
+short_quantile (thresholds from the model's validation scores, e.g. 0.8), min_confidence,
+min_hold, max_hold, cooldown, sizing (fixed|confidence), position_size (1/symbols),
+full_size_confidence, max_weight, max_gross, flat_at_close, fill (next_open|next_close).
+""",
+)
+@options.db
+@click.option("--prediction-run", help="Model run whose predictions to trade [default: the newest in ml.predictions].")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Strategy parameter (repeatable).")
+@click.option("--capital", default=100_000.0, show_default=True, help="Initial capital (USD).")
+@click.option("--per-share", default=0.0035, show_default=True, help="Commission per share (USD).")
+@click.option("--min-commission", default=0.35, show_default=True, help="Minimum commission per order (USD).")
+@click.option("--max-commission-pct", default=0.01, show_default=True, help="Maximum commission, share of trade value.")
+@click.option("--slippage-bps", default=1.0, show_default=True, help="Slippage, basis points of traded value.")
+@click.option("--start", metavar="DATE", help="First decision date.")
+@click.option("--end", metavar="DATE", help="Last decision date.")
+@click.option("--symbol", "symbols", multiple=True, help="Trade these symbols only (repeatable).")
+@click.option("--run-id", help="Name this backtest (re-using a name replaces that run).")
+@click.option("--no-report", is_flag=True, help="Skip the HTML report.")
+@click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=REPORTS_DIR, show_default=True)
+@click.option("--models", "models_dir", type=click.Path(path_type=Path), default=MODELS_DIR, show_default=True)
+@options.quiet
+def backtest(db, prediction_run, params, capital, per_share, min_commission, max_commission_pct, slippage_bps,
+             start, end, symbols, run_id, no_report, reports_dir, models_dir, quiet) -> None:  # fmt: skip
+    """Backtest a model's predictions with bt: signals, costs, results in backtest.*, an HTML report."""
+    from rich.console import Console
+
+    try:
+        strategy = StrategyParams.from_pairs(list(params))
+        costs = CostModel(per_share, min_commission, max_commission_pct, slippage_bps)
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--param") from exc
+    config = BacktestConfig(
+        prediction_run=prediction_run, params=strategy, costs=costs, initial_capital=capital, start=start, end=end,
+        symbols=list(symbols), run_id=run_id, report=not no_report, reports_dir=reports_dir, models_dir=models_dir,
+    )  # fmt: skip
+    console = Console()
+    with console.status("backtesting with bt", spinner="dots") if not quiet else _Quiet():
+        outcome = run_backtest(db, config)
+    if not quiet:
+        console.print(summary_table(outcome))
+    console.print(
+        f"backtest {outcome.run_id}: total return {outcome.stats['total_return']:.2%} "
+        f"(buy & hold {outcome.benchmark_stats['total_return']:.2%}), {outcome.stats['trades']} trades"
+        + (f"; report {outcome.report}" if outcome.report else ""),
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+class _Quiet:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc) -> None:
+        return None

@@ -1,0 +1,43 @@
+"""Trading costs: Interactive Brokers' tiered stock commission plus slippage (pure).
+
+IB's US stock tiered pricing (the first tier, up to 300,000 shares a month): USD 0.0035 a
+share, at least USD 0.35 an order, at most 1% of the trade's value. Exchange, clearing and
+regulatory fees vary by venue and are left out; slippage (a fraction of the traded value,
+in basis points) stands in for them and for the spread. Costs are on by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CostModel:
+    per_share: float = 0.0035
+    min_per_order: float = 0.35
+    max_pct_of_value: float = 0.01
+    slippage_bps: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("per_share", "min_per_order", "max_pct_of_value", "slippage_bps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}")
+
+    def commission(self, quantity: float, price: float) -> float:
+        """IB's tiered commission for one order of ``quantity`` shares at ``price``."""
+        shares = abs(quantity)
+        if shares == 0:
+            return 0.0
+        value = shares * price
+        return min(max(shares * self.per_share, self.min_per_order), value * self.max_pct_of_value)
+
+    def slippage(self, quantity: float, price: float) -> float:
+        return abs(quantity) * price * self.slippage_bps / 10_000
+
+    def __call__(self, quantity: float, price: float) -> float:
+        """Total cost of one order: what bt's ``commissions`` callback receives."""
+        return self.commission(quantity, price) + self.slippage(quantity, price)
+
+    @classmethod
+    def free(cls) -> CostModel:
+        return cls(per_share=0.0, min_per_order=0.0, max_pct_of_value=0.0, slippage_bps=0.0)

@@ -1,0 +1,178 @@
+"""Reading what a backtest needs from the warehouse, and writing its results back.
+
+Reads ml.predictions (one model run), the bars of its symbols from marts.fct_features, and
+the calendar's sessions for annualising; writes backtest.runs / equity / trades / signals,
+replacing any earlier rows of the same run id in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from alphaduck.errors import AlphaduckError
+from alphaduck.features import FEATURE_TABLE
+
+
+def load_predictions(
+    con: duckdb.DuckDBPyConnection, run_id: str, *, symbols: list[str] | None, start: str | None, end: str | None
+) -> pd.DataFrame:
+    where, params = ["run_id = ?"], [run_id]
+    if symbols:
+        where.append(f"symbol in ({', '.join('?' * len(symbols))})")
+        params += [s.upper() for s in symbols]
+    if start:
+        where.append("ts >= ?::date")
+        params.append(start)
+    if end:
+        where.append("ts < ?::date + interval 1 day")
+        params.append(end)
+    frame = con.execute(
+        f"select symbol, bar_size, ts, proba_up, predicted_return from ml.predictions where {' and '.join(where)} order by ts, symbol",
+        params,
+    ).df()
+    if frame.empty:
+        runs = [r[0] for r in con.execute("select distinct run_id from ml.predictions order by 1 desc limit 3").fetchall()]
+        hint = f" (runs with predictions: {', '.join(runs)})" if runs else ": run `alphaduck predict` first"
+        window = f" between {start or 'the start'} and {end or 'the end'}" if start or end else ""
+        raise AlphaduckError(f"no predictions of run {run_id!r}{window} in ml.predictions{hint}")
+    if frame["proba_up"].isna().all():
+        # a regression model: trade the sign of the predicted return, as a probability-like score
+        frame["proba_up"] = np.where(frame["predicted_return"] > 0, 1.0, 0.0)
+    return frame.drop(columns="predicted_return")
+
+
+def latest_prediction_run(con: duckdb.DuckDBPyConnection) -> str:
+    row = con.execute("select run_id from ml.predictions order by created_at desc limit 1").fetchall()
+    if not row:
+        raise AlphaduckError("ml.predictions is empty: run `alphaduck predict` first")
+    return row[0][0]
+
+
+def load_bars(con: duckdb.DuckDBPyConnection, symbols: list[str], bar_size: str, first_ts, last_ts) -> pd.DataFrame:
+    """Every bar of the symbols from the first predicted bar on (fills need the bar after the last)."""
+    frame = con.execute(
+        f"""
+        select symbol, ts, open, high, low, close, session_date, bars_to_close <= 0 as last_of_session
+        from {FEATURE_TABLE}
+        where bar_size = ? and symbol in ({', '.join('?' * len(symbols))}) and ts >= ? and ts <= ?
+        order by symbol, ts
+        """,
+        [bar_size, *symbols, first_ts, last_ts],
+    ).df()
+    if frame.empty:
+        raise AlphaduckError(
+            f"no {bar_size} prices in {FEATURE_TABLE} for {', '.join(symbols)} between {first_ts} and {last_ts}: "
+            "run `alphaduck build`"
+        )
+    return frame
+
+
+def bars_per_year(con: duckdb.DuckDBPyConnection, bar_size: str, end, calendar: str = "XNYS") -> float:
+    """Bars in the year of sessions ending at ``end``, from the exchange calendar: sessions x
+    bars per session (a half day has fewer; a daily bar is one per session)."""
+    from ingest.sessions import trading_sessions
+
+    seconds = con.execute("select seconds from raw.bar_sizes where bar_size = ?", [bar_size]).fetchall()
+    if not seconds:
+        raise AlphaduckError(f"unknown bar size {bar_size!r} in raw.bar_sizes")
+    seconds = seconds[0][0]
+    end = pd.Timestamp(end)
+    sessions = trading_sessions(calendar, (end - timedelta(days=365)).date() + timedelta(days=1), end.date())
+    if seconds >= 86_400:
+        return float(len(sessions))
+    lengths = (pd.to_datetime(sessions["close_utc"]) - pd.to_datetime(sessions["open_utc"])).dt.total_seconds()
+    return float(np.ceil(lengths / seconds).sum())
+
+
+DDL = """
+create schema if not exists backtest;
+create table if not exists backtest.runs (
+    run_id varchar primary key,
+    prediction_run_id varchar not null,
+    created_at timestamptz not null,
+    engine varchar not null,
+    bar_size varchar not null,
+    symbols varchar[] not null,
+    first_ts timestamptz not null,
+    last_ts timestamptz not null,
+    initial_capital double not null,
+    parameters json not null,
+    costs json not null,
+    stats json not null,
+    benchmark_stats json not null,
+    bt_daily_stats json,
+    report varchar
+);
+create table if not exists backtest.equity (
+    run_id varchar not null,
+    ts timestamptz not null,
+    equity double not null,
+    benchmark_equity double,
+    drawdown double not null,
+    gross_exposure double not null,
+    primary key (run_id, ts)
+);
+create table if not exists backtest.trades (
+    run_id varchar not null,
+    symbol varchar not null,
+    side tinyint not null,
+    entry_ts timestamptz not null,
+    entry_price double,
+    exit_ts timestamptz,
+    exit_price double,
+    quantity double not null,
+    pnl double,
+    costs double not null,
+    is_open boolean not null
+);
+create table if not exists backtest.signals (
+    run_id varchar not null,
+    symbol varchar not null,
+    ts timestamptz not null,          -- the decision bar
+    fill_ts timestamptz not null,     -- the bar the decision is filled on
+    fill_price double not null,
+    proba_up double,
+    side tinyint not null,
+    target_weight double not null,
+    primary key (run_id, symbol, ts)
+);
+"""
+
+
+def write_results(con: duckdb.DuckDBPyConnection, run: dict, equity: pd.DataFrame, trades: pd.DataFrame, signals: pd.DataFrame) -> None:
+    """Replace run ``run['run_id']`` in every backtest table, in one transaction."""
+    con.execute(DDL)
+    run_id = run["run_id"]
+    con.execute("begin")
+    try:
+        for table in ("runs", "equity", "trades", "signals"):
+            con.execute(f"delete from backtest.{table} where run_id = ?", [run_id])
+        con.execute(
+            "insert into backtest.runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, run["prediction_run_id"], run["created_at"], run["engine"], run["bar_size"], run["symbols"],
+             run["first_ts"], run["last_ts"], run["initial_capital"], json.dumps(run["parameters"]), json.dumps(run["costs"]),
+             json.dumps(run["stats"], default=_json), json.dumps(run["benchmark_stats"], default=_json),
+             json.dumps(run["bt_daily_stats"], default=_json), run.get("report")],
+        )  # fmt: skip
+        for table, frame in (("equity", equity), ("trades", trades), ("signals", signals)):
+            con.register("_frame", frame.assign(run_id=run_id))
+            columns = [r[0] for r in con.execute(f"select column_name from duckdb_columns() where schema_name = 'backtest' and table_name = '{table}' order by column_index").fetchall()]
+            con.execute(f"insert into backtest.{table} select {', '.join(columns)} from _frame")
+            con.unregister("_frame")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def _json(value):
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return None
+    if isinstance(value, np.integer | np.floating):
+        return value.item()
+    return str(value)

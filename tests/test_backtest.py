@@ -1,0 +1,241 @@
+"""Strategy and backtests: a hand-computed example, an oracle on real bars, cost monotonicity,
+results in the warehouse, errors, and the HTML report in a real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alphaduck.warehouse import connect
+from backtests.backtest import BacktestConfig, simulate
+from backtests.costs import CostModel
+from backtests.stats import round_trips
+from backtests.strategy import StrategyParams, target_weights
+from tests.conftest import ROOT, run_cli
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+def ten_bars(opens: list[float], proba: list[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ts = pd.date_range("2025-06-02 13:30", periods=len(opens), freq="30min", tz="UTC")
+    bars = pd.DataFrame({"symbol": "X", "ts": ts, "open": opens, "close": opens, "last_of_session": False})
+    predictions = pd.DataFrame({"symbol": "X", "ts": ts[: len(proba)], "proba_up": proba})
+    return bars, predictions
+
+
+def test_a_hand_computed_ten_bar_run():
+    """Fills at the next open; 3-bar minimum hold delays both exits; the first round trip
+    pays the USD 1 minimum commission each way, the second the per-share rate."""
+    opens = [10, 10, 11, 12, 11, 10, 10, 12, 13, 12]
+    proba = [0.7, 0.4, 0.4, 0.4, 0.8, 0.8, 0.2, 0.2, 0.2]  # decisions on bars 0..8
+    bars, predictions = ten_bars(opens, proba)
+    costs = CostModel(per_share=0.01, min_per_order=1.0, max_pct_of_value=1.0, slippage_bps=0.0)
+    config = BacktestConfig(params=StrategyParams(long_threshold=0.6, min_hold=3), costs=costs, initial_capital=1000.0)
+    sim = simulate(predictions, bars, config)
+    # entry filled at bar 1's open, exit (wanted from bar 2) only at bar 4; entry at 5, exit at 8
+    assert sim["signals"]["target_weight"].tolist() == [1, 1, 1, 0, 1, 1, 1, 0, 0]
+    q1 = (1000 - 1.0) / 10  # 99.9 shares: 0.999 USD at 0.01/share is under the minimum
+    cash = q1 * 11 - 1.0  # sold at 11, minimum commission again
+    q2 = cash / (10 + 0.01)  # 109.68 shares: the per-share rate applies (over 100 shares)
+    final = q2 * 13 - 0.01 * q2
+    expected = [1000.0, q1 * 10, q1 * 11, q1 * 12, cash, q2 * 10, q2 * 10, q2 * 12, final, final]
+    np.testing.assert_allclose(sim["result"].equity.to_numpy(), expected, rtol=1e-12)
+    trades = round_trips(sim["result"].transactions)
+    assert trades[["entry_price", "exit_price"]].to_numpy().tolist() == [[10, 11], [10, 13]]
+    np.testing.assert_allclose(trades["costs"], [2.0, 0.02 * q2], rtol=1e-9)  # bt solves shares to 1e-8 USD
+
+
+def test_flat_at_close_cooldown_max_hold_and_shorts():
+    opens = [10, 11, 12, 13, 12, 11, 10, 11, 12, 13]
+    bars, predictions = ten_bars(opens, [0.9, 0.9, 0.9, 0.9, 0.9, 0.1, 0.1, 0.1, 0.9])
+    bars["last_of_session"] = [False, False, False, True, False, False, False, False, False, True]
+    flat = target_weights(predictions, bars, StrategyParams(flat_at_close=True))
+    # nothing held on a session's last bar (fills 3 and 9); back in on the next session's first
+    assert flat["target_weight"].tolist() == [1, 1, 0, 1, 1, 0, 0, 0, 0]
+    # a 2-bar maximum hold: out on the second bar, in again on the one after
+    hold = target_weights(predictions, bars, StrategyParams(max_hold=2))
+    assert hold["target_weight"].tolist() == [1, 1, 0, 1, 1, 0, 0, 0, 1]
+    bars, predictions = ten_bars(opens, [0.9, 0.9, 0.1, 0.1, 0.1, 0.1, 0.5, 0.1, 0.1])
+    shorts = StrategyParams(short_threshold=0.2)
+    # no cooldown: the reversal long -> short happens on one fill
+    assert target_weights(predictions, bars, shorts)["target_weight"].tolist() == [1, 1, -1, -1, -1, -1, 0, -1, -1]
+    # a 2-bar cooldown after the exit at fill 3: no entry on fills 4 and 5
+    cool = StrategyParams(short_threshold=0.2, cooldown=2)
+    assert target_weights(predictions, bars, cool)["target_weight"].tolist() == [1, 1, 0, 0, 0, -1, 0, 0, 0]
+
+
+def test_gross_exposure_is_capped_and_unknown_parameters_are_refused():
+    ts = pd.date_range("2025-06-02 13:30", periods=4, freq="30min", tz="UTC")
+    bars = pd.DataFrame([(s, t, 10.0, 10.0, False) for s in "ABC" for t in ts], columns=["symbol", "ts", "open", "close", "last_of_session"])
+    predictions = bars[["symbol", "ts"]].assign(proba_up=[0.9, 0.9, 0.9, 0.9] * 3)
+    signals = target_weights(predictions, bars, StrategyParams(position_size=0.5, max_gross=1.0))
+    first = signals[signals["fill_ts"] == ts[1]]
+    np.testing.assert_allclose(first["target_weight"], [1 / 3] * 3)  # 3 x 0.5 wanted, 1.0 allowed
+    with pytest.raises(ValueError, match="unknown strategy parameter 'long_treshold'; did you mean long_threshold"):
+        StrategyParams.from_pairs(["long_treshold=0.6"])
+
+
+@pytest.fixture(scope="module")
+def spy_bars(sample_built):
+    con = connect(sample_built, read_only=True)
+    try:
+        return con.execute(
+            "select symbol, ts, open, close, bars_to_close <= 0 as last_of_session from marts.fct_features "
+            "where symbol = 'SPY' and session_date >= '2025-11-01' order by ts"
+        ).df()
+    finally:
+        con.close()
+
+
+def test_an_oracle_earns_perfect_foresight_and_one_bar_late_does_not(spy_bars):
+    """Knowing the direction of the return the position will earn (next open to the open
+    after) gives exactly the perfect-foresight return; acting a bar late gives far less."""
+    opens = spy_bars["open"].to_numpy()
+    earned = opens[2:] / opens[1:-1] - 1  # decision at t: open(t+1) -> open(t+2)
+    oracle = pd.DataFrame({"symbol": "SPY", "ts": spy_bars["ts"].iloc[:-2].to_numpy(), "proba_up": (earned > 0).astype(float)})
+    config = BacktestConfig(params=StrategyParams(long_threshold=0.5), costs=CostModel.free(), initial_capital=100_000.0)
+    perfect = simulate(oracle, spy_bars, config)["result"].equity
+    expected = 100_000.0 * np.prod(1 + np.maximum(earned, 0))
+    assert perfect.iloc[-1] == pytest.approx(expected, rel=1e-10)
+    late = oracle.assign(ts=spy_bars["ts"].iloc[1:-1].to_numpy())  # the same calls, one bar later
+    late_equity = simulate(late, spy_bars, config)["result"].equity
+    assert late_equity.iloc[-1] / 100_000 - 1 < 0.2 * (expected / 100_000 - 1)
+    # with costs on, the oracle keeps most of it but strictly less
+    costly = simulate(oracle, spy_bars, BacktestConfig(params=config.params, initial_capital=100_000.0))["result"].equity
+    assert expected * 0.5 < costly.iloc[-1] < expected
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    per_share=st.floats(0, 0.02), min_order=st.floats(0, 5), slippage=st.floats(0, 20),
+    which=st.sampled_from(["per_share", "min_per_order", "slippage_bps"]), bump=st.floats(0.01, 10),
+)  # fmt: skip
+def test_raising_costs_never_raises_returns(spy_bars, per_share, min_order, slippage, which, bump):
+    rng = np.random.default_rng(1)
+    predictions = spy_bars[["symbol", "ts"]].iloc[:300].assign(proba_up=rng.uniform(0.3, 0.8, 300))
+    bars = spy_bars.iloc[:302]
+    low = CostModel(per_share=per_share, min_per_order=min_order, max_pct_of_value=0.01, slippage_bps=slippage)
+    high_values = {"per_share": per_share, "min_per_order": min_order, "slippage_bps": slippage}
+    high_values[which] += bump
+    high = CostModel(max_pct_of_value=0.01, **high_values)
+    params = StrategyParams(long_threshold=0.6)
+    cheap = simulate(predictions, bars, BacktestConfig(params=params, costs=low))["result"].equity.iloc[-1]
+    dear = simulate(predictions, bars, BacktestConfig(params=params, costs=high))["result"].equity.iloc[-1]
+    assert dear <= cheap + 1e-9
+
+
+# -- through the warehouse ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def predicted(sample_built, tmp_path_factory):
+    """Four symbols: trained (fast), predicted; a warehouse to backtest on."""
+    root = tmp_path_factory.mktemp("bt")
+    db, models = root / "bt.duckdb", root / "models"
+    shutil.copy(sample_built, db)
+    symbols = [a for s in ("SPY", "QQQ", "AAPL", "MSFT") for a in ("--symbol", s)]
+    assert run_cli("train", "--db", db, "--models", models, "--skip-gate", "--n-iter", "2", "--n-splits", "2", "-q", *symbols).exit_code == 0
+    assert run_cli("predict", "--db", db, "--models", models, "-q").exit_code == 0
+    return db, models, root
+
+
+def test_backtest_writes_tables_idempotently_and_a_report(predicted):
+    db, models, root = predicted
+    args = ["backtest", "--db", db, "--models", models, "--reports", root / "reports", "--run-id", "bt1",
+            "--param", "long_threshold=0.5"]  # fmt: skip
+    first = run_cli(*args)
+    assert first.exit_code == 0, first.output
+    assert "total return" in first.output and f"report {root / 'reports' / 'bt1.html'}" in " ".join(first.output.split())
+
+    def tables():
+        con = connect(db, read_only=True)
+        try:
+            return {t: con.execute(f"select * exclude (run_id) from backtest.{t} where run_id = 'bt1' order by all").fetchall()
+                    for t in ("equity", "trades", "signals")} | {
+                "runs": con.execute("select stats, parameters from backtest.runs where run_id = 'bt1'").fetchall()}  # fmt: skip
+        finally:
+            con.close()
+
+    before = tables()
+    assert run_cli(*args, "-q").exit_code == 0
+    assert tables() == before  # the same run id replaces its rows with the same rows
+    stats = json.loads(before["runs"][0][0])
+    assert stats["bars_per_year"] == pytest.approx(3245, abs=20)  # 13 bars a full session, fewer on half days
+    assert stats["trades"] == len([t for t in before["trades"] if not t[-1]]) > 0
+    equity = before["equity"]
+    assert equity[0][1] == 100_000.0 and all(row[3] <= 0 for row in equity)  # drawdown never positive
+    signals = before["signals"]
+    assert all(s[2] > s[1] for s in signals)  # every fill is after its decision bar
+
+
+def test_the_report_renders_in_headless_chromium_without_script_errors(predicted):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    db, models, root = predicted
+    assert run_cli("backtest", "--db", db, "--models", models, "--reports", root / "reports", "--run-id", "bt2", "-q").exit_code == 0
+    report = root / "reports" / "bt2.html"
+    html = report.read_text()
+    assert "http://" not in html.split("<body>")[1].split("<script")[0] and 'src="http' not in html  # self-contained
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"):  # fmt: skip
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        driver.get(report.as_uri())
+        rendered = driver.execute_script(
+            "return Array.from(document.querySelectorAll('.js-plotly-plot')).map("
+            "p => [p.parentElement.parentElement.id, p.querySelectorAll('.main-svg').length, (p.data || []).length])"
+        )
+        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    finally:
+        driver.quit()
+    assert not errors, errors
+    assert [r[0] for r in rendered] == ["equity", "drawdown", "trades", "monthly", "importance"]
+    assert all(svgs > 0 and traces > 0 for _, svgs, traces in rendered)
+
+
+def test_no_predictions_or_no_prices_give_clear_errors(predicted, tmp_path):
+    db, models, root = predicted
+    missing = run_cli("backtest", "--db", db, "--models", models, "--prediction-run", "nope", "--no-report")
+    assert missing.exit_code == 2 and "no predictions of run 'nope' in ml.predictions (runs with predictions:" in missing.output
+    window = run_cli("backtest", "--db", db, "--models", models, "--start", "2031-01-01", "--no-report")
+    assert window.exit_code == 2 and "between 2031-01-01 and the end" in window.output
+    no_prices = tmp_path / "no_prices.duckdb"
+    shutil.copy(db, no_prices)
+    con = connect(no_prices)
+    con.execute("delete from marts.fct_features where symbol in ('SPY', 'QQQ', 'AAPL', 'MSFT') and session_date >= '2026-01-01'")
+    con.close()
+    result = run_cli("backtest", "--db", no_prices, "--models", models, "--no-report")
+    assert result.exit_code == 2 and "no 30min prices in marts.fct_features for AAPL, MSFT, QQQ, SPY" in result.output
+    bad = run_cli("backtest", "--db", db, "--param", "fill=tomorrow")
+    assert bad.exit_code == 2 and "`fill` must be one of next_open, next_close" in bad.output
+
+
+def test_chromium_is_where_the_makefile_puts_it():
+    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), "make test installs Debian chromium and chromium-driver"
+    assert "chromium-driver" in (ROOT / "Makefile").read_text()
+
+
+def test_run_stops_at_the_failing_step_and_says_how_to_resume(sample_copy, tmp_path):
+    con = connect(sample_copy)
+    con.execute("update raw.bars set high = low - 1 where symbol = 'AAPL' and ts = '2025-09-17 17:00:00+00'")
+    con.close()
+    result = run_cli("run", "--db", sample_copy, "--skip", "ingest", "--skip", "build",
+                     "--models", tmp_path / "models", "--reports", tmp_path / "reports")  # fmt: skip
+    assert result.exit_code == 1
+    out = " ".join(result.output.split())
+    assert "Error: quality gate failed (raw.bars: high >= low: AAPL 30min 2025-09-17 17:00" in out
+    assert "stopped at gate: fix it and re-run" in out
+    assert "gate FAILED" in out and " train " not in out  # nothing ran after it
+    assert not (tmp_path / "models").exists()
