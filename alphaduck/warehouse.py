@@ -84,3 +84,22 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
     """
     rows = con.execute(sql, params or []).fetchall()
     return rows[0] if rows else None
+
+
+def symbol_window_filter(
+    symbols: list[str] | None, start: str | None, end: str | None, *, date_column: str = "session_date"
+) -> tuple[list[str], list]:
+    """WHERE clauses and parameters for "these symbols, sessions from start to end" (inclusive
+    dates; ``date_column`` may be a timestamp, whose date is compared)."""
+    clauses: list[str] = []
+    params: list = []
+    if symbols:
+        clauses.append(f"symbol in ({', '.join('?' * len(symbols))})")
+        params += [s.upper() for s in symbols]
+    if start:
+        clauses.append(f"{date_column}::date >= ?::date")
+        params.append(start)
+    if end:
+        clauses.append(f"{date_column}::date <= ?::date")
+        params.append(end)
+    return clauses, params

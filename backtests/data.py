@@ -16,21 +16,15 @@ import pandas as pd
 
 from alphaduck.errors import AlphaduckError
 from alphaduck.features import FEATURE_TABLE
+from alphaduck.warehouse import symbol_window_filter
 
 
 def load_predictions(
     con: duckdb.DuckDBPyConnection, run_id: str, *, symbols: list[str] | None, start: str | None, end: str | None
 ) -> pd.DataFrame:
-    where, params = ["run_id = ?"], [run_id]
-    if symbols:
-        where.append(f"symbol in ({', '.join('?' * len(symbols))})")
-        params += [s.upper() for s in symbols]
-    if start:
-        where.append("ts >= ?::date")
-        params.append(start)
-    if end:
-        where.append("ts < ?::date + interval 1 day")
-        params.append(end)
+    # decision bars on sessions start..end (the UTC date of a US session's bars is its date)
+    clauses, window = symbol_window_filter(symbols, start, end, date_column="ts")
+    where, params = ["run_id = ?", *clauses], [run_id, *window]
     frame = con.execute(
         f"select symbol, bar_size, ts, proba_up, predicted_return from ml.predictions where {' and '.join(where)} order by ts, symbol",
         params,

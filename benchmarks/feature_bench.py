@@ -97,7 +97,7 @@ def pandas_talib_pass(bars: pd.DataFrame) -> float:
 
     started = time.perf_counter()
     for _, g in bars.groupby("symbol", sort=False):
-        o, h, l, c, v = (g[x].to_numpy(float) for x in ("open", "high", "low", "close", "volume"))
+        o, h, l, c, v = (g[x].to_numpy(float) for x in ("open", "high", "low", "close", "volume"))  # noqa: E741
         out = {
             "sma": talib.SMA(c, 20), "ema": talib.EMA(c, 20), "wma": talib.WMA(c, 20), "rsi": talib.RSI(c, 14),
             "cci": talib.CCI(h, l, c, 14), "roc": talib.ROC(c, 10), "mfi": talib.MFI(h, l, c, v, 14),

@@ -15,6 +15,7 @@ import pandas as pd
 
 from alphaduck.errors import AlphaduckError
 from alphaduck.features import FEATURE_TABLE, LABEL_DIRECTION, LABEL_RETURN, feature_columns, is_label
+from alphaduck.warehouse import symbol_window_filter
 
 ID_COLUMNS = ["symbol", "bar_size", "ts", "session_date"]
 
@@ -75,16 +76,8 @@ def load_features(
     if missing:
         raise AlphaduckError(f"{FEATURE_TABLE} lacks feature columns {', '.join(missing)}")
     wanted = ID_COLUMNS + features + ([LABEL_RETURN, LABEL_DIRECTION] if labels else [])
-    where, params = ["warmup_complete", "bar_size = ?"], [bar_size]
-    if symbols:
-        where.append(f"symbol in ({', '.join('?' * len(symbols))})")
-        params += [s.upper() for s in symbols]
-    if start:
-        where.append("session_date >= ?::date")
-        params.append(start)
-    if end:
-        where.append("session_date <= ?::date")
-        params.append(end)
+    clauses, window = symbol_window_filter(symbols, start, end)
+    where, params = ["warmup_complete", "bar_size = ?", *clauses], [bar_size, *window]
     sql = f"select {', '.join(wanted)} from {FEATURE_TABLE} where {' and '.join(where)} order by ts, symbol"
     frame = con.sql(sql, params=params).to_arrow_table().to_pandas()
     for column in features:

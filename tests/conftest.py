@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import shutil
@@ -103,3 +104,18 @@ def sample_copy(sample_built: Path, tmp_path: Path) -> Path:
     db = tmp_path / "sample.duckdb"
     shutil.copy(sample_built, db)
     return db
+
+
+@contextlib.contextmanager
+def locked(db: Path):
+    """Another process holding the warehouse open for writing; yields its pid."""
+    holder = subprocess.Popen(
+        [PYTHON, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('ok', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import duckdb
 import pytest
 
-from tests.conftest import PYTHON, run_cli, snapshot
+from tests.conftest import locked, run_cli, snapshot
 
 
 @pytest.fixture(scope="module")
@@ -65,18 +64,10 @@ def test_no_warehouse_or_no_bars_says_to_ingest_first(tmp_path):
 def test_a_locked_warehouse_is_named(built, tmp_path):
     db = tmp_path / "locked.duckdb"
     shutil.copy(built[0], db)
-    holder = subprocess.Popen(
-        [PYTHON, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('ok', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "ok"
+    with locked(db) as pid:
         result = run_cli("build", "--db", db)
-        assert result.exit_code == 2
-        assert f"is locked by process {holder.pid}" in result.output
-    finally:
-        holder.kill()
-        holder.wait()
+    assert result.exit_code == 2
+    assert f"is locked by process {pid}" in result.output
 
 
 def test_sql_answers_an_analysts_question_read_only(built):

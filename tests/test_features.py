@@ -84,7 +84,7 @@ def real_series(db) -> list[tuple[str, str]]:
 
 def talib_reference(f: pd.DataFrame) -> dict[str, np.ndarray]:
     """TA-Lib's value of every indicator it has, with our default windows."""
-    o, h, l, c, v = (f[x].to_numpy(float) for x in ("open", "high", "low", "close", "volume"))
+    o, h, l, c, v = (f[x].to_numpy(float) for x in ("open", "high", "low", "close", "volume"))  # noqa: E741
     macd, signal, hist = talib.MACD(c, 12, 26, 9)
     slow_k, slow_d = talib.STOCH(h, l, c, 5, 3, 0, 3, 0)
     upper, middle, lower = talib.BBANDS(c, 20, 2, 2, 0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import subprocess
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from alphaduck.bar_sizes import parse_bar_size
 from alphaduck.errors import AlphaduckError
 from ingest.files import FileOptions
 from ingest.load import ingest_files
-from tests.conftest import PYTHON, SAMPLE_30MIN, SAMPLE_DAILY, run_cli, sample_lines, snapshot
+from tests.conftest import SAMPLE_30MIN, SAMPLE_DAILY, locked, run_cli, sample_lines, snapshot
 
 
 def _write(path: Path, lines: list[str]) -> Path:
@@ -238,19 +237,11 @@ def test_bad_input_never_creates_a_warehouse(tmp_path):
 
 
 def test_locked_warehouse_is_named_and_left_alone(warehouse, tmp_path):
-    holder = subprocess.Popen(
-        [PYTHON, "-c", f"import duckdb, time; c = duckdb.connect({str(warehouse)!r}); print('ok', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "ok"
+    with locked(warehouse) as pid:
         result = run_cli("ingest", "file", _write(tmp_path / "a.csv", BASE), "--db", warehouse)
-        assert result.exit_code == 2
-        message = result.output.strip()
-        assert f"warehouse {warehouse} is locked by process {holder.pid}" in message and "\n" not in message
-    finally:
-        holder.kill()
-        holder.wait()
+    assert result.exit_code == 2
+    message = result.output.strip()
+    assert f"warehouse {warehouse} is locked by process {pid}" in message and "\n" not in message
     time.sleep(0.1)
     con = duckdb.connect(str(warehouse), read_only=True)
     assert con.execute("select count(*) from raw.bars").fetchall() == [(5_885,)]

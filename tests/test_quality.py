@@ -7,7 +7,6 @@ import re
 
 import duckdb
 import pandas as pd
-import pytest
 
 from tests.conftest import run_cli, snapshot
 
