@@ -23,6 +23,7 @@ STAGE_COMMANDS = {
     "models": "ml.cli:models",
     "backtest": "backtests.backtest:backtest",
     "run": "backtests.pipeline:run",
+    "sweep": "backtests.sweep:sweep",
 }
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class CostModel:
@@ -37,6 +39,12 @@ class CostModel:
     def __call__(self, quantity: float, price: float) -> float:
         """Total cost of one order: what bt's ``commissions`` callback receives."""
         return self.commission(quantity, price) + self.slippage(quantity, price)
+
+    def many(self, quantity: np.ndarray, price: np.ndarray) -> np.ndarray:
+        """__call__ over arrays of orders (same arithmetic, element by element)."""
+        shares = np.abs(quantity)
+        commission = np.minimum(np.maximum(shares * self.per_share, self.min_per_order), shares * price * self.max_pct_of_value)
+        return np.where(shares == 0, 0.0, commission + shares * price * self.slippage_bps / 10_000)
 
     @classmethod
     def free(cls) -> CostModel:

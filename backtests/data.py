@@ -100,8 +100,13 @@ create table if not exists backtest.runs (
     stats json not null,
     benchmark_stats json not null,
     bt_daily_stats json,
-    report varchar
+    report varchar,
+    in_sample_stats json,
+    sweep_id varchar
 );
+-- warehouses made before these columns existed get them
+alter table backtest.runs add column if not exists in_sample_stats json;
+alter table backtest.runs add column if not exists sweep_id varchar;
 create table if not exists backtest.equity (
     run_id varchar not null,
     ts timestamptz not null,
@@ -147,11 +152,14 @@ def write_results(con: duckdb.DuckDBPyConnection, run: dict, equity: pd.DataFram
         for table in ("runs", "equity", "trades", "signals"):
             con.execute(f"delete from backtest.{table} where run_id = ?", [run_id])
         con.execute(
-            "insert into backtest.runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into backtest.runs (run_id, prediction_run_id, created_at, engine, bar_size, symbols, first_ts, last_ts, "
+            "initial_capital, parameters, costs, stats, benchmark_stats, bt_daily_stats, report, in_sample_stats, sweep_id) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, run["prediction_run_id"], run["created_at"], run["engine"], run["bar_size"], run["symbols"],
              run["first_ts"], run["last_ts"], run["initial_capital"], json.dumps(run["parameters"]), json.dumps(run["costs"]),
              json.dumps(run["stats"], default=_json), json.dumps(run["benchmark_stats"], default=_json),
-             json.dumps(run["bt_daily_stats"], default=_json), run.get("report")],
+             json.dumps(run["bt_daily_stats"], default=_json), run.get("report"),
+             json.dumps(run.get("in_sample_stats"), default=_json), run.get("sweep_id")],
         )  # fmt: skip
         for table, frame in (("equity", equity), ("trades", trades), ("signals", signals)):
             con.register("_frame", frame.assign(run_id=run_id))

@@ -104,21 +104,22 @@ def _run(bt, strategy, prices: pd.DataFrame, costs: CostModel, initial_capital: 
 
 def orders_from_positions(positions: pd.DataFrame, prices: pd.DataFrame, costs: CostModel) -> pd.DataFrame:
     """One row per order: each change of a symbol's shares, at that bar's fill price. bt
-    charges costs(quantity, price) once per order, so the same call gives each order's cost
-    (a flip is one order for the whole change, as bt sends it)."""
-    change = positions.diff()
-    change.iloc[0] = positions.iloc[0]
-    stacked = change.stack()
-    stacked = stacked[stacked.abs() > 1e-12]
-    if stacked.empty:
-        return pd.DataFrame({"ts": pd.Series(dtype=positions.index.dtype), "symbol": pd.Series(dtype=str),
-                             "quantity": pd.Series(dtype=float), "price": pd.Series(dtype=float),
-                             "cost": pd.Series(dtype=float)})  # fmt: skip
-    orders = stacked.rename("quantity").reset_index()
-    orders.columns = ["ts", "symbol", "quantity"]
-    orders["price"] = [prices.at[t, s] for t, s in zip(orders["ts"], orders["symbol"], strict=True)]
-    orders["cost"] = [costs(q, p) for q, p in zip(orders["quantity"], orders["price"], strict=True)]
-    return orders
+    charges costs(quantity, price) once per order, so the same formula gives each order's
+    cost (a reversal is one order for the whole change, as bt sends it)."""
+    held = positions.to_numpy(float)
+    change = np.diff(held, axis=0, prepend=0.0)
+    rows, cols = np.nonzero(np.abs(change) > 1e-12)
+    quantity = change[rows, cols]
+    price = prices.to_numpy(float)[rows, cols]
+    return pd.DataFrame(
+        {
+            "ts": positions.index[rows],
+            "symbol": np.asarray(positions.columns)[cols],
+            "quantity": quantity,
+            "price": price,
+            "cost": costs.many(quantity, price),
+        }
+    ).sort_values(["ts", "symbol"], ignore_index=True)
 
 
 DAILY_STATS = ("total_return", "cagr", "daily_sharpe", "daily_sortino", "daily_vol", "max_drawdown", "calmar")

@@ -30,6 +30,11 @@ STAT_LABELS = {
     "trades": ("trades", "{:,}"),
     "costs": ("costs (USD)", "{:,.2f}"),
     "bars_per_year": ("bars a year", "{:,.0f}"),
+    "psr": ("probabilistic Sharpe (PSR)", "{:.1%}"),
+    "dsr": ("deflated Sharpe (DSR)", "{:.1%}"),
+    "n_trials": ("configurations tried", "{:,}"),
+    "sharpe_ci_low": ("Sharpe 95% CI, low", "{:.2f}"),
+    "sharpe_ci_high": ("Sharpe 95% CI, high", "{:.2f}"),
 }
 
 
@@ -39,16 +44,20 @@ def _fmt(value, pattern: str) -> str:
     return pattern.format(value)
 
 
-def stats_table(stats: dict, benchmark: dict, daily: dict) -> str:
+def stats_table(stats: dict, benchmark: dict, daily: dict, in_sample: dict | None = None) -> str:
+    """Out-of-sample strategy, buy & hold, and the in-sample (validation window) run side by side."""
+    extra = in_sample["stats"] if in_sample else None
     rows = "".join(
-        f"<tr><td>{label}</td><td>{_fmt(stats.get(k), p)}</td><td>{_fmt(benchmark.get(k), p)}</td></tr>"
+        f"<tr><td>{label}</td><td>{_fmt(stats.get(k), p)}</td><td>{_fmt(benchmark.get(k), p)}</td>"
+        + (f"<td>{_fmt(extra.get(k), p)}</td>" if extra else "") + "</tr>"
         for k, (label, p) in STAT_LABELS.items()
     )
-    daily_rows = "".join(f"<tr><td>bt {html.escape(k)}</td><td>{_fmt(v, '{:.4f}')}</td><td></td></tr>" for k, v in daily.items())
-    return (
-        "<table class='stats'><thead><tr><th></th><th>strategy</th><th>buy &amp; hold</th></tr></thead>"
-        f"<tbody>{rows}{daily_rows}</tbody></table>"
-    )
+    pad = "<td></td>" * (2 if extra else 1)
+    daily_rows = "".join(f"<tr><td>bt {html.escape(k)}</td><td>{_fmt(v, '{:.4f}')}</td>{pad}</tr>" for k, v in daily.items())
+    head = "<th>strategy (out of sample)</th><th>buy &amp; hold</th>"
+    if extra:
+        head += f"<th>strategy in sample ({' .. '.join(in_sample['window'])}, validation)</th>"
+    return f"<table class='stats'><thead><tr><th></th>{head}</tr></thead><tbody>{rows}{daily_rows}</tbody></table>"
 
 
 def build_report(
@@ -64,6 +73,7 @@ def build_report(
     benchmark_stats: dict,
     daily_stats: dict,
     importance: pd.DataFrame | None,
+    in_sample: dict | None = None,
     symbol: str | None = None,
 ) -> Path:
     """Write the report to ``path`` and return it."""
@@ -140,7 +150,9 @@ table.stats td:first-child {{ text-align: left; }}
 <body>
 <h1>{html.escape(title)}</h1>
 <p class="sub">{html.escape(subtitle)}</p>
-{stats_table(stats, benchmark_stats, daily_stats)}
+{stats_table(stats, benchmark_stats, daily_stats, in_sample)}
+<p class="sub">PSR: probability that the true Sharpe is above 0. DSR: the same against the Sharpe the best of
+the configurations tried would reach by luck alone. The CI is a moving-block bootstrap of the bar returns.</p>
 {"".join(parts)}
 </body></html>
 """

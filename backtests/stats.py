@@ -120,10 +120,89 @@ def compute_stats(
 
 def monthly_returns(equity: pd.Series) -> pd.DataFrame:
     """Year x month table of returns (for the heatmap)."""
-    month_end = equity.groupby([equity.index.year, equity.index.month]).last()
-    first = equity.iloc[0]
+    index = pd.DatetimeIndex(equity.index)
+    month_end = equity.groupby([index.year.rename("year"), index.month.rename("month")]).last()
     previous = month_end.shift(1)
-    previous.iloc[0] = first
-    table = (month_end / previous - 1).rename("return").reset_index()
-    table.columns = ["year", "month", "return"]
-    return table.pivot(index="year", columns="month", values="return")
+    previous.iloc[0] = equity.iloc[0]
+    returns = (month_end / previous - 1).rename("return").reset_index()
+    return returns.pivot(index="year", columns="month", values="return")
+
+
+# -- statistical honesty (Bailey & Lopez de Prado) ----------------------------------------------------
+
+EULER_GAMMA = 0.5772156649015329
+
+
+def _moments(returns: np.ndarray) -> tuple[float, float, float, int]:
+    """Per-bar Sharpe, skewness and (non-excess) kurtosis of the returns, and their count."""
+    r = returns[np.isfinite(returns)]
+    n = len(r)
+    if n < 3 or r.std(ddof=1) == 0:
+        return float("nan"), 0.0, 3.0, n
+    sd = r.std(ddof=1)
+    centred = r - r.mean()
+    skew = float(np.mean(centred**3) / r.std(ddof=0) ** 3)
+    kurt = float(np.mean(centred**4) / r.std(ddof=0) ** 4)
+    return float(r.mean() / sd), skew, kurt, n
+
+
+def probabilistic_sharpe(returns: np.ndarray, benchmark_sharpe: float = 0.0) -> float:
+    """PSR: the probability that the true per-bar Sharpe exceeds ``benchmark_sharpe``, given
+    the sample's length, skewness and kurtosis (Bailey & Lopez de Prado, 2012)."""
+    from scipy.stats import norm
+
+    sharpe, skew, kurt, n = _moments(np.asarray(returns, float))
+    if not np.isfinite(sharpe):
+        return float("nan")
+    spread = np.sqrt(max(1 - skew * sharpe + (kurt - 1) / 4 * sharpe**2, 1e-12))
+    return float(norm.cdf((sharpe - benchmark_sharpe) * np.sqrt(n - 1) / spread))
+
+
+def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
+    """The Sharpe the best of ``n_trials`` skill-less configurations reaches by luck."""
+    from scipy.stats import norm
+
+    if n_trials <= 1 or not sharpe_variance > 0:
+        return 0.0
+    return float(np.sqrt(sharpe_variance) * ((1 - EULER_GAMMA) * norm.ppf(1 - 1 / n_trials)
+                                              + EULER_GAMMA * norm.ppf(1 - 1 / (n_trials * np.e))))  # fmt: skip
+
+
+def deflated_sharpe(returns: np.ndarray, n_trials: int, sharpe_variance: float) -> float:
+    """DSR: PSR against the Sharpe the best of n_trials luck-only tries would show
+    (Bailey & Lopez de Prado, 2014). sharpe_variance: variance of the per-bar Sharpe
+    across the configurations tried; with one trial the DSR is the PSR against 0."""
+    return probabilistic_sharpe(returns, expected_max_sharpe(n_trials, sharpe_variance))
+
+
+def sharpe_bootstrap_ci(
+    returns: np.ndarray, bars_per_year: float, *, resamples: int = 1000, block: int = 20, level: float = 0.95, seed: int = 7
+) -> tuple[float, float]:
+    """Confidence interval of the annualised Sharpe from a moving-block bootstrap (blocks keep
+    the returns' short-range dependence)."""
+    r = np.asarray(returns, float)
+    r = r[np.isfinite(r)]
+    n = len(r)
+    if n < 2 * block:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    n_blocks = int(np.ceil(n / block))
+    starts = rng.integers(0, n - block + 1, size=(resamples, n_blocks))
+    idx = (starts[:, :, None] + np.arange(block)).reshape(resamples, -1)[:, :n]
+    samples = r[idx]
+    sd = samples.std(axis=1, ddof=1)
+    sharpes = np.where(sd > 0, samples.mean(axis=1) / np.where(sd > 0, sd, 1), 0.0) * np.sqrt(bars_per_year)
+    lo, hi = np.quantile(sharpes, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def honesty(returns: np.ndarray, bars_per_year: float, *, n_trials: int = 1, sharpe_variance: float = 0.0) -> dict:
+    """PSR, DSR and a bootstrap CI of the Sharpe for one run's bar returns."""
+    lo, hi = sharpe_bootstrap_ci(returns, bars_per_year)
+    return {
+        "psr": probabilistic_sharpe(returns),
+        "dsr": deflated_sharpe(returns, n_trials, sharpe_variance),
+        "n_trials": int(n_trials),
+        "sharpe_ci_low": lo,
+        "sharpe_ci_high": hi,
+    }

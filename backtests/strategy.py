@@ -106,44 +106,67 @@ def _parse(text: str, current, annotation: str):
     return text
 
 
-def _symbol_positions(
-    proba: np.ndarray, last_of_session: np.ndarray, params: StrategyParams, size: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Side (-1/0/1) and weight held after each bar's fill, for one symbol's bars in order.
+@dataclass
+class Panel:
+    """Bars x symbols matrices of a window: what the kernels and every engine read."""
 
-    Bar i's decision (from proba[i]) sets the position held from bar i+1's fill.
-    """
-    n = len(proba)
-    side_at = np.zeros(n, dtype=np.int8)
-    weight_at = np.zeros(n)
-    side, weight, entry, blocked_until = 0, 0.0, -1, -1
-    for i in range(n - 1):
-        fill = i + 1
-        p = proba[i]
-        confidence = abs(p - 0.5) * 2 if p == p else 0.0
-        desired = 0
-        if p == p and confidence >= params.min_confidence:
-            if p >= params.long_threshold:
-                desired = 1
-            elif params.short_threshold is not None and p <= params.short_threshold:
-                desired = -1
-        forced_flat = params.flat_at_close and last_of_session[fill]
-        exited = 0
-        if side != 0:
-            held = fill - entry
-            if forced_flat or (params.max_hold is not None and held >= params.max_hold) or (
-                desired != side and held >= params.min_hold
-            ):
-                exited, side, weight = side, 0, 0.0
-                blocked_until = fill + params.cooldown
-        # no entry on the fill that exited, except a reversal when there is no cooldown
-        may_enter = fill > blocked_until or (params.cooldown == 0 and exited != 0 and desired == -exited)
-        if side == 0 and desired != 0 and not forced_flat and may_enter:
-            side, entry = desired, fill
-            scale = 1.0 if params.sizing == "fixed" else min(1.0, confidence / params.full_size_confidence)
-            weight = min(size * scale, params.max_weight)
-        side_at[fill], weight_at[fill] = side, side * weight
-    return side_at, weight_at
+    index: pd.DatetimeIndex
+    symbols: list[str]
+    proba: np.ndarray  # the prediction made on each bar (NaN: none)
+    has_bar: np.ndarray
+    last_of_session: np.ndarray
+    open: np.ndarray  # NaN where the symbol has no bar
+    close: np.ndarray
+
+    def fill_prices(self, fill: str) -> np.ndarray:
+        """Each bar's fill price, carried over a symbol's missing bars (NaN before its first)."""
+        prices = pd.DataFrame(self.open if fill == "next_open" else self.close)
+        return prices.ffill().to_numpy()
+
+
+def make_panel(predictions: pd.DataFrame, bars: pd.DataFrame) -> Panel:
+    """predictions: symbol, ts, proba_up; bars: symbol, ts, open, close, last_of_session."""
+    if predictions.empty:
+        raise ValueError("no predictions to trade on")
+    merged = bars.merge(predictions[["symbol", "ts", "proba_up"]], on=["symbol", "ts"], how="left")
+
+    def matrix(column: str, fill) -> pd.DataFrame:
+        return merged.pivot(index="ts", columns="symbol", values=column).sort_index()
+
+    proba = matrix("proba_up", np.nan)
+    symbols = list(proba.columns)
+    opens = matrix("open", np.nan)[symbols]
+    return Panel(
+        index=pd.DatetimeIndex(proba.index),
+        symbols=symbols,
+        proba=proba.to_numpy(float),
+        has_bar=opens.notna().to_numpy(),
+        last_of_session=matrix("last_of_session", False)[symbols].fillna(False).to_numpy(bool),
+        open=opens.to_numpy(float),
+        close=matrix("close", np.nan)[symbols].to_numpy(float),
+    )
+
+
+def weights_matrix(panel: Panel, params: StrategyParams) -> tuple[np.ndarray, np.ndarray]:
+    """Target weights (bars x symbols, held from each fill on, after caps) and sides."""
+    from backtests.kernels import strategy_weights
+
+    size = params.position_size if params.position_size is not None else 1.0 / max(len(panel.symbols), 1)
+    return strategy_weights(
+        panel.proba, panel.has_bar, panel.last_of_session, params.long_threshold,
+        -1.0 if params.short_threshold is None else params.short_threshold, params.min_confidence, params.min_hold,
+        -1 if params.max_hold is None else params.max_hold, params.cooldown, params.sizing == "confidence", size,
+        params.full_size_confidence, params.max_weight, params.max_gross, params.flat_at_close,
+    )  # fmt: skip
+
+
+def change_matrix(weights: np.ndarray, has_bar: np.ndarray) -> np.ndarray:
+    """New target weights where a symbol's target changes on one of its bars, NaN elsewhere."""
+    changes = np.full(weights.shape, np.nan)
+    previous = np.vstack([np.zeros((1, weights.shape[1])), weights[:-1]])
+    moved = has_bar & (weights != previous)
+    changes[moved] = weights[moved]
+    return changes
 
 
 def target_weights(predictions: pd.DataFrame, bars: pd.DataFrame, params: StrategyParams) -> pd.DataFrame:
@@ -153,68 +176,24 @@ def target_weights(predictions: pd.DataFrame, bars: pd.DataFrame, params: Strate
     bar of the window, predicted or not). Returns symbol, ts (decision bar), fill_ts,
     fill_price, proba_up, side, target_weight (held from fill_ts on, after the caps).
     """
-    if predictions.empty:
-        raise ValueError("no predictions to trade on")
-    symbols = sorted(bars["symbol"].unique())
-    size = params.position_size if params.position_size is not None else 1.0 / max(len(symbols), 1)
-    price_column = "open" if params.fill == "next_open" else "close"
-    merged = bars.merge(predictions[["symbol", "ts", "proba_up"]], on=["symbol", "ts"], how="left")
-    merged = merged.sort_values(["symbol", "ts"], ignore_index=True)
+    panel = make_panel(predictions, bars)
+    weights, sides = weights_matrix(panel, params)
+    prices = panel.open if params.fill == "next_open" else panel.close
     parts = []
-    for symbol, g in merged.groupby("symbol", sort=True):
-        side, weight = _symbol_positions(
-            g["proba_up"].to_numpy(float), g["last_of_session"].to_numpy(bool), params, size
-        )
+    for j, symbol in enumerate(panel.symbols):
+        rows = np.flatnonzero(panel.has_bar[:, j])
+        decision, fill = rows[:-1], rows[1:]
         parts.append(
             pd.DataFrame(
                 {
                     "symbol": symbol,
-                    "ts": g["ts"].to_numpy()[:-1],
-                    "fill_ts": g["ts"].to_numpy()[1:],
-                    "fill_price": g[price_column].to_numpy(float)[1:],
-                    "proba_up": g["proba_up"].to_numpy(float)[:-1],
-                    "side": side[1:],
-                    "target_weight": weight[1:],
+                    "ts": panel.index[decision],
+                    "fill_ts": panel.index[fill],
+                    "fill_price": prices[fill, j],
+                    "proba_up": panel.proba[decision, j],
+                    "side": sides[fill, j],
+                    "target_weight": weights[fill, j],
                 }
             )
         )
-    signals = pd.concat(parts, ignore_index=True)
-    signals["target_weight"] = cap_gross(signals, params.max_gross)
-    return signals.sort_values(["fill_ts", "symbol"], ignore_index=True)
-
-
-def cap_gross(signals: pd.DataFrame, max_gross: float) -> np.ndarray:
-    """Target weights with gross exposure capped: at each fill time positions already held
-    keep their weight and new entries share what is left of max_gross, pro rata."""
-    ordered = signals.sort_values(["fill_ts", "symbol"])
-    weights = ordered["target_weight"].to_numpy(float).copy()
-    changed = ordered.groupby("symbol")["target_weight"].diff().fillna(ordered["target_weight"]).to_numpy() != 0
-    symbols = ordered["symbol"].to_numpy()
-    times = ordered["fill_ts"].to_numpy()
-    scaled = weights.copy()
-    held: dict[str, float] = {}
-    idx = np.flatnonzero(changed)
-    # groups of change events at the same fill time, in time order
-    boundaries = np.flatnonzero(np.r_[True, times[idx][1:] != times[idx][:-1]]) if len(idx) else []
-    for k, start in enumerate(boundaries):
-        stop = boundaries[k + 1] if k + 1 < len(boundaries) else len(idx)
-        events = idx[start:stop]
-        for j in events:  # exits (and the exit half of flips) free capacity first
-            held.pop(symbols[j], None)
-        entering = [j for j in events if weights[j] != 0]
-        wanted = sum(abs(weights[j]) for j in entering)
-        room = max(max_gross - sum(abs(w) for w in held.values()), 0.0)
-        scale = min(1.0, room / wanted) if wanted > 0 else 1.0
-        for j in entering:
-            scaled[j] = weights[j] * scale
-            held[symbols[j]] = scaled[j]
-    # every row carries the weight its symbol holds after its latest change
-    out = np.empty(len(weights))
-    current: dict[str, float] = {}
-    for j in range(len(weights)):
-        if changed[j]:
-            current[symbols[j]] = scaled[j]
-        out[j] = current.get(symbols[j], 0.0)
-    result = np.empty(len(out))
-    result[ordered.index.to_numpy()] = out
-    return result
+    return pd.concat(parts, ignore_index=True).sort_values(["fill_ts", "symbol"], ignore_index=True)

@@ -1,0 +1,55 @@
+"""A model's validation window, scored in memory: where a sweep chooses its configuration
+and where every backtest shows its in-sample figures beside the out-of-sample ones.
+
+Nothing here is written to ml.predictions: the validation window is the model's, the
+scores are reproducible from its file, and keeping them out of the table keeps analysts'
+hit rates on the windows the model never saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pandas as pd
+
+from alphaduck.errors import AlphaduckError
+from alphaduck.warehouse import connect
+from backtests import data
+
+
+@dataclass
+class ScoredWindow:
+    predictions: pd.DataFrame  # symbol, ts, proba_up
+    bars: pd.DataFrame  # symbol, ts, open, high, low, close, session_date, last_of_session
+    bars_per_year: float
+    window: tuple[str, str]
+
+
+def score_validation(db, model, *, calendar: str = "XNYS") -> ScoredWindow:
+    """The model's validation window: its feature rows scored by the model, and the bars."""
+    from ml import data as feature_data
+
+    start, end = model.metadata["windows"]["valid"]
+    con = connect(db, read_only=True)
+    try:
+        loaded = feature_data.load_features(
+            con, bar_size=model.metadata["bar_size"], features=model.features, symbols=model.metadata["symbols"],
+            start=start, end=end, labels=False,
+        )  # fmt: skip
+        if loaded.frame.empty:
+            raise AlphaduckError(f"model {model.run_id}: no feature rows in its validation window {start}..{end}")
+        frame = loaded.frame
+        score = model.score(frame[model.features].to_numpy(dtype="float32"))
+        if model.metadata["objective"] != "classification":
+            score = (score > 0).astype(float)
+        predictions = pd.DataFrame({"symbol": frame["symbol"], "ts": frame["ts"], "proba_up": score})
+        last = predictions["ts"].max()
+        symbols = sorted(predictions["symbol"].unique())
+        bars = data.load_bars(con, symbols, model.metadata["bar_size"], predictions["ts"].min(), last + timedelta(days=10))
+        following = bars[bars["ts"] > last].groupby("symbol")["ts"].min()
+        bars = bars[(bars["ts"] <= last) | bars["ts"].isin(following)]
+        per_year = data.bars_per_year(con, model.metadata["bar_size"], last, calendar)
+    finally:
+        con.close()
+    return ScoredWindow(predictions, bars, per_year, (start, end))
