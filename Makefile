@@ -39,6 +39,7 @@ browser: $(CHROMEDRIVER)
 demo: install
 	$(BIN)/alphaduck run --ingest sample --n-iter 6 --n-splits 3 --param long_quantile=0.8
 	$(BIN)/alphaduck sql --example
+	@echo "Browse runs, symbols, the model and data quality: $(BIN)/alphaduck dashboard  (then open http://127.0.0.1:8050)"
 
 test: install browser
 	$(BIN)/python -m pytest -q

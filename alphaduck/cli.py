@@ -24,6 +24,7 @@ STAGE_COMMANDS = {
     "backtest": "backtests.backtest:backtest",
     "run": "backtests.pipeline:run",
     "sweep": "backtests.sweep:sweep",
+    "dashboard": "backtests.dashboard.cli:dashboard",
 }
 
 

@@ -222,14 +222,14 @@ def _clean(values: dict) -> dict:
 def summary_table(outcome: BacktestOutcome):
     from rich.table import Table
 
-    from backtests.report import STAT_LABELS, _fmt
+    from backtests.report import STAT_LABELS, format_stat
 
     columns = ["", "strategy", "buy & hold"] + (["in-sample"] if outcome.in_sample_stats else [])
     table = Table(*columns, title=f"backtest {outcome.run_id}", box=None)
     for key, (label, pattern) in STAT_LABELS.items():
-        row = [label, _fmt(outcome.stats.get(key), pattern), _fmt(outcome.benchmark_stats.get(key), pattern)]
+        row = [label, format_stat(outcome.stats.get(key), pattern), format_stat(outcome.benchmark_stats.get(key), pattern)]
         if outcome.in_sample_stats:
-            row.append(_fmt(outcome.in_sample_stats.get(key), pattern))
+            row.append(format_stat(outcome.in_sample_stats.get(key), pattern))
         table.add_row(*row)
     return table
 

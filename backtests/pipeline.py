@@ -219,6 +219,7 @@ def run(db, ingest, skip, symbols, bar_size, host, port, start_date, end_date, n
 
         console.print(summary_table(produced["backtest"]))
         console.print(f"report: {produced['backtest'].report}", highlight=False, soft_wrap=True)
+        console.print("browse it all: alphaduck dashboard (then open http://127.0.0.1:8050)", highlight=False)
     if "failed" in produced:
         step, exc = produced["failed"]
         code = exc.exit_code if isinstance(exc, click.ClickException) else 2

@@ -38,7 +38,7 @@ STAT_LABELS = {
 }
 
 
-def _fmt(value, pattern: str) -> str:
+def format_stat(value, pattern: str) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "-"
     return pattern.format(value)
@@ -48,12 +48,12 @@ def stats_table(stats: dict, benchmark: dict, daily: dict, in_sample: dict | Non
     """Out-of-sample strategy, buy & hold, and the in-sample (validation window) run side by side."""
     extra = in_sample["stats"] if in_sample else None
     rows = "".join(
-        f"<tr><td>{label}</td><td>{_fmt(stats.get(k), p)}</td><td>{_fmt(benchmark.get(k), p)}</td>"
-        + (f"<td>{_fmt(extra.get(k), p)}</td>" if extra else "") + "</tr>"
+        f"<tr><td>{label}</td><td>{format_stat(stats.get(k), p)}</td><td>{format_stat(benchmark.get(k), p)}</td>"
+        + (f"<td>{format_stat(extra.get(k), p)}</td>" if extra else "") + "</tr>"
         for k, (label, p) in STAT_LABELS.items()
     )
     pad = "<td></td>" * (2 if extra else 1)
-    daily_rows = "".join(f"<tr><td>bt {html.escape(k)}</td><td>{_fmt(v, '{:.4f}')}</td>{pad}</tr>" for k, v in daily.items())
+    daily_rows = "".join(f"<tr><td>bt {html.escape(k)}</td><td>{format_stat(v, '{:.4f}')}</td>{pad}</tr>" for k, v in daily.items())
     head = "<th>strategy (out of sample)</th><th>buy &amp; hold</th>"
     if extra:
         head += f"<th>strategy in sample ({' .. '.join(in_sample['window'])}, validation)</th>"

@@ -119,3 +119,16 @@ def locked(db: Path):
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.fixture(scope="session")
+def predicted(sample_built, tmp_path_factory):
+    """Four symbols of the sample trained (fast), predicted; a warehouse to backtest on."""
+    root = tmp_path_factory.mktemp("predicted")
+    db, models = root / "predicted.duckdb", root / "models"
+    shutil.copy(sample_built, db)
+    symbols = [a for s in ("SPY", "QQQ", "AAPL", "MSFT") for a in ("--symbol", s)]
+    for args in (("train", "--skip-gate", "--n-iter", "2", "--n-splits", "2", *symbols), ("predict",)):
+        result = run_cli(*args, "--db", db, "--models", models, "-q")
+        assert result.exit_code == 0, result.output
+    return db, models, root

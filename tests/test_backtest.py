@@ -134,18 +134,6 @@ def test_raising_costs_never_raises_returns(spy_bars, per_share, min_order, slip
 # -- through the warehouse ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def predicted(sample_built, tmp_path_factory):
-    """Four symbols: trained (fast), predicted; a warehouse to backtest on."""
-    root = tmp_path_factory.mktemp("bt")
-    db, models = root / "bt.duckdb", root / "models"
-    shutil.copy(sample_built, db)
-    symbols = [a for s in ("SPY", "QQQ", "AAPL", "MSFT") for a in ("--symbol", s)]
-    assert run_cli("train", "--db", db, "--models", models, "--skip-gate", "--n-iter", "2", "--n-splits", "2", "-q", *symbols).exit_code == 0
-    assert run_cli("predict", "--db", db, "--models", models, "-q").exit_code == 0
-    return db, models, root
-
-
 def test_backtest_writes_tables_idempotently_and_a_report(predicted):
     db, models, root = predicted
     args = ["backtest", "--db", db, "--models", models, "--reports", root / "reports", "--run-id", "bt1",

@@ -1,0 +1,298 @@
+"""What the dashboard shows, as SQL on the warehouse: every view reads exactly what an
+analyst's query would, with the filtering and the downsampling done by DuckDB (no table is
+loaded whole into pandas). Each function takes an open connection and returns a DataFrame
+or a dict; ``reader`` opens a read-only connection per request and turns the states a
+warehouse can be in (missing, locked, empty, not yet backtested) into a sentence saying
+which command to run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from alphaduck.errors import AlphaduckError, WarehouseLockedError
+from alphaduck.warehouse import connect
+
+MAX_POINTS = 2000  # a chart never gets more points than this; DuckDB aggregates the rest
+
+
+class NotReady(Exception):
+    """The warehouse cannot show this yet; the message says which command to run."""
+
+
+@contextlib.contextmanager
+def reader(db):
+    """A read-only connection for one request, closed at once so that pipeline commands
+    can write between requests (DuckDB has one writer per file, and readers block it)."""
+    try:
+        con = connect(db, read_only=True)
+    except WarehouseLockedError as exc:
+        raise NotReady(
+            f"{exc.message.split(':')[0]}: another command (alphaduck run, build, ...) is writing to it. "
+            "This page shows it again when that command has finished: reload in a moment."
+        ) from exc
+    except AlphaduckError as exc:
+        raise NotReady(f"{exc.message.replace('`alphaduck ingest` first', '`alphaduck run --ingest sample` first')}") from exc
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def has_table(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, table = qualified.split(".")
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, table]
+        ).fetchall()[0][0]
+        + con.execute(
+            "select count(*) from duckdb_views() where schema_name = ? and view_name = ?", [schema, table]
+        ).fetchall()[0][0]
+    )
+
+
+def require(con: duckdb.DuckDBPyConnection, table: str, command: str) -> None:
+    if not has_table(con, table) or not con.execute(f"select count(*) from {table}").fetchall()[0][0]:
+        raise NotReady(f"no {table} yet: run `{command}`")
+
+
+# -- runs and performance ----------------------------------------------------------------------------
+
+
+def runs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Backtest runs, newest first, with their headline figures."""
+    require(con, "raw.bars", "alphaduck run --ingest sample")
+    require(con, "backtest.runs", "alphaduck backtest (or alphaduck run)")
+    frame = con.execute(
+        """
+        select
+            run_id,
+            prediction_run_id as model_run,
+            engine,
+            cardinality(symbols) as symbols,
+            round(cast(stats->>'total_return' as double) * 100, 2) as total_return_pct,
+            round(cast(stats->>'sharpe' as double), 2) as sharpe,
+            round(cast(stats->>'dsr' as double), 3) as deflated_sharpe,
+            round(cast(stats->>'max_drawdown' as double) * 100, 2) as max_drawdown_pct,
+            cast(stats->>'trades' as integer) as trades,
+            parameters::varchar as parameters,
+            strftime(created_at, '%Y-%m-%d %H:%M') as created
+        from backtest.runs
+        order by created_at desc
+        """
+    ).df()
+    defaults = _default_parameters()
+    frame["parameters"] = [
+        ", ".join(f"{k}={v}" for k, v in json.loads(p).items() if defaults.get(k, object()) != v) or "defaults"
+        for p in frame["parameters"]
+    ]
+    return frame
+
+
+def _default_parameters() -> dict:
+    from dataclasses import asdict
+
+    from backtests.strategy import StrategyParams
+
+    return asdict(StrategyParams())
+
+
+def run_detail(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
+    row = con.execute(
+        "select prediction_run_id, engine, bar_size, symbols, stats, benchmark_stats, in_sample_stats, parameters, report, "
+        "first_ts, last_ts from backtest.runs where run_id = ?",
+        [run_id],
+    ).fetchall()
+    if not row:
+        raise NotReady(f"backtest run {run_id!r} is not in backtest.runs")
+    model, engine, bar_size, symbols, stats, bench, in_sample, params, report, first, last = row[0]
+    return {
+        "run_id": run_id, "model_run": model, "engine": engine, "bar_size": bar_size, "symbols": list(symbols),
+        "stats": json.loads(stats), "benchmark": json.loads(bench), "in_sample": json.loads(in_sample) if in_sample else None,
+        "parameters": json.loads(params), "report": report, "first_ts": first, "last_ts": last,
+    }  # fmt: skip
+
+
+def equity(con: duckdb.DuckDBPyConnection, run_id: str, *, max_points: int = MAX_POINTS) -> pd.DataFrame:
+    """ts, equity, benchmark, drawdown and the rolling Sharpe (one month of bars), at most
+    ``max_points`` rows: longer curves keep every k-th bar (and the last)."""
+    bars_per_year = con.execute(
+        "select coalesce(cast(stats->>'bars_per_year' as double), 252) from backtest.runs where run_id = ?", [run_id]
+    ).fetchall()[0][0]
+    month = max(int(bars_per_year / 12), 5)
+    return con.execute(
+        f"""
+        with curve as (
+            select ts, equity, benchmark_equity, drawdown,
+                   equity / lag(equity) over (order by ts) - 1 as ret,
+                   row_number() over (order by ts) - 1 as i,
+                   count(*) over () as n
+            from backtest.equity where run_id = ?
+        ),
+        rolled as (
+            select *, case when count(ret) over w = {month} then
+                       avg(ret) over w / nullif(stddev_samp(ret) over w, 0) * sqrt({bars_per_year}) end as rolling_sharpe
+            from curve
+            window w as (order by ts rows between {month - 1} preceding and current row)
+        )
+        select ts, equity, benchmark_equity as benchmark, drawdown, rolling_sharpe
+        from rolled
+        where i % cast(greatest(ceil(n / {max_points}), 1) as bigint) = 0 or i = n - 1
+        order by ts
+        """,
+        [run_id],
+    ).df()
+
+
+def monthly_returns(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:
+    return con.execute(
+        """
+        with ends as (
+            select year(ts) as year, month(ts) as month, last(equity order by ts) as equity, first(equity order by ts) as first
+            from backtest.equity where run_id = ? group by all
+        )
+        select year, month,
+               equity / coalesce(lag(equity) over (order by year, month), first) - 1 as monthly_return
+        from ends order by year, month
+        """,
+        [run_id],
+    ).df()
+
+
+# -- symbol view -------------------------------------------------------------------------------------
+
+CANDLE_COLUMNS = ("sma", "ema", "bb_upper", "bb_middle", "bb_lower", "vwap_session", "rsi", "macd", "macd_signal", "macd_hist", "atr")
+
+
+def symbols(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[str]:
+    if run_id:
+        row = con.execute("select symbols from backtest.runs where run_id = ?", [run_id]).fetchall()
+        if row:
+            return sorted(row[0][0])
+    require(con, "marts.fct_features", "alphaduck build")
+    return [r[0] for r in con.execute("select distinct symbol from marts.fct_features order by 1").fetchall()]
+
+
+def candles(
+    con: duckdb.DuckDBPyConnection, symbol: str, start: str | None, end: str | None, *, bar_size: str | None = None,
+    max_points: int = 1500,
+) -> pd.DataFrame:  # fmt: skip
+    """OHLCV and the indicators of one symbol over [start, end]; when that is more than
+    ``max_points`` bars, DuckDB merges consecutive bars (first open, max high, min low, last
+    close and indicators, summed volume) so the chart stays light."""
+    require(con, "marts.fct_features", "alphaduck build")
+    where, params = ["symbol = ?"], [symbol]
+    if bar_size:
+        where.append("bar_size = ?")
+        params.append(bar_size)
+    if start:
+        where.append("session_date >= ?::date")
+        params.append(start)
+    if end:
+        where.append("session_date <= ?::date")
+        params.append(end)
+    indicators = ", ".join(f"last({c} order by ts) as {c}" for c in CANDLE_COLUMNS)
+    return con.execute(
+        f"""
+        with picked as (
+            select *, row_number() over (order by ts) - 1 as i, count(*) over () as n
+            from marts.fct_features where {' and '.join(where)}
+        )
+        select min(ts) as ts, first(open order by ts) as open, max(high) as high, min(low) as low,
+               last(close order by ts) as close, sum(volume) as volume, {indicators}
+        from picked
+        group by i // cast(greatest(ceil(n / {max_points}), 1) as bigint)
+        order by ts
+        """,
+        params,
+    ).df()
+
+
+def trades(con: duckdb.DuckDBPyConnection, run_id: str, symbol: str, start: str | None, end: str | None) -> pd.DataFrame:
+    where, params = ["run_id = ?", "symbol = ?"], [run_id, symbol]
+    if start:
+        where.append("entry_ts >= ?::date")
+        params.append(start)
+    if end:
+        where.append("entry_ts < ?::date + interval 1 day")
+        params.append(end)
+    return con.execute(
+        f"select entry_ts, entry_price, exit_ts, exit_price, side, pnl from backtest.trades where {' and '.join(where)} order by entry_ts",
+        params,
+    ).df()
+
+
+# -- model view --------------------------------------------------------------------------------------
+
+
+def importance(models_dir: Path, model_run: str) -> pd.DataFrame:
+    path = Path(models_dir) / model_run / "importance.csv"
+    if not path.exists():
+        raise NotReady(f"no feature importance for model {model_run} in {models_dir}: run `alphaduck train`")
+    return pd.read_csv(path).head(25)
+
+
+def calibration(con: duckdb.DuckDBPyConnection, model_run: str, buckets: int = 10) -> pd.DataFrame:
+    """Predicted probability against the realised share of up moves, by probability bucket."""
+    require(con, "marts.fct_predictions", "alphaduck build, then alphaduck predict")
+    return con.execute(
+        f"""
+        with scored as (
+            select proba_up, realised_direction, ntile({buckets}) over (order by proba_up) as bucket
+            from marts.fct_predictions where run_id = ? and realised_direction is not null and proba_up is not null
+        )
+        select bucket, avg(proba_up) as predicted, avg(realised_direction) as realised, count(*) as n
+        from scored group by bucket order by bucket
+        """,
+        [model_run],
+    ).df()
+
+
+def hit_rates(con: duckdb.DuckDBPyConnection, model_run: str, by: str) -> pd.DataFrame:
+    if by not in ("hour_of_day", "symbol"):
+        raise ValueError(by)
+    return con.execute(
+        f"select {by} as key, avg(is_hit::int) as hit_rate, count(*) as n from marts.fct_predictions "
+        f"where run_id = ? and is_hit is not null group by 1 order by 1",
+        [model_run],
+    ).df()
+
+
+# -- data quality ------------------------------------------------------------------------------------
+
+
+def gate_latest(con: duckdb.DuckDBPyConnection) -> tuple[dict, pd.DataFrame]:
+    require(con, "ml.gate_runs", "alphaduck check")
+    run_id, checked, success, suites, docs = con.execute(
+        "select run_id, checked_at, success, suites, data_docs from ml.gate_runs order by checked_at desc limit 1"
+    ).fetchall()[0]
+    results = con.execute(
+        "select suite, check_name as check, expectation, failing || '/' || checked_rows as failing, threshold, "
+        "case when success then 'pass' else 'FAIL' end as result, array_to_string(examples, '; ') as examples "
+        "from ml.gate_results where run_id = ? order by success, suite, check_name",
+        [run_id],
+    ).df()
+    return {"run_id": run_id, "checked_at": checked, "success": success, "suites": list(suites), "data_docs": docs}, results
+
+
+def bars_per_session(con: duckdb.DuckDBPyConnection, sessions: int = 40) -> pd.DataFrame:
+    """Bars per symbol for each of the last ``sessions`` sessions (exchange dates)."""
+    require(con, "raw.bars", "alphaduck run --ingest sample")
+    return con.execute(
+        f"""
+        with days as (
+            select symbol, bar_size, timezone('America/New_York', ts)::date as session_date from raw.bars
+        ),
+        recent as (
+            select distinct session_date from days order by session_date desc limit {sessions}
+        )
+        select symbol, bar_size, session_date, count(*) as bars
+        from days where session_date in (select session_date from recent)
+        group by all order by symbol, session_date
+        """
+    ).df()
