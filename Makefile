@@ -45,13 +45,12 @@ test: install browser
 	$(BIN)/python -m pytest -q
 	$(MAKE) --no-print-directory smoke
 
-# The pipeline as a user runs it, on the bundled sample in a scratch warehouse: ingest,
-# dbt build with its unit tests, every quality suite, then train -> predict -> backtest.
+# The pipeline as a user runs it, on the bundled sample in a scratch warehouse: ingest ->
+# dbt build -> gate -> train -> predict -> backtest -> report, then every quality suite
+# (predictions included). pytest has run dbt's unit tests already.
 smoke: install
 	rm -rf $(SMOKE_DB) $(SMOKE_DB).wal reports/smoke models/smoke
-	$(BIN)/alphaduck ingest sample --db $(SMOKE_DB) -q
-	$(BIN)/alphaduck build --db $(SMOKE_DB) --unit-tests
-	$(BIN)/alphaduck run --db $(SMOKE_DB) --skip ingest --n-iter 2 --n-splits 2 \
+	$(BIN)/alphaduck run --db $(SMOKE_DB) --ingest sample --n-iter 2 --n-splits 2 \
 	  --param long_quantile=0.8 --models models/smoke --reports reports/smoke
 	$(BIN)/alphaduck check --db $(SMOKE_DB) --suite all --docs reports/smoke/data_docs -q
 

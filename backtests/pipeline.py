@@ -214,6 +214,10 @@ def run(db, ingest, skip, symbols, bar_size, host, port, start_date, end_date, n
         mark = {"ok": "[green]ok[/]", "skipped": "[dim]skipped[/]", "failed": "[bold red]FAILED[/]"}[r.status]
         table.add_row(r.step, mark, f"{r.seconds:.1f}", r.detail)
     console.print(table)
+    if "model" in produced:
+        from ml.train import metrics_table
+
+        console.print(metrics_table(produced["model"]))
     if "backtest" in produced:
         from backtests.backtest import summary_table
 

@@ -134,8 +134,17 @@ def test_raising_costs_never_raises_returns(spy_bars, per_share, min_order, slip
 # -- through the warehouse ---------------------------------------------------------------------------
 
 
-def test_backtest_writes_tables_idempotently_and_a_report(predicted):
-    db, models, root = predicted
+@pytest.fixture(scope="module")
+def own(predicted, tmp_path_factory):
+    """This module's copy of the predicted warehouse (other modules read the shared one)."""
+    db, models, _ = predicted
+    root = tmp_path_factory.mktemp("backtests")
+    shutil.copy(db, root / "bt.duckdb")
+    return root / "bt.duckdb", models, root
+
+
+def test_backtest_writes_tables_idempotently_and_a_report(own):
+    db, models, root = own
     args = ["backtest", "--db", db, "--models", models, "--reports", root / "reports", "--run-id", "bt1",
             "--param", "long_threshold=0.5"]  # fmt: skip
     first = run_cli(*args)
@@ -163,11 +172,11 @@ def test_backtest_writes_tables_idempotently_and_a_report(predicted):
     assert all(s[2] > s[1] for s in signals)  # every fill is after its decision bar
 
 
-def test_the_report_renders_in_headless_chromium_without_script_errors(predicted):
+def test_the_report_renders_in_headless_chromium_without_script_errors(own):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    db, models, root = predicted
+    db, models, root = own
     assert run_cli("backtest", "--db", db, "--models", models, "--reports", root / "reports", "--run-id", "bt2", "-q").exit_code == 0
     report = root / "reports" / "bt2.html"
     html = report.read_text()
@@ -193,8 +202,8 @@ def test_the_report_renders_in_headless_chromium_without_script_errors(predicted
     assert all(svgs > 0 and traces > 0 for _, svgs, traces in rendered)
 
 
-def test_no_predictions_or_no_prices_give_clear_errors(predicted, tmp_path):
-    db, models, root = predicted
+def test_no_predictions_or_no_prices_give_clear_errors(own, tmp_path):
+    db, models, root = own
     missing = run_cli("backtest", "--db", db, "--models", models, "--prediction-run", "nope", "--no-report")
     assert missing.exit_code == 2 and "no predictions of run 'nope' in ml.predictions (runs with predictions:" in missing.output
     window = run_cli("backtest", "--db", db, "--models", models, "--start", "2031-01-01", "--no-report")

@@ -151,3 +151,31 @@ def test_an_unbuilt_warehouse_is_skipped_with_the_command_to_run(tmp_path):
     assert "skipped features: no marts.fct_features, staging.stg_bars yet: run `alphaduck build` first" in result.output
     nothing = check(tmp_path / "none.duckdb")
     assert nothing.exit_code == 2 and "run `alphaduck ingest` first" in nothing.output
+
+
+def test_data_docs_open_in_a_browser(sample_copy, tmp_path):
+    """Data Docs are static HTML: Chromium opens the index and a validation page. (GX's page
+    template pulls Bootstrap and jQuery from CDNs: offline it renders unstyled, text intact.)"""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    docs = tmp_path / "docs"
+    execute(sample_copy, "update raw.bars set high = low - 0.5 where symbol = 'AAPL' and ts = '2025-09-17 17:00:00+00'")
+    assert check(sample_copy, "--suite", "raw", "--no-record", docs=docs).exit_code == 1
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        driver.get((docs / "index.html").as_uri())
+        index = driver.page_source  # its tables are filled by bootstrap-table, a CDN script
+        page = next((docs / "validations" / "raw" / "bars").rglob("*.html"))
+        driver.get(page.as_uri())
+        validation = driver.find_element("tag name", "body").text
+    finally:
+        driver.quit()
+    assert all(f"validations/raw/{check}/" in index for check in ("bars", "symbols", "sessions"))
+    assert "Data Docs created by Great Expectations" in index
+    assert "high" in validation and "239.4" in validation  # the planted bar (low 239.4) among the unexpected values
