@@ -103,3 +103,16 @@ def symbol_window_filter(
         clauses.append(f"{date_column}::date <= ?::date")
         params.append(end)
     return clauses, params
+
+
+def relation_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    """Whether ``schema.name`` is a table or a view of the warehouse."""
+    schema, name = qualified.split(".")
+    return bool(
+        fetch_one(
+            con,
+            "select (select count(*) from duckdb_tables() where schema_name = ? and table_name = ?)"
+            " + (select count(*) from duckdb_views() where schema_name = ? and view_name = ?)",
+            [schema, name, schema, name],
+        )[0]
+    )

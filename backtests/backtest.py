@@ -15,7 +15,7 @@ import pandas as pd
 from alphaduck import options
 from alphaduck.errors import AlphaduckError
 from alphaduck.settings import MODELS_DIR, REPORTS_DIR
-from alphaduck.warehouse import connect
+from alphaduck.warehouse import connect, relation_exists
 from backtests import data
 from backtests.costs import CostModel
 from backtests.engine_bt import fill_prices, fill_weights, run_bt, run_buy_and_hold
@@ -95,7 +95,7 @@ def simulate(predictions: pd.DataFrame, bars: pd.DataFrame, config: BacktestConf
 def run_backtest(db, config: BacktestConfig) -> BacktestOutcome:
     con = connect(db, read_only=True)
     try:
-        if not data_table_exists(con, "ml", "predictions"):
+        if not relation_exists(con, "ml.predictions"):
             raise AlphaduckError("ml.predictions does not exist: run `alphaduck build`, then `alphaduck predict`")
         prediction_run = config.prediction_run or data.latest_prediction_run(con)
         predictions = data.load_predictions(con, prediction_run, symbols=config.symbols or None, start=config.start, end=config.end)
@@ -205,14 +205,6 @@ def _in_sample(db, prediction_run: str, config: BacktestConfig) -> dict | None:
     stats = compute_stats(result.equity, result.transactions, result.positions, sim["prices"], bars_per_year=scored.bars_per_year)
     stats |= honesty(result.equity.pct_change().dropna().to_numpy(), scored.bars_per_year)
     return {"stats": stats, "window": list(scored.window)}
-
-
-def data_table_exists(con, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, table]
-        ).fetchall()[0][0]
-    )
 
 
 def _clean(values: dict) -> dict:

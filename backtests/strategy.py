@@ -79,18 +79,24 @@ class StrategyParams:
         return StrategyParams(**values)
 
     @classmethod
+    def parse_value(cls, pair: str) -> tuple[str, str]:
+        """NAME=VALUE -> (field name, value text), refusing unknown names with a suggestion."""
+        known = [f.name for f in fields(cls)]
+        name, sep, text = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in known:
+            hint = difflib.get_close_matches(name, known, n=1)
+            raise ValueError(f"unknown strategy parameter {name!r}" + (f"; did you mean {hint[0]}?" if hint else ""))
+        return name, text.strip()
+
+    @classmethod
     def from_pairs(cls, pairs: list[str], base: StrategyParams | None = None) -> StrategyParams:
-        """Apply NAME=VALUE strings (the CLI's --param), refusing unknown names with a suggestion."""
-        base = base or cls()
-        known = {f.name: f for f in fields(cls)}
-        values = asdict(base)
+        """Apply NAME=VALUE strings (the CLI's --param)."""
+        types = {f.name: f.type for f in fields(cls)}
+        values = asdict(base or cls())
         for pair in pairs:
-            name, sep, text = pair.partition("=")
-            name = name.strip().replace("-", "_")
-            if not sep or name not in known:
-                hint = difflib.get_close_matches(name, known, n=1)
-                raise ValueError(f"unknown strategy parameter {name!r}" + (f"; did you mean {hint[0]}?" if hint else ""))
-            values[name] = _parse(text.strip(), values[name], known[name].type)
+            name, text = cls.parse_value(pair)
+            values[name] = _parse(text, values[name], types[name])
         return cls(**values)
 
 

@@ -15,7 +15,7 @@ import os
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,16 +56,12 @@ class ConfigResult:
 def parse_grid(pairs: list[str], base: dict[str, list] | None = None) -> dict[str, list]:
     """NAME=v1,v2,... strings over a grid (each names one StrategyParams field)."""
     grid = dict(base if base is not None else DEFAULT_GRID)
-    known = {f.name: f for f in fields(StrategyParams)}
     for pair in pairs:
-        name, sep, text = pair.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep or name not in known:
-            import difflib
-
-            hint = difflib.get_close_matches(name, known, n=1)
-            raise AlphaduckError(f"--grid {pair!r}: unknown strategy parameter {name!r}" + (f"; did you mean {hint[0]}?" if hint else ""))
-        grid[name] = [StrategyParams.from_pairs([f"{name}={v}"]).__getattribute__(name) for v in text.split(",")]
+        try:
+            name, text = StrategyParams.parse_value(pair)
+            grid[name] = [getattr(StrategyParams.from_pairs([f"{name}={v}"]), name) for v in text.split(",")]
+        except ValueError as exc:
+            raise AlphaduckError(f"--grid {pair!r}: {exc}") from exc
     return grid
 
 

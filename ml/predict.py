@@ -16,7 +16,7 @@ import pandas as pd
 from alphaduck import options
 from alphaduck.errors import AlphaduckError
 from alphaduck.features import FEATURE_TABLE, feature_columns
-from alphaduck.warehouse import connect
+from alphaduck.warehouse import connect, relation_exists
 from ml import data as feature_data
 from ml.registry import RegisteredModel, resolve
 
@@ -126,9 +126,7 @@ def predict(
         loaded = feature_data.load_features(
             con, bar_size=model.metadata["bar_size"], features=model.features, symbols=symbols, start=start, end=end, labels=False
         )  # fmt: skip
-        has_table = con.execute(
-            "select count(*) from duckdb_tables() where schema_name = 'ml' and table_name = 'predictions'"
-        ).fetchall()[0][0]
+        has_table = relation_exists(con, PREDICTIONS)
     finally:
         con.close()
     if not has_table:

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import talib
 
-from tests.conftest import run_cli, run_dbt
+from tests.conftest import SAMPLE_30MIN, run_cli, run_dbt
 
 INTRADAY = "30min"
 CUTS = [700, 1500, 2400]  # bar_seq of the last bar kept
@@ -235,16 +235,21 @@ def test_incremental_build_equals_a_full_rebuild(tmp_path):
     """New bars and a corrected old bar arrive after a build: the incremental build that
     follows writes exactly what a full rebuild writes."""
     db = tmp_path / "incremental.duckdb"
-    assert run_cli("ingest", "sample", "--db", db, "-q").exit_code == 0
-    con = duckdb.connect(str(db))
-    last_session = con.execute("select max(ts)::date from raw.bars").fetchall()[0][0]
-    held_back = con.execute("select count(*) from raw.bars where ts::date = ?", [last_session]).fetchall()[0][0]
-    con.execute("delete from raw.bars where ts::date = ?", [last_session])
+    # four symbols of the real sample (a fifth of the build time), the last session held back
+    four = tmp_path / "four.csv"
+    held = tmp_path / "held_back.csv"
+    con = duckdb.connect()
+    con.execute(f"create table src as select * from read_csv('{SAMPLE_30MIN}') where symbol in ('AAPL', 'MSFT', 'SPY', 'XOM')")
+    last_session = con.execute("select max(ts::date) from src").fetchall()[0][0]
+    con.execute(f"copy (select * from src where ts::date < '{last_session}') to '{four}' (header)")
+    con.execute(f"copy (select * from src where ts::date = '{last_session}') to '{held}' (header)")
+    held_back = con.execute(f"select count(*) from read_csv('{held}')").fetchall()[0][0]
     con.close()
+    assert run_cli("ingest", "file", four, "--db", db, "-q").exit_code == 0
     build(db)
 
     # the held-back session arrives, and one AAPL bar in the middle is corrected
-    assert run_cli("ingest", "sample", "--db", db, "-q").exit_code == 0
+    assert run_cli("ingest", "file", held, "--db", db, "-q").exit_code == 0
     con = duckdb.connect(str(db))
     ts, high, low = con.execute(
         "select ts, high, low from raw.bars where symbol = 'AAPL' order by ts limit 1 offset 1800"

@@ -15,15 +15,7 @@ import numpy as np
 import pandas as pd
 
 from alphaduck.features import BOUNDED, FEATURE_TABLE, LABEL_DIRECTION, LABEL_RETURN, feature_columns
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, table = qualified.split(".")
-    return bool(
-        con.execute(
-            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, table]
-        ).fetchall()[0][0]
-    )
+from alphaduck.warehouse import relation_exists as table_exists  # noqa: F401 (the gate's name for it)
 
 
 def columns_of(con: duckdb.DuckDBPyConnection, qualified: str) -> list[str]:

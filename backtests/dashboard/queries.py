@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 
 from alphaduck.errors import AlphaduckError, WarehouseLockedError
-from alphaduck.warehouse import connect
+from alphaduck.warehouse import connect, relation_exists, symbol_window_filter
 
 MAX_POINTS = 2000  # a chart never gets more points than this; DuckDB aggregates the rest
 
@@ -44,20 +44,8 @@ def reader(db):
         con.close()
 
 
-def has_table(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, table = qualified.split(".")
-    return bool(
-        con.execute(
-            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, table]
-        ).fetchall()[0][0]
-        + con.execute(
-            "select count(*) from duckdb_views() where schema_name = ? and view_name = ?", [schema, table]
-        ).fetchall()[0][0]
-    )
-
-
 def require(con: duckdb.DuckDBPyConnection, table: str, command: str) -> None:
-    if not has_table(con, table) or not con.execute(f"select count(*) from {table}").fetchall()[0][0]:
+    if not relation_exists(con, table) or not con.execute(f"select count(*) from {table}").fetchall()[0][0]:
         raise NotReady(f"no {table} yet: run `{command}`")
 
 
@@ -186,16 +174,9 @@ def candles(
     ``max_points`` bars, DuckDB merges consecutive bars (first open, max high, min low, last
     close and indicators, summed volume) so the chart stays light."""
     require(con, "marts.fct_features", "alphaduck build")
-    where, params = ["symbol = ?"], [symbol]
-    if bar_size:
-        where.append("bar_size = ?")
-        params.append(bar_size)
-    if start:
-        where.append("session_date >= ?::date")
-        params.append(start)
-    if end:
-        where.append("session_date <= ?::date")
-        params.append(end)
+    clauses, params = symbol_window_filter([symbol], start, end)
+    where = clauses + (["bar_size = ?"] if bar_size else [])
+    params += [bar_size] if bar_size else []
     indicators = ", ".join(f"last({c} order by ts) as {c}" for c in CANDLE_COLUMNS)
     return con.execute(
         f"""
@@ -214,13 +195,8 @@ def candles(
 
 
 def trades(con: duckdb.DuckDBPyConnection, run_id: str, symbol: str, start: str | None, end: str | None) -> pd.DataFrame:
-    where, params = ["run_id = ?", "symbol = ?"], [run_id, symbol]
-    if start:
-        where.append("entry_ts >= ?::date")
-        params.append(start)
-    if end:
-        where.append("entry_ts < ?::date + interval 1 day")
-        params.append(end)
+    clauses, window = symbol_window_filter([symbol], start, end, date_column="entry_ts")
+    where, params = ["run_id = ?", *clauses], [run_id, *window]
     return con.execute(
         f"select entry_ts, entry_price, exit_ts, exit_price, side, pnl from backtest.trades where {' and '.join(where)} order by entry_ts",
         params,
