@@ -262,3 +262,15 @@ def test_regression_objective_predicts_returns(trained, tmp_path):
     assert run_cli("predict", "--db", reg_db, "--models", models, "-q").exit_code == 0
     nulls, returns = query(reg_db, f"select count(proba_up), count(predicted_return) from ml.predictions where run_id = '{m['run_id']}'")[0]
     assert nulls == 0 and returns > 0
+
+
+def test_the_guard_refuses_a_label_among_the_features():
+    from alphaduck.errors import AlphaduckError
+    from ml.data import refuse_leaks
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"label_fwd_return_h": rng.normal(size=200), "rsi": rng.uniform(0, 100, 200)})
+    frame["label_direction_h"] = (frame["label_fwd_return_h"] > 0).astype(int)
+    with pytest.raises(AlphaduckError, match="label columns among the features: label_fwd_return_h"):
+        refuse_leaks(frame, ["rsi", "label_fwd_return_h"], "label_direction_h")
+    refuse_leaks(frame, ["rsi"], "label_direction_h")  # an honest feature passes
