@@ -105,6 +105,18 @@ def symbol_window_filter(
     return clauses, params
 
 
+def columns_of(con: duckdb.DuckDBPyConnection, qualified: str) -> list[str]:
+    """The columns of ``schema.name``, in order (none if it does not exist)."""
+    schema, name = qualified.split(".")
+    return [
+        r[0]
+        for r in con.execute(
+            "select column_name from duckdb_columns() where schema_name = ? and table_name = ? order by column_index",
+            [schema, name],
+        ).fetchall()
+    ]
+
+
 def relation_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
     """Whether ``schema.name`` is a table or a view of the warehouse."""
     schema, name = qualified.split(".")

@@ -30,7 +30,7 @@ from __future__ import annotations
 import pandas as pd
 
 from backtests.costs import CostModel
-from backtests.engine_bt import EngineResult, orders_from_positions
+from backtests.results import EngineResult, orders_from_positions
 
 
 def run_vectorbt(prices: pd.DataFrame, weights: pd.DataFrame, *, costs: CostModel, initial_capital: float) -> EngineResult:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -18,7 +18,8 @@ from alphaduck.settings import MODELS_DIR, REPORTS_DIR
 from alphaduck.warehouse import connect, relation_exists
 from backtests import data
 from backtests.costs import CostModel
-from backtests.engine_bt import fill_prices, fill_weights, run_bt, run_buy_and_hold
+from backtests.engine_bt import run_bt, run_buy_and_hold
+from backtests.results import fill_prices, fill_weights
 from backtests.stats import compute_stats, drawdown, honesty, round_trips
 from backtests.strategy import StrategyParams, target_weights
 
@@ -104,16 +105,12 @@ def run_backtest(db, config: BacktestConfig) -> BacktestOutcome:
             raise AlphaduckError(f"run {prediction_run} has predictions for bar sizes {', '.join(bar_sizes)}: pick symbols of one")
         bar_size = bar_sizes[0]
         symbols = sorted(predictions["symbol"].unique())
-        last = predictions["ts"].max()
-        bars = data.load_bars(con, symbols, bar_size, predictions["ts"].min(), last + timedelta(days=10))
-        # the bar after each symbol's last prediction is where its last decision fills
-        nxt = bars[bars["ts"] > last].groupby("symbol")["ts"].min()
-        bars = bars[(bars["ts"] <= last) | bars["ts"].isin(nxt)]
-        per_year = data.bars_per_year(con, bar_size, last, config.calendar)
+        bars = data.bars_for(con, predictions, bar_size)
+        per_year = data.bars_per_year(con, bar_size, predictions["ts"].max(), config.calendar)
     finally:
         con.close()
-    metadata_file = config.models_dir / prediction_run / "metadata.json"
-    quantiles = json.loads(metadata_file.read_text()).get("valid_score_quantiles") if metadata_file.exists() else None
+    model = _registered(prediction_run, config.models_dir)
+    quantiles = model.metadata.get("valid_score_quantiles") if model else None
     try:
         config = replace(config, params=config.params.with_model_quantiles(quantiles))
     except ValueError as exc:
@@ -127,7 +124,7 @@ def run_backtest(db, config: BacktestConfig) -> BacktestOutcome:
     benchmark_stats = compute_stats(benchmark.equity, benchmark.transactions, benchmark.positions, prices, bars_per_year=per_year)
     benchmark_stats |= honesty(benchmark.equity.pct_change().dropna().to_numpy(), per_year)
     trades = round_trips(result.transactions)
-    in_sample = _in_sample(db, prediction_run, config) if config.in_sample else None
+    in_sample = _in_sample(db, model, config) if config.in_sample and model else None
 
     created = datetime.now(UTC)
     run_id = config.run_id or f"{created:%Y%m%dT%H%M%SZ}-bt-{uuid.uuid4().hex[:6]}"
@@ -135,7 +132,7 @@ def run_backtest(db, config: BacktestConfig) -> BacktestOutcome:
     if config.report:
         from backtests.report import build_report
 
-        importance_file = config.models_dir / prediction_run / "importance.csv"
+        importance_file = model.path / "importance.csv" if model else None
         report = build_report(
             config.reports_dir / f"{run_id}.html",
             title=f"Backtest {run_id}",
@@ -147,7 +144,7 @@ def run_backtest(db, config: BacktestConfig) -> BacktestOutcome:
             ),
             equity=result.equity, benchmark=benchmark.equity, prices=prices, trades=trades, stats=stats,
             benchmark_stats=benchmark_stats, daily_stats=result.daily_stats, in_sample=in_sample,
-            importance=pd.read_csv(importance_file) if importance_file.exists() else None,
+            importance=pd.read_csv(importance_file) if importance_file and importance_file.exists() else None,
         )  # fmt: skip
 
     gross = (result.positions.abs() * prices).sum(axis=1)
@@ -188,15 +185,20 @@ def run_backtest(db, config: BacktestConfig) -> BacktestOutcome:
     return BacktestOutcome(run_id, stats, benchmark_stats, in_sample["stats"] if in_sample else None, report, result.equity, trades)
 
 
-def _in_sample(db, prediction_run: str, config: BacktestConfig) -> dict | None:
-    """The same strategy and costs on the model's validation window (vector engine, which
-    gives bt's numbers): the in-sample side of the in-sample / out-of-sample comparison."""
+def _registered(run_id: str, models_dir: Path):
+    """The registered model that made the predictions, or None if it is no longer in the
+    registry (its predictions still backtest; there is just nothing to compare them with)."""
     from ml.registry import resolve
 
     try:
-        model = resolve(prediction_run, root=config.models_dir)
+        return resolve(run_id, root=models_dir)
     except AlphaduckError:
-        return None  # predictions of a model no longer in the registry: nothing to compare
+        return None
+
+
+def _in_sample(db, model, config: BacktestConfig) -> dict:
+    """The same strategy and costs on the model's validation window (vector engine, which
+    gives bt's numbers): the in-sample side of the in-sample / out-of-sample comparison."""
     from backtests.validation import score_validation
 
     scored = score_validation(db, model, calendar=config.calendar)
@@ -274,7 +276,7 @@ def backtest(db, prediction_run, engine, params, capital, per_share, min_commiss
         symbols=list(symbols), run_id=run_id, report=not no_report, reports_dir=reports_dir, models_dir=models_dir,
     )  # fmt: skip
     console = Console()
-    with console.status(f"backtesting with {engine}", spinner="dots") if not quiet else _Quiet():
+    with console.status(f"backtesting with {engine}", spinner="dots") if not quiet else contextlib.nullcontext():
         outcome = run_backtest(db, config)
     if not quiet:
         console.print(summary_table(outcome))
@@ -284,11 +286,3 @@ def backtest(db, prediction_run, engine, params, capital, per_share, min_commiss
         + (f"; report {outcome.report}" if outcome.report else ""),
         highlight=False, soft_wrap=True,
     )  # fmt: skip
-
-
-class _Quiet:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc) -> None:
-        return None

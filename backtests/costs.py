@@ -25,26 +25,23 @@ class CostModel:
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}")
 
-    def commission(self, quantity: float, price: float) -> float:
-        """IB's tiered commission for one order of ``quantity`` shares at ``price``."""
-        shares = abs(quantity)
-        if shares == 0:
-            return 0.0
-        value = shares * price
-        return min(max(shares * self.per_share, self.min_per_order), value * self.max_pct_of_value)
-
-    def slippage(self, quantity: float, price: float) -> float:
-        return abs(quantity) * price * self.slippage_bps / 10_000
-
     def __call__(self, quantity: float, price: float) -> float:
-        """Total cost of one order: what bt's ``commissions`` callback receives."""
-        return self.commission(quantity, price) + self.slippage(quantity, price)
+        """Total cost of one order (commission + slippage): what bt's ``commissions`` callback
+        receives. The arithmetic is backtests.kernels.order_cost, the one every engine uses."""
+        from backtests.kernels import order_cost
+
+        return order_cost(float(quantity), float(price), *self.rates)
 
     def many(self, quantity: np.ndarray, price: np.ndarray) -> np.ndarray:
-        """__call__ over arrays of orders (same arithmetic, element by element)."""
-        shares = np.abs(quantity)
-        commission = np.minimum(np.maximum(shares * self.per_share, self.min_per_order), shares * price * self.max_pct_of_value)
-        return np.where(shares == 0, 0.0, commission + shares * price * self.slippage_bps / 10_000)
+        """__call__ over arrays of orders, element by element."""
+        from backtests.kernels import order_costs
+
+        return order_costs(np.asarray(quantity, float), np.asarray(price, float), *self.rates)
+
+    @property
+    def rates(self) -> tuple[float, float, float, float]:
+        """The four rates in the order the kernels take them."""
+        return (self.per_share, self.min_per_order, self.max_pct_of_value, self.slippage_bps)
 
     @classmethod
     def free(cls) -> CostModel:

@@ -47,8 +47,18 @@ def latest_prediction_run(con: duckdb.DuckDBPyConnection) -> str:
     return row[0][0]
 
 
+def bars_for(con: duckdb.DuckDBPyConnection, predictions: pd.DataFrame, bar_size: str) -> pd.DataFrame:
+    """The bars a set of predictions trades on: each symbol's bars from the first prediction
+    through the bar after the last one (where the last decision is filled)."""
+    last = predictions["ts"].max()
+    symbols = sorted(predictions["symbol"].unique())
+    bars = load_bars(con, symbols, bar_size, predictions["ts"].min(), last + timedelta(days=10))
+    following = bars[bars["ts"] > last].groupby("symbol")["ts"].min()
+    return bars[(bars["ts"] <= last) | bars["ts"].isin(following)]
+
+
 def load_bars(con: duckdb.DuckDBPyConnection, symbols: list[str], bar_size: str, first_ts, last_ts) -> pd.DataFrame:
-    """Every bar of the symbols from the first predicted bar on (fills need the bar after the last)."""
+    """Every bar of the symbols between two timestamps."""
     frame = con.execute(
         f"""
         select symbol, ts, open, high, low, close, session_date, bars_to_close <= 0 as last_of_session
@@ -162,19 +172,23 @@ def write_results(con: duckdb.DuckDBPyConnection, run: dict, equity: pd.DataFram
              json.dumps(run.get("in_sample_stats"), default=_json), run.get("sweep_id")],
         )  # fmt: skip
         for table, frame in (("equity", equity), ("trades", trades), ("signals", signals)):
-            con.register("_frame", frame.assign(run_id=run_id))
-            columns = [r[0] for r in con.execute(f"select column_name from duckdb_columns() where schema_name = 'backtest' and table_name = '{table}' order by column_index").fetchall()]
-            con.execute(f"insert into backtest.{table} select {', '.join(columns)} from _frame")
-            con.unregister("_frame")
+            insert_frame(con, f"backtest.{table}", frame.assign(run_id=run_id))
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
 
 
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Append a DataFrame's rows to ``table``, matching columns by name."""
+    con.register("_frame", frame)
+    try:
+        con.execute(f"insert into {table} by name select * from _frame")
+    finally:
+        con.unregister("_frame")
+
+
 def _json(value):
-    if isinstance(value, float | np.floating) and not np.isfinite(value):
-        return None
     if isinstance(value, np.integer | np.floating):
         return value.item()
     return str(value)

@@ -11,34 +11,11 @@ Buy-and-hold of the same symbols (equal weights, bought on the first bar) is the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
 from backtests.costs import CostModel
-
-
-@dataclass
-class EngineResult:
-    equity: pd.Series  # strategy value at each bar of the price frame
-    positions: pd.DataFrame  # shares held after each bar's trades (bars x symbols)
-    transactions: pd.DataFrame  # one row per order: ts, symbol, quantity, price, cost
-    daily_stats: dict  # bt's own figures (resampled to days) for reference
-
-
-def fill_prices(bars: pd.DataFrame, fill: str) -> pd.DataFrame:
-    """Bars x symbols of the price each bar fills at (forward-filled over a symbol's gaps)."""
-    column = "open" if fill == "next_open" else "close"
-    return bars.pivot(index="ts", columns="symbol", values=column).sort_index().ffill()
-
-
-def fill_weights(signals: pd.DataFrame) -> pd.DataFrame:
-    """Fill bars x symbols: the new target weight where a symbol's target changes, NaN elsewhere."""
-    ordered = signals.sort_values(["symbol", "fill_ts"])
-    previous = ordered.groupby("symbol")["target_weight"].shift().fillna(0.0)
-    changes = ordered[ordered["target_weight"] != previous]
-    return changes.pivot(index="fill_ts", columns="symbol", values="target_weight").sort_index()
+from backtests.results import EngineResult, orders_from_positions
 
 
 def _rebalance_changed():
@@ -100,26 +77,6 @@ def _run(bt, strategy, prices: pd.DataFrame, costs: CostModel, initial_capital: 
     daily = {k: (float(v) if isinstance(v, int | float | np.floating) and np.isfinite(v) else None)
              for k, v in stats.items() if k in DAILY_STATS}  # fmt: skip
     return EngineResult(equity, positions, transactions, daily)
-
-
-def orders_from_positions(positions: pd.DataFrame, prices: pd.DataFrame, costs: CostModel) -> pd.DataFrame:
-    """One row per order: each change of a symbol's shares, at that bar's fill price. bt
-    charges costs(quantity, price) once per order, so the same formula gives each order's
-    cost (a reversal is one order for the whole change, as bt sends it)."""
-    held = positions.to_numpy(float)
-    change = np.diff(held, axis=0, prepend=0.0)
-    rows, cols = np.nonzero(np.abs(change) > 1e-12)
-    quantity = change[rows, cols]
-    price = prices.to_numpy(float)[rows, cols]
-    return pd.DataFrame(
-        {
-            "ts": positions.index[rows],
-            "symbol": np.asarray(positions.columns)[cols],
-            "quantity": quantity,
-            "price": price,
-            "cost": costs.many(quantity, price),
-        }
-    ).sort_values(["ts", "symbol"], ignore_index=True)
 
 
 DAILY_STATS = ("total_return", "cagr", "daily_sharpe", "daily_sortino", "daily_vol", "max_drawdown", "calmar")

@@ -8,11 +8,10 @@ curves equal to 1e-9 on the sample, long-only and long/short.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from backtests.costs import CostModel
-from backtests.engine_bt import EngineResult, orders_from_positions
+from backtests.results import EngineResult, orders_from_positions
 
 
 def run_vector(prices: pd.DataFrame, weights: pd.DataFrame, *, costs: CostModel, initial_capital: float) -> EngineResult:
@@ -30,12 +29,3 @@ def run_vector(prices: pd.DataFrame, weights: pd.DataFrame, *, costs: CostModel,
         transactions=orders_from_positions(positions, prices, costs),
         daily_stats={},
     )
-
-
-def equity_only(prices: np.ndarray, changes: np.ndarray, costs: CostModel, initial_capital: float) -> np.ndarray:
-    """The equity curve alone, from matrices: what a parameter sweep needs, nothing more."""
-    from backtests.kernels import simulate
-
-    equity, _ = simulate(prices, changes, float(initial_capital), costs.per_share, costs.min_per_order,
-                         costs.max_pct_of_value, costs.slippage_bps)  # fmt: skip
-    return equity

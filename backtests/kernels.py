@@ -25,13 +25,23 @@ ATOL = 1e-8  # np.isclose's default absolute tolerance, which bt's share solver 
 
 @njit(cache=True, nogil=True)
 def order_cost(quantity, price, per_share, min_order, max_pct, slippage_bps):
-    """backtests.costs.CostModel.__call__, operation for operation."""
+    """IB's tiered commission (per share, with a minimum and a maximum share of the value)
+    plus slippage, for one order: the formula behind backtests.costs.CostModel."""
     shares = abs(quantity)
     if shares == 0.0:
         return 0.0
     value = shares * price
     commission = min(max(shares * per_share, min_order), value * max_pct)
     return commission + abs(quantity) * price * slippage_bps / 10_000
+
+
+@njit(cache=True, nogil=True)
+def order_costs(quantity, price, per_share, min_order, max_pct, slippage_bps):
+    """order_cost over arrays of orders."""
+    out = np.empty(quantity.shape[0])
+    for i in range(quantity.shape[0]):
+        out[i] = order_cost(quantity[i], price[i], per_share, min_order, max_pct, slippage_bps)
+    return out
 
 
 @njit(cache=True, nogil=True)

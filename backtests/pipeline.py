@@ -32,13 +32,9 @@ class StepResult:
 
 def _ingest(db, source: str, symbols: tuple[str, ...], bar_size, host: str, port: int, start: str | None, quiet: bool) -> str:
     if source == "sample":
-        from alphaduck.settings import SAMPLE_DIR
-        from ingest.cli import SAMPLES
-        from ingest.files import FileOptions
-        from ingest.load import ingest_files
+        from ingest.load import ingest_sample
 
-        name, _ = SAMPLES["us24-30min"]
-        result = ingest_files([SAMPLE_DIR / name], FileOptions(), db=db, source="sample:us24-30min")
+        result = ingest_sample("us24-30min", db=db)
         return f"{result.rows_read:,} bars read, {result.counts.inserted:,} new"
     if source == "ibkr":
         import asyncio

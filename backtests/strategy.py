@@ -153,17 +153,23 @@ def make_panel(predictions: pd.DataFrame, bars: pd.DataFrame) -> Panel:
     )
 
 
+def kernel_params(params: StrategyParams, n_symbols: int) -> tuple:
+    """The strategy's parameters in the kernels' order and encoding (None -> -1, sizing ->
+    a flag, the default position size -> 1 / n_symbols)."""
+    size = params.position_size if params.position_size is not None else 1.0 / max(n_symbols, 1)
+    return (
+        params.long_threshold, -1.0 if params.short_threshold is None else params.short_threshold,
+        params.min_confidence, params.min_hold, -1 if params.max_hold is None else params.max_hold, params.cooldown,
+        params.sizing == "confidence", size, params.full_size_confidence, params.max_weight, params.max_gross,
+        params.flat_at_close,
+    )  # fmt: skip
+
+
 def weights_matrix(panel: Panel, params: StrategyParams) -> tuple[np.ndarray, np.ndarray]:
     """Target weights (bars x symbols, held from each fill on, after caps) and sides."""
     from backtests.kernels import strategy_weights
 
-    size = params.position_size if params.position_size is not None else 1.0 / max(len(panel.symbols), 1)
-    return strategy_weights(
-        panel.proba, panel.has_bar, panel.last_of_session, params.long_threshold,
-        -1.0 if params.short_threshold is None else params.short_threshold, params.min_confidence, params.min_hold,
-        -1 if params.max_hold is None else params.max_hold, params.cooldown, params.sizing == "confidence", size,
-        params.full_size_confidence, params.max_weight, params.max_gross, params.flat_at_close,
-    )  # fmt: skip
+    return strategy_weights(panel.proba, panel.has_bar, panel.last_of_session, *kernel_params(params, len(panel.symbols)))
 
 
 def change_matrix(weights: np.ndarray, has_bar: np.ndarray) -> np.ndarray:

@@ -28,7 +28,8 @@ from alphaduck.errors import AlphaduckError
 from alphaduck.settings import MODELS_DIR, REPORTS_DIR
 from alphaduck.warehouse import connect
 from backtests.costs import CostModel
-from backtests.strategy import Panel, StrategyParams, make_panel
+from backtests.data import insert_frame
+from backtests.strategy import Panel, StrategyParams, kernel_params, make_panel
 
 DEFAULT_GRID: dict[str, list] = {
     "long_quantile": [0.6, 0.7, 0.8, 0.9],
@@ -82,13 +83,9 @@ def evaluate(panel: Panel, prices: dict[str, np.ndarray], base: StrategyParams, 
     from backtests.kernels import sweep_equity
 
     params = replace(base, **values).with_model_quantiles(quantiles)
-    size = params.position_size if params.position_size is not None else 1.0 / max(len(panel.symbols), 1)
     equity, entries = sweep_equity(
         panel.proba, panel.has_bar, panel.last_of_session, prices[params.fill], float(capital), costs.per_share,
-        costs.min_per_order, costs.max_pct_of_value, costs.slippage_bps, params.long_threshold,
-        -1.0 if params.short_threshold is None else params.short_threshold, params.min_confidence, params.min_hold,
-        -1 if params.max_hold is None else params.max_hold, params.cooldown, params.sizing == "confidence", size,
-        params.full_size_confidence, params.max_weight, params.max_gross, params.flat_at_close,
+        costs.min_per_order, costs.max_pct_of_value, costs.slippage_bps, *kernel_params(params, len(panel.symbols)),
     )  # fmt: skip
     returns = equity[1:] / equity[:-1] - 1
     sd = returns.std(ddof=1)
@@ -162,9 +159,7 @@ def record_sweep(db, sweep_id: str, model_run: str, window: tuple[str, str], res
         con.execute(SWEEPS_DDL)
         con.execute("begin")
         con.execute("delete from backtest.sweeps where sweep_id = ?", [sweep_id])
-        con.register("_sweep", frame)
-        con.execute("insert into backtest.sweeps by name select * from _sweep")
-        con.unregister("_sweep")
+        insert_frame(con, "backtest.sweeps", frame)
         con.execute("commit")
     finally:
         con.close()

@@ -9,7 +9,6 @@ hit rates on the windows the model never saw.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pandas as pd
 
@@ -44,12 +43,8 @@ def score_validation(db, model, *, calendar: str = "XNYS") -> ScoredWindow:
         if model.metadata["objective"] != "classification":
             score = (score > 0).astype(float)
         predictions = pd.DataFrame({"symbol": frame["symbol"], "ts": frame["ts"], "proba_up": score})
-        last = predictions["ts"].max()
-        symbols = sorted(predictions["symbol"].unique())
-        bars = data.load_bars(con, symbols, model.metadata["bar_size"], predictions["ts"].min(), last + timedelta(days=10))
-        following = bars[bars["ts"] > last].groupby("symbol")["ts"].min()
-        bars = bars[(bars["ts"] <= last) | bars["ts"].isin(following)]
-        per_year = data.bars_per_year(con, model.metadata["bar_size"], last, calendar)
+        bars = data.bars_for(con, predictions, model.metadata["bar_size"])
+        per_year = data.bars_per_year(con, model.metadata["bar_size"], predictions["ts"].max(), calendar)
     finally:
         con.close()
     return ScoredWindow(predictions, bars, per_year, (start, end))

@@ -26,8 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from backtests.costs import CostModel  # noqa: E402
-from backtests.engine_bt import fill_prices, fill_weights, run_bt  # noqa: E402
+from backtests.engine_bt import run_bt  # noqa: E402
 from backtests.engine_vector import run_vector  # noqa: E402
+from backtests.results import fill_prices, fill_weights  # noqa: E402
 from backtests.strategy import StrategyParams, make_panel, target_weights  # noqa: E402
 from backtests.sweep import DEFAULT_GRID, configurations, run_sweep  # noqa: E402
 

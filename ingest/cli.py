@@ -7,13 +7,8 @@ from pathlib import Path
 import click
 
 from alphaduck import options
-from alphaduck.settings import DEFAULT_TZ, SAMPLE_DIR
-
-# name -> (file under data/sample, symbol for files without a symbol column)
-SAMPLES: dict[str, tuple[str, str | None]] = {
-    "us24-30min": ("us24_30min_rth_2025-05_2026-03.csv.gz", None),
-    "spy-daily": ("spy_daily_1999-11_2023-03.csv.gz", "SPY"),
-}
+from alphaduck.settings import DEFAULT_TZ
+from ingest.load import SAMPLES
 
 
 @click.group(name="ingest")
@@ -130,19 +125,12 @@ Examples:
 @options.quiet
 def sample_command(dataset: str, calendar: str, db: str, quiet: bool) -> None:
     """Load the real bars bundled in data/sample/ (see data/sample/SOURCES.md)."""
-    from alphaduck.errors import AlphaduckError
-    from ingest.files import FileOptions
+    from ingest.load import sample_source
 
     names = list(SAMPLES) if dataset == "all" else [dataset]
     for name in names:
-        filename, symbol = SAMPLES[name]
-        path = SAMPLE_DIR / filename
-        if not path.exists():
-            raise AlphaduckError(f"sample file {path} is missing: is this a complete checkout?")
-        file_options = FileOptions(symbol=symbol, tz=DEFAULT_TZ, calendar=calendar)
-        _load(
-            [path], file_options, db=db, quiet=quiet, source=f"sample:{name}", title=f"Sample {name} loaded"
-        )
+        path, file_options, source = sample_source(name, calendar)
+        _load([path], file_options, db=db, quiet=quiet, source=source, title=f"Sample {name} loaded")
 
 
 def _when(ctx: click.Context, param: click.Parameter, value: str | None):

@@ -7,11 +7,28 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from alphaduck.errors import AlphaduckError
+from alphaduck.settings import DEFAULT_CALENDAR, DEFAULT_TZ, SAMPLE_DIR
 from alphaduck.warehouse import attach, scratch
 from ingest.files import FileOptions, FileStager
 from ingest.sessions import validate_calendar
 from ingest.store import MergeCounts, merge_bars, new_run_id, record_run, refresh_sessions
 from ingest.tables import ensure_tables
+
+# name -> (file under data/sample, symbol for files without a symbol column)
+SAMPLES: dict[str, tuple[str, str | None]] = {
+    "us24-30min": ("us24_30min_rth_2025-05_2026-03.csv.gz", None),
+    "spy-daily": ("spy_daily_1999-11_2023-03.csv.gz", "SPY"),
+}
+
+
+def sample_source(name: str, calendar: str = DEFAULT_CALENDAR) -> tuple[Path, FileOptions, str]:
+    """A bundled sample's file, how to read it, and the source name its bars are stored under."""
+    filename, symbol = SAMPLES[name]
+    path = SAMPLE_DIR / filename
+    if not path.exists():
+        raise AlphaduckError(f"sample file {path} is missing: is this a complete checkout?")
+    return path, FileOptions(symbol=symbol, tz=DEFAULT_TZ, calendar=calendar), f"sample:{name}"
 
 
 @dataclass
@@ -80,3 +97,9 @@ def ingest_files(
         return IngestResult(run_id, rows_read, counts, [tuple(k) for k in keys])
     finally:
         con.close()
+
+
+def ingest_sample(name: str = "us24-30min", *, db: str | Path | None = None, calendar: str = DEFAULT_CALENDAR) -> IngestResult:
+    """Load one bundled sample (data/sample/, see its SOURCES.md)."""
+    path, options, source = sample_source(name, calendar)
+    return ingest_files([path], options, db=db, source=source)

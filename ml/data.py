@@ -15,7 +15,7 @@ import pandas as pd
 
 from alphaduck.errors import AlphaduckError
 from alphaduck.features import FEATURE_TABLE, LABEL_DIRECTION, LABEL_RETURN, feature_columns, is_label
-from alphaduck.warehouse import symbol_window_filter
+from alphaduck.warehouse import columns_of, symbol_window_filter
 
 ID_COLUMNS = ["symbol", "bar_size", "ts", "session_date"]
 
@@ -28,14 +28,7 @@ class FeatureFrame:
 
 
 def table_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
-    schema, table = FEATURE_TABLE.split(".")
-    columns = [
-        r[0]
-        for r in con.execute(
-            "select column_name from duckdb_columns() where schema_name = ? and table_name = ? order by column_index",
-            [schema, table],
-        ).fetchall()
-    ]
+    columns = columns_of(con, FEATURE_TABLE)
     if not columns:
         raise AlphaduckError(f"{FEATURE_TABLE} does not exist: run `alphaduck build` first")
     return columns

@@ -10,6 +10,7 @@ importance as CSV and PNG.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -34,11 +35,13 @@ class RegisteredModel:
     def features(self) -> list[str]:
         return list(self.metadata["features"])
 
+    @functools.cached_property
     def booster(self):
         import lightgbm as lgb
 
         return lgb.Booster(model_file=str(self.path / "model.txt"))
 
+    @functools.cached_property
     def calibration(self) -> tuple[np.ndarray, np.ndarray] | None:
         path = self.path / "calibration.json"
         if not path.exists():
@@ -49,8 +52,9 @@ class RegisteredModel:
     def score(self, X) -> np.ndarray:
         """The model's output for rows X (features in the model's order): the calibrated
         probability of an up move for a classifier, the predicted return for a regressor."""
-        raw = self.booster().predict(X, num_iteration=self.metadata["parameters"].get("n_estimators"))
-        calibration = self.calibration()
+        # the model file is read once per RegisteredModel, not per call
+        raw = self.booster.predict(X, num_iteration=self.metadata["parameters"].get("n_estimators"))
+        calibration = self.calibration
         if calibration is not None:
             raw = np.interp(raw, *calibration)
         return raw

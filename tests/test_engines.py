@@ -14,8 +14,9 @@ import pytest
 from alphaduck.warehouse import connect
 from backtests.adapters import run_backtesting, run_vectorbt
 from backtests.costs import CostModel
-from backtests.engine_bt import fill_prices, fill_weights, run_bt
+from backtests.engine_bt import run_bt
 from backtests.engine_vector import run_vector
+from backtests.results import fill_prices, fill_weights
 from backtests.stats import (
     deflated_sharpe,
     expected_max_sharpe,

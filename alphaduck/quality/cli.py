@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -103,7 +104,7 @@ def check(
     chosen = list(SUITES) if "all" in suites else list(dict.fromkeys(suites))
     thresholds = Thresholds().with_overrides(list(overrides))
     console = Console(stderr=True)
-    with console.status("quality gate", spinner="dots") if not quiet else _nothing() as status:
+    with console.status("quality gate", spinner="dots") if not quiet else contextlib.nullcontext() as status:
         report = run_gate(
             db, chosen, thresholds=thresholds, calendar=calendar, docs_dir=None if no_docs else docs_dir,
             drift_reference=_reference(reference), record=not no_record,
@@ -114,11 +115,3 @@ def check(
     print_report(report, quiet=quiet)
     if not report.success:
         click.get_current_context().exit(EXIT_CHECKS_FAILED)
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc) -> None:
-        return None

@@ -15,19 +15,7 @@ import numpy as np
 import pandas as pd
 
 from alphaduck.features import BOUNDED, FEATURE_TABLE, LABEL_DIRECTION, LABEL_RETURN, feature_columns
-from alphaduck.warehouse import relation_exists as table_exists  # noqa: F401 (the gate's name for it)
-
-
-def columns_of(con: duckdb.DuckDBPyConnection, qualified: str) -> list[str]:
-    schema, table = qualified.split(".")
-    return [
-        r[0]
-        for r in con.execute(
-            "select column_name from duckdb_columns() where schema_name = ? and table_name = ? order by column_index",
-            [schema, table],
-        ).fetchall()
-    ]
-
+from alphaduck.warehouse import columns_of
 
 # -- raw.bars ----------------------------------------------------------------------------------------
 

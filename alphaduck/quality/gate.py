@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from alphaduck.quality.suites import BUILDERS, SUITES, Check, Thresholds
-from alphaduck.warehouse import connect
+from alphaduck.warehouse import connect, relation_exists
 
 SHOWN_FAILURES = 5  # failing rows named per expectation in the summary (all are in Data Docs)
 
@@ -205,7 +205,7 @@ def _missing_input(con: duckdb.DuckDBPyConnection, suite: str) -> str | None:
         "drift": ["marts.fct_features"],
         "predictions": [frames.PREDICTIONS],
     }[suite]
-    absent = [t for t in needs if not frames.table_exists(con, t)]
+    absent = [t for t in needs if not relation_exists(con, t)]
     if not absent and suite == "predictions" and not con.execute(f"select count(*) from {frames.PREDICTIONS}").fetchall()[0][0]:
         return "ml.predictions is empty: run `alphaduck predict` first"
     if not absent:

@@ -21,6 +21,7 @@ import pandas as pd  # noqa: E402
 
 from alphaduck.errors import AlphaduckError  # noqa: E402
 from alphaduck.quality import frames  # noqa: E402
+from alphaduck.warehouse import relation_exists  # noqa: E402
 
 SUITES = ("raw", "features", "drift", "predictions")
 
@@ -189,7 +190,7 @@ def drift_checks(
 
 
 def prediction_checks(con: duckdb.DuckDBPyConnection, t: Thresholds, calendar: str) -> list[Check]:
-    if not frames.table_exists(con, frames.PREDICTIONS):
+    if not relation_exists(con, frames.PREDICTIONS):
         return []
     rows = [
         Expect("0 <= proba_up <= 1", "every prediction", _between("proba_up", low=0, high=1)),

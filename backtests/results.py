@@ -1,0 +1,54 @@
+"""What every engine takes and returns: fill prices and fill-aligned target weights in, an
+EngineResult out (bt, the vector engine and the adapters all share these, and none of
+them imports another engine for them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from backtests.costs import CostModel
+
+
+@dataclass
+class EngineResult:
+    equity: pd.Series  # strategy value at each bar of the price frame
+    positions: pd.DataFrame  # shares held after each bar's trades (bars x symbols)
+    transactions: pd.DataFrame  # one row per order: ts, symbol, quantity, price, cost
+    daily_stats: dict  # bt's own figures (resampled to days) for reference
+
+
+def fill_prices(bars: pd.DataFrame, fill: str) -> pd.DataFrame:
+    """Bars x symbols of the price each bar fills at (forward-filled over a symbol's gaps)."""
+    column = "open" if fill == "next_open" else "close"
+    return bars.pivot(index="ts", columns="symbol", values=column).sort_index().ffill()
+
+
+def fill_weights(signals: pd.DataFrame) -> pd.DataFrame:
+    """Fill bars x symbols: the new target weight where a symbol's target changes, NaN elsewhere."""
+    ordered = signals.sort_values(["symbol", "fill_ts"])
+    previous = ordered.groupby("symbol")["target_weight"].shift().fillna(0.0)
+    changes = ordered[ordered["target_weight"] != previous]
+    return changes.pivot(index="fill_ts", columns="symbol", values="target_weight").sort_index()
+
+
+def orders_from_positions(positions: pd.DataFrame, prices: pd.DataFrame, costs: CostModel) -> pd.DataFrame:
+    """One row per order: each change of a symbol's shares, at that bar's fill price. bt
+    charges costs(quantity, price) once per order, so the same formula gives each order's
+    cost (a reversal is one order for the whole change, as bt sends it)."""
+    held = positions.to_numpy(float)
+    change = np.diff(held, axis=0, prepend=0.0)
+    rows, cols = np.nonzero(np.abs(change) > 1e-12)
+    quantity = change[rows, cols]
+    price = prices.to_numpy(float)[rows, cols]
+    return pd.DataFrame(
+        {
+            "ts": positions.index[rows],
+            "symbol": np.asarray(positions.columns)[cols],
+            "quantity": quantity,
+            "price": price,
+            "cost": costs.many(quantity, price),
+        }
+    ).sort_values(["ts", "symbol"], ignore_index=True)
