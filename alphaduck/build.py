@@ -33,8 +33,10 @@ class BuildOutcome:
         return not self.failures
 
 
-def check_warehouse(db: str | Path | None) -> Path:
-    """The warehouse file, refused at once if it is missing, empty or locked."""
+def check_warehouse(db: str | Path | None) -> tuple[Path, str | None]:
+    """The warehouse file, refused at once if it is missing, empty or locked, and the
+    calendar its sessions were filled for."""
+    from alphaduck.calendars import warehouse_calendar
     from alphaduck.warehouse import connect, fetch_one
 
     path = warehouse_path(db)
@@ -43,6 +45,7 @@ def check_warehouse(db: str | Path | None) -> Path:
         has_bars = fetch_one(
             con, "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = 'bars'"
         )[0]
+        calendar = warehouse_calendar(con) if has_bars else None
     finally:
         con.close()
     if not has_bars:
@@ -50,7 +53,44 @@ def check_warehouse(db: str | Path | None) -> Path:
             f"warehouse {path} has no raw.bars: run `alphaduck ingest sample` (or `alphaduck ingest file|ibkr`) first"
         )
     connect(path).close()  # dbt needs to write: fail now, with the lock holder, not deep inside dbt
-    return path.resolve()
+    return path.resolve(), calendar
+
+
+def build_vars(calendar: str | None, overrides: dict | None = None) -> dict:
+    """The vars a build passes to dbt: the calendar (the one given, else the one the
+    warehouse's sessions were filled for) with its exchange time zone, then ``overrides``."""
+    from alphaduck.calendars import calendar_timezone, validate_calendar
+
+    chosen: dict = {}
+    if calendar:
+        validate_calendar(calendar)
+        chosen = {"calendar": calendar, "exchange_timezone": calendar_timezone(calendar)}
+    return chosen | dict(overrides or {})
+
+
+def parse_vars(pairs: tuple[str, ...] | list[str]) -> dict:
+    """NAME=VALUE strings (values in YAML: 5, 0.001, close, [1, 5, 20]) for dbt vars,
+    refusing names dbt_project.yml does not define, with a suggestion."""
+    import difflib
+
+    import yaml
+
+    from alphaduck.settings import project_vars
+
+    known = project_vars()
+    values: dict = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or name not in known:
+            hint = difflib.get_close_matches(name, known, n=1)
+            suggestion = f"; did you mean {hint[0]}?" if hint else ""
+            raise click.BadParameter(f"{pair!r}: unknown dbt var {name!r}{suggestion}", param_hint="--var")
+        try:
+            values[name] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise click.BadParameter(f"{pair!r}: {text!r} is not a YAML value", param_hint="--var") from exc
+    return values
 
 
 def dbt_build(
@@ -59,10 +99,20 @@ def dbt_build(
     full_refresh: bool = False,
     select: tuple[str, ...] = (),
     unit_tests: bool = False,
+    calendar: str | None = None,
+    dbt_vars: dict | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
 ) -> BuildOutcome:
-    """Run `dbt build` from the project root on warehouse ``db``; ``on_progress(done, total, node)``."""
-    path = check_warehouse(db)
+    """Run `dbt build` from the project root on warehouse ``db``; ``on_progress(done, total, node)``.
+
+    The calendar is ``calendar``, else the one the warehouse's sessions were filled for
+    (so `alphaduck ingest --calendar XLON` then `alphaduck build` builds XLON sessions);
+    ``dbt_vars`` override any other dbt var.
+    """
+    import json
+
+    path, stored_calendar = check_warehouse(db)
+    passed_vars = build_vars(calendar or stored_calendar, dbt_vars)
     from dbt.cli.main import dbtRunner
 
     done, total = 0, 0
@@ -80,6 +130,8 @@ def dbt_build(
 
     args = ["build", "--quiet", "--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROJECT_ROOT)]
     args += ["--target-path", str(PROJECT_ROOT / "target"), "--log-path", str(PROJECT_ROOT / "logs")]
+    if passed_vars:
+        args += ["--vars", json.dumps(passed_vars)]
     if full_refresh:
         args.append("--full-refresh")
     for selector in select:
@@ -136,14 +188,19 @@ Examples:
   alphaduck build                      # incremental: only bars ingested since the last build
   alphaduck build --full-refresh       # recompute every feature
   alphaduck build --select stg_bars    # one model and its tests (dbt selection syntax)
+  alphaduck build --var label_horizon=5 --var label_price=close
 """,
 )
 @options.db
 @click.option("--full-refresh", is_flag=True, help="Recompute every feature instead of the new tail.")
 @click.option("--select", "-s", multiple=True, metavar="SELECTOR", help="dbt selection (repeatable).")
 @click.option("--unit-tests", is_flag=True, help="Also run the SQL unit tests (make test always does).")
+@click.option("--calendar", help="exchange_calendars code [default: the one `alphaduck ingest` filled sessions for].")
+@click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE",
+              help="Set a dbt var for this build (repeatable), e.g. --var label_horizon=5; a changed feature var recomputes every row.")
 @options.quiet
-def build(db: str, full_refresh: bool, select: tuple[str, ...], unit_tests: bool, quiet: bool) -> None:
+def build(db: str, full_refresh: bool, select: tuple[str, ...], unit_tests: bool, calendar: str | None,
+          var_pairs: tuple[str, ...], quiet: bool) -> None:  # fmt: skip
     """Refresh the features: `dbt build` (models, then their data tests) on the warehouse.
 
     Turns raw.bars into staging.stg_bars and marts.fct_features. Exits 1 when a model or a
@@ -161,7 +218,8 @@ def build(db: str, full_refresh: bool, select: tuple[str, ...], unit_tests: bool
         def on_progress(done: int, total: int, node: str) -> None:
             progress.update(task, completed=done, total=total, description=node)
 
-        outcome = dbt_build(db, full_refresh=full_refresh, select=select, unit_tests=unit_tests, on_progress=on_progress)
+        outcome = dbt_build(db, full_refresh=full_refresh, select=select, unit_tests=unit_tests, calendar=calendar,
+                            dbt_vars=parse_vars(var_pairs), on_progress=on_progress)  # fmt: skip
 
     console = Console(stderr=not outcome.ok)
     if not quiet or not outcome.ok:

@@ -9,9 +9,12 @@ label (the only columns that look forward).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-FEATURE_TABLE = "marts.fct_features"
+from alphaduck.contracts import FEATURE_BUILDS, FEATURE_TABLE
+from alphaduck.errors import AlphaduckError
 KEY_COLUMNS = ("symbol", "bar_size", "ts")
 LABEL_PREFIX = "label_"
 # the labels fct_features holds (h = dbt var label_horizon)
@@ -67,3 +70,48 @@ def feature_columns(columns: Iterable[str]) -> list[str]:
     """The model features among ``columns`` (fct_features' columns), in their order."""
     excluded = BOOKKEEPING | RAW_BAR | PRICE_LEVEL
     return [c for c in columns if c not in excluded and not is_label(c)]
+
+
+@dataclass(frozen=True)
+class BuiltFeatures:
+    """What the feature table was built with (the record `alphaduck build` leaves)."""
+
+    vars: dict
+
+    @property
+    def horizon(self) -> int:
+        return int(self.vars["label_horizon"])
+
+    @property
+    def label_price(self) -> str:
+        return str(self.vars["label_price"])
+
+    @property
+    def dead_band(self) -> float:
+        return float(self.vars["label_dead_band"])
+
+    @property
+    def calendar(self) -> str:
+        return str(self.vars["calendar"])
+
+    @property
+    def label_lookahead(self) -> int:
+        """Bars past the decision bar a label reads: the fill bar and h more."""
+        return self.horizon + 1
+
+    @property
+    def fill(self) -> str:
+        """The backtest fill the labels measure: next_open or next_close."""
+        return f"next_{self.label_price}"
+
+
+def built_features(con) -> BuiltFeatures:
+    """The vars of the build that last wrote the feature table; refuses a warehouse whose
+    features were never built (or were built before builds were recorded)."""
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'feature_builds'"
+    ).fetchall()[0][0]
+    rows = con.execute(f"select vars from {FEATURE_BUILDS} order by built_at desc limit 1").fetchall() if exists else []
+    if not rows:
+        raise AlphaduckError(f"{FEATURE_TABLE} has no build record ({FEATURE_BUILDS}): run `alphaduck build` first")
+    return BuiltFeatures(json.loads(rows[0][0]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -29,3 +30,12 @@ def warehouse_path(db: str | os.PathLike[str] | None = None) -> Path:
     if db:
         return Path(db)
     return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB)
+
+
+@functools.cache
+def project_vars() -> dict:
+    """The dbt project's vars as dbt_project.yml sets them (the defaults a build starts
+    from; what a build actually used is recorded in marts.feature_builds)."""
+    import yaml
+
+    return dict(yaml.safe_load((PROJECT_ROOT / "dbt_project.yml").read_text()).get("vars") or {})

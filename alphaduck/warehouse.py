@@ -128,3 +128,25 @@ def relation_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
             [schema, name, schema, name],
         )[0]
     )
+
+
+def warehouse_id(con: duckdb.DuckDBPyConnection, *, create: bool = False) -> str | None:
+    """This warehouse's identity: a random id stored in it on first need (``create`` on a
+    writable connection). Models record it, and every stage that uses a model checks it, so a
+    model never scores or trades a warehouse it was not trained on."""
+    from alphaduck.contracts import WAREHOUSE_INFO
+
+    if relation_exists(con, WAREHOUSE_INFO):
+        row = fetch_one(con, f"select warehouse_id from {WAREHOUSE_INFO} limit 1")
+        if row:
+            return row[0]
+    if not create:
+        return None
+    import uuid
+
+    schema = WAREHOUSE_INFO.split(".")[0]
+    identity = uuid.uuid4().hex
+    con.execute(f"create schema if not exists {schema}")
+    con.execute(f"create table if not exists {WAREHOUSE_INFO} (warehouse_id varchar not null, created_at timestamptz not null)")
+    con.execute(f"insert into {WAREHOUSE_INFO} values (?, current_timestamp)", [identity])
+    return identity

@@ -14,12 +14,13 @@ import pandas as pd
 
 from alphaduck import options
 from alphaduck.errors import AlphaduckError
+from alphaduck.contracts import PREDICTIONS
 from alphaduck.settings import MODELS_DIR, REPORTS_DIR
 from alphaduck.warehouse import connect, relation_exists
 from backtests import data
 from backtests.costs import CostModel
-from backtests.engine_bt import run_bt, run_buy_and_hold
-from backtests.results import fill_prices, fill_weights
+from backtests.engine_bt import run_bt
+from backtests.results import benchmark_weights, fill_prices, fill_weights
 from backtests.stats import compute_stats, drawdown, honesty, round_trips
 from backtests.strategy import StrategyParams, target_weights
 
@@ -39,12 +40,22 @@ class BacktestConfig:
     run_id: str | None = None
     report: bool = True
     in_sample: bool = True  # also run the model's validation window (vector engine) for comparison
-    n_trials: int = 1  # configurations tried to pick this one (a sweep's size), for the DSR
-    sharpe_variance: float = 0.0  # variance of the per-bar Sharpe across those configurations
-    sweep_id: str | None = None
+    selection: Selection | None = None  # how this configuration was chosen (a sweep), if it was
+    allow_fill_mismatch: bool = False  # trade a fill other than the one the model's labels measure
     reports_dir: Path = REPORTS_DIR
     models_dir: Path = MODELS_DIR
-    calendar: str = "XNYS"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A configuration chosen among ``n_trials`` on a window (a sweep on the model's
+    validation window). The deflated Sharpe of that window uses N = n_trials and the variance
+    of their per-bar Sharpes; the test window, untouched by the choice, is one trial."""
+
+    n_trials: int
+    sharpe_variance: float
+    window: tuple[str, str]
+    sweep_id: str | None = None
 
 
 @dataclass
@@ -59,9 +70,11 @@ class BacktestOutcome:
 
 
 def simulate(predictions: pd.DataFrame, bars: pd.DataFrame, config: BacktestConfig) -> dict:
-    """Signals, the engine's run and the buy-and-hold benchmark (no warehouse access)."""
+    """Signals, the engine's run and the benchmark (no warehouse access). ``config.params``
+    have its thresholds set (see resolve_params); an unset fill is the default one."""
     from backtests.engine_vector import run_vector
 
+    config = replace(config, params=config.params.resolve_fill(None))
     signals = target_weights(predictions, bars, config.params)
     first_fill = signals["fill_ts"].min()
     window = bars[(bars["ts"] >= predictions["ts"].min()) & (bars["ts"] <= signals["fill_ts"].max())]
@@ -69,10 +82,11 @@ def simulate(predictions: pd.DataFrame, bars: pd.DataFrame, config: BacktestConf
     weights = fill_weights(signals)
     if weights.empty:
         weights = pd.DataFrame(index=[first_fill], columns=prices.columns, dtype=float)
+    hold = benchmark_weights(window, prices.index)
     kwargs = {"costs": config.costs, "initial_capital": config.initial_capital}
     if config.engine == "bt":
         result = run_bt(prices, weights, **kwargs)
-        benchmark = run_buy_and_hold(prices, **kwargs)
+        benchmark = run_bt(prices, hold, name="benchmark", **kwargs)
     else:
         if config.engine == "vector":
             result = run_vector(prices, weights, **kwargs)
@@ -88,16 +102,30 @@ def simulate(predictions: pd.DataFrame, bars: pd.DataFrame, config: BacktestConf
             raise ValueError(f"`engine` must be one of {', '.join(ENGINES)}, got {config.engine!r}")
         # the benchmark is the same whichever engine trades the strategy: the vector engine
         # gives bt's numbers (tested) at a fraction of the time
-        hold = pd.DataFrame([[1.0 / prices.shape[1]] * prices.shape[1]], index=prices.index[:1], columns=prices.columns)
         benchmark = run_vector(prices, hold, **kwargs)
-    return {"signals": signals, "prices": prices, "result": result, "benchmark": benchmark}
+    return {"signals": signals, "prices": prices, "window": window, "result": result, "benchmark": benchmark}
+
+
+def resolve_params(params: StrategyParams, model, *, allow_fill_mismatch: bool = False) -> StrategyParams:
+    """The strategy as it will trade: the fill (the model's label fill unless given, and a
+    differing one refused unless allowed) and quantile thresholds from the model's
+    validation-window scores."""
+    metadata = model.metadata if model else {}
+    try:
+        params = params.resolve_fill(metadata.get("fill"), allow_mismatch=allow_fill_mismatch)
+        return params.with_model_quantiles(metadata.get("valid_raw_score_quantiles"))
+    except ValueError as exc:
+        who = f"model {model.run_id}: " if model else ""
+        raise AlphaduckError(f"{who}{exc}") from exc
 
 
 def run_backtest(db, config: BacktestConfig) -> BacktestOutcome:
+    from alphaduck.features import built_features
+
     con = connect(db, read_only=True)
     try:
-        if not relation_exists(con, "ml.predictions"):
-            raise AlphaduckError("ml.predictions does not exist: run `alphaduck build`, then `alphaduck predict`")
+        if not relation_exists(con, PREDICTIONS):
+            raise AlphaduckError(f"{PREDICTIONS} does not exist: run `alphaduck build`, then `alphaduck predict`")
         prediction_run = config.prediction_run or data.latest_prediction_run(con)
         predictions = data.load_predictions(con, prediction_run, symbols=config.symbols or None, start=config.start, end=config.end)
         bar_sizes = predictions["bar_size"].unique()
@@ -106,26 +134,33 @@ def run_backtest(db, config: BacktestConfig) -> BacktestOutcome:
         bar_size = bar_sizes[0]
         symbols = sorted(predictions["symbol"].unique())
         bars = data.bars_for(con, predictions, bar_size)
-        per_year = data.bars_per_year(con, bar_size, predictions["ts"].max(), config.calendar)
+        calendar = built_features(con).calendar
+        model = _registered(prediction_run, config.models_dir)
+        if model is not None:
+            from ml.registry import check_fits
+
+            check_fits(model, con, bar_size=bar_size, rows=False)  # predict checked the rows
     finally:
         con.close()
-    model = _registered(prediction_run, config.models_dir)
-    quantiles = model.metadata.get("valid_score_quantiles") if model else None
-    try:
-        config = replace(config, params=config.params.with_model_quantiles(quantiles))
-    except ValueError as exc:
-        raise AlphaduckError(f"model {prediction_run}: {exc}") from exc
+    per_year = data.bars_per_year(bars[bars["ts"] <= predictions["ts"].max()], calendar)
+    config = replace(config, params=resolve_params(config.params, model, allow_fill_mismatch=config.allow_fill_mismatch))
+    if config.params.threshold_on == "score" and predictions["score"].isna().all():
+        raise AlphaduckError(
+            f"run {prediction_run}'s predictions have no score column values (made before scores were stored): "
+            f"re-run `alphaduck predict --run-id {prediction_run}`"
+        )
 
     sim = simulate(predictions, bars, config)
     result, benchmark, prices, signals = sim["result"], sim["benchmark"], sim["prices"], sim["signals"]
     stats = compute_stats(result.equity, result.transactions, result.positions, prices, bars_per_year=per_year)
-    stats |= honesty(result.equity.pct_change().dropna().to_numpy(), per_year, n_trials=config.n_trials,
-                     sharpe_variance=config.sharpe_variance)  # fmt: skip
+    # the test window played no part in choosing the configuration: one trial there
+    stats |= honesty(result.equity.pct_change().dropna().to_numpy(), per_year)
+    if config.selection:
+        stats |= {"selected_from": config.selection.n_trials, "selection_window": "..".join(config.selection.window)}
     benchmark_stats = compute_stats(benchmark.equity, benchmark.transactions, benchmark.positions, prices, bars_per_year=per_year)
     benchmark_stats |= honesty(benchmark.equity.pct_change().dropna().to_numpy(), per_year)
     trades = round_trips(result.transactions)
     in_sample = _in_sample(db, model, config) if config.in_sample and model else None
-
     created = datetime.now(UTC)
     run_id = config.run_id or f"{created:%Y%m%dT%H%M%SZ}-bt-{uuid.uuid4().hex[:6]}"
     report = None
@@ -174,7 +209,7 @@ def run_backtest(db, config: BacktestConfig) -> BacktestOutcome:
         "benchmark_stats": _clean(benchmark_stats),
         "bt_daily_stats": _clean(result.daily_stats),
         "in_sample_stats": _clean(in_sample["stats"]) | {"window": in_sample["window"]} if in_sample else None,
-        "sweep_id": config.sweep_id,
+        "sweep_id": config.selection.sweep_id if config.selection else None,
         "report": str(report) if report else None,
     }
     con = connect(db)
@@ -198,14 +233,20 @@ def _registered(run_id: str, models_dir: Path):
 
 def _in_sample(db, model, config: BacktestConfig) -> dict:
     """The same strategy and costs on the model's validation window (vector engine, which
-    gives bt's numbers): the in-sample side of the in-sample / out-of-sample comparison."""
+    gives bt's numbers): the in-sample side of the in-sample / out-of-sample comparison. When
+    a sweep chose the configuration on this window, its deflated Sharpe counts every
+    configuration the sweep tried."""
     from backtests.validation import score_validation
 
-    scored = score_validation(db, model, calendar=config.calendar)
+    scored = score_validation(db, model)
     sim = simulate(scored.predictions, scored.bars, replace(config, engine="vector"))
     result = sim["result"]
     stats = compute_stats(result.equity, result.transactions, result.positions, sim["prices"], bars_per_year=scored.bars_per_year)
-    stats |= honesty(result.equity.pct_change().dropna().to_numpy(), scored.bars_per_year)
+    selection = config.selection
+    stats |= honesty(
+        result.equity.pct_change().dropna().to_numpy(), scored.bars_per_year,
+        n_trials=selection.n_trials if selection else 1, sharpe_variance=selection.sharpe_variance if selection else 0.0,
+    )  # fmt: skip
     return {"stats": stats, "window": list(scored.window)}
 
 
@@ -235,12 +276,13 @@ Examples:
   alphaduck backtest                                   # newest predictions, default strategy
   alphaduck backtest --param long_threshold=0.6 --param min_hold=3 --param flat_at_close=true
   alphaduck backtest --prediction-run 20261126T175817Z-clf-75cf01 --capital 50000 --slippage-bps 2
-  alphaduck backtest --param fill=next_close --param short_threshold=0.4 --start 2026-02-01
+  alphaduck backtest --param short_threshold=0.4 --start 2026-02-01
 \b
 Strategy parameters (--param NAME=VALUE): long_threshold, short_threshold (off), long_quantile and
-short_quantile (thresholds from the model's validation scores, e.g. 0.8), min_confidence,
-min_hold, max_hold, cooldown, sizing (fixed|confidence), position_size (1/symbols),
-full_size_confidence, max_weight, max_gross, flat_at_close, fill (next_open|next_close).
+short_quantile (thresholds from the model's validation scores, e.g. 0.8 = its top fifth),
+threshold_on (proba_up|score), min_confidence, min_hold, max_hold, cooldown, sizing
+(fixed|confidence), position_size (1/symbols), full_size_confidence, max_weight, max_gross,
+flat_at_close, fill (next_open|next_close; default: the fill the model's labels measure).
 """,
 )
 @options.db
@@ -257,12 +299,14 @@ full_size_confidence, max_weight, max_gross, flat_at_close, fill (next_open|next
 @click.option("--end", metavar="DATE", help="Last decision date.")
 @click.option("--symbol", "symbols", multiple=True, help="Trade these symbols only (repeatable).")
 @click.option("--run-id", help="Name this backtest (re-using a name replaces that run).")
+@click.option("--allow-fill-mismatch", is_flag=True,
+              help="Trade a fill other than the one the model's labels measure (refused by default).")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
 @click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=REPORTS_DIR, show_default=True)
 @click.option("--models", "models_dir", type=click.Path(path_type=Path), default=MODELS_DIR, show_default=True)
 @options.quiet
 def backtest(db, prediction_run, engine, params, capital, per_share, min_commission, max_commission_pct, slippage_bps,
-             start, end, symbols, run_id, no_report, reports_dir, models_dir, quiet) -> None:  # fmt: skip
+             start, end, symbols, run_id, allow_fill_mismatch, no_report, reports_dir, models_dir, quiet) -> None:  # fmt: skip
     """Backtest a model's predictions with bt: signals, costs, results in backtest.*, an HTML report."""
     from rich.console import Console
 
@@ -274,6 +318,7 @@ def backtest(db, prediction_run, engine, params, capital, per_share, min_commiss
     config = BacktestConfig(
         prediction_run=prediction_run, engine=engine, params=strategy, costs=costs, initial_capital=capital, start=start, end=end,
         symbols=list(symbols), run_id=run_id, report=not no_report, reports_dir=reports_dir, models_dir=models_dir,
+        allow_fill_mismatch=allow_fill_mismatch,
     )  # fmt: skip
     console = Console()
     with console.status(f"backtesting with {engine}", spinner="dots") if not quiet else contextlib.nullcontext():

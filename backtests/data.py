@@ -14,6 +14,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from alphaduck.contracts import PREDICTIONS
 from alphaduck.errors import AlphaduckError
 from alphaduck.features import FEATURE_TABLE
 from alphaduck.warehouse import symbol_window_filter
@@ -26,7 +27,8 @@ def load_predictions(
     clauses, window = symbol_window_filter(symbols, start, end, date_column="ts")
     where, params = ["run_id = ?", *clauses], [run_id, *window]
     frame = con.execute(
-        f"select symbol, bar_size, ts, proba_up, predicted_return from ml.predictions where {' and '.join(where)} order by ts, symbol",
+        f"select symbol, bar_size, ts, proba_up, predicted_return, score from {PREDICTIONS} "
+        f"where {' and '.join(where)} order by ts, symbol",
         params,
     ).df()
     if frame.empty:
@@ -76,21 +78,22 @@ def load_bars(con: duckdb.DuckDBPyConnection, symbols: list[str], bar_size: str,
     return frame
 
 
-def bars_per_year(con: duckdb.DuckDBPyConnection, bar_size: str, end, calendar: str = "XNYS") -> float:
-    """Bars in the year of sessions ending at ``end``, from the exchange calendar: sessions x
-    bars per session (a half day has fewer; a daily bar is one per session)."""
-    from ingest.sessions import trading_sessions
+def bars_per_year(bars: pd.DataFrame, calendar: str) -> float:
+    """Bars a year of the traded series, from the data: the bars per session the window
+    really has (the union of its timestamps, i.e. the equity curve's bars, over its sessions:
+    extended-hours data has more than the regular session, half days fewer) times the
+    sessions in the calendar year ending at the window's last session.
 
-    seconds = con.execute("select seconds from raw.bar_sizes where bar_size = ?", [bar_size]).fetchall()
-    if not seconds:
-        raise AlphaduckError(f"unknown bar size {bar_size!r} in raw.bar_sizes")
-    seconds = seconds[0][0]
-    end = pd.Timestamp(end)
+    bars: ts, session_date (every bar of the window)."""
+    from alphaduck.calendars import trading_sessions
+
+    placed = bars[bars["session_date"].notna()]
+    if placed.empty:
+        raise AlphaduckError("cannot annualise: no bar of the window falls in an exchange session")
+    per_session = placed["ts"].nunique() / placed["session_date"].nunique()
+    end = pd.Timestamp(placed["session_date"].max())
     sessions = trading_sessions(calendar, (end - timedelta(days=365)).date() + timedelta(days=1), end.date())
-    if seconds >= 86_400:
-        return float(len(sessions))
-    lengths = (pd.to_datetime(sessions["close_utc"]) - pd.to_datetime(sessions["open_utc"])).dt.total_seconds()
-    return float(np.ceil(lengths / seconds).sum())
+    return float(per_session * len(sessions))
 
 
 DDL = """

@@ -6,7 +6,8 @@ bar (opens for next-open fills, closes for next-close fills), which is also wher
 is marked. ``RebalanceChanged`` trades only the symbols whose target changed on a row;
 bt's own ``Rebalance`` would also trade every other holding back to its target weight
 after prices moved it, paying IB's per-order minimum on each of those drift trades.
-Buy-and-hold of the same symbols (equal weights, bought on the first bar) is the benchmark.
+The benchmark (equal weight across the tradable symbols, backtests.results.benchmark_weights)
+runs through the same function.
 """
 
 from __future__ import annotations
@@ -51,16 +52,6 @@ def run_bt(
 
     strategy = bt.Strategy(name, [bt.algos.WeighTarget(weights), _rebalance_changed()])
     return _run(bt, strategy, prices, costs, initial_capital, name)
-
-
-def run_buy_and_hold(prices: pd.DataFrame, *, costs: CostModel, initial_capital: float) -> EngineResult:
-    """Equal weights of every symbol bought on the first bar and held."""
-    import bt
-
-    first = pd.DataFrame([1.0 / prices.shape[1]] * prices.shape[1], index=prices.columns).T
-    first.index = prices.index[:1]
-    strategy = bt.Strategy("buy_and_hold", [bt.algos.WeighTarget(first), _rebalance_changed()])
-    return _run(bt, strategy, prices, costs, initial_capital, "buy_and_hold")
 
 
 def _run(bt, strategy, prices: pd.DataFrame, costs: CostModel, initial_capital: float, name: str) -> EngineResult:

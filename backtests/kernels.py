@@ -16,6 +16,8 @@ intermediates, for sweeps).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -128,19 +130,44 @@ def simulate(prices, changes, capital, per_share, min_order, max_pct, slippage_b
     return equity, held
 
 
+class KernelParams(NamedTuple):
+    """The strategy's parameters as the compiled kernels read them (numba passes a named
+    tuple by field, so nothing depends on an argument order). Made once at the edge by
+    backtests.strategy.kernel_params from a StrategyParams."""
+
+    long_threshold: float
+    short_threshold: float
+    use_short: bool
+    min_confidence: float
+    min_hold: int
+    max_hold: int  # < 0: no maximum
+    cooldown: int
+    confidence_sizing: bool
+    size: float
+    full_size_confidence: float
+    max_weight: float
+    max_gross: float
+    flat_at_close: bool
+
+
 @njit(cache=True, nogil=True)
-def _strategy_pass(proba, has_bar, last_of_session, prices, capital, per_share, min_order, max_pct, slippage_bps,
-                   long_threshold, short_threshold, min_confidence, min_hold, max_hold, cooldown, confidence_sizing,
-                   size, full_size_confidence, max_weight, max_gross, flat_at_close, keep_weights, trade):  # fmt: skip
+def _strategy_pass(signal, confidence, has_bar, last_of_session, last_bar, prices, capital, rates, p, keep_weights,
+                   trade):  # fmt: skip
     """The strategy over the bars, once: each symbol's decision made on its previous bar is
     filled on this one (a per-symbol state machine), then the gross cap; with ``trade``, the
     bar's rebalance and mark too. One function (not a helper per step) because numba keeps
     this loop 6x faster when its state lives in one frame.
 
+    signal[t, j] is what the thresholds compare (a probability, or a raw score for quantile
+    thresholds; NaN: no decision); confidence[t, j] in [0, 1] gates and sizes entries;
+    last_bar[t, j] marks a symbol's final bar before the panel ends (a delisting): its
+    position is closed there and nothing is entered. ``rates`` are the cost model's four rates.
+
     Returns the weights held after each bar's fill and the sides (bars x symbols, when
     ``keep_weights``), and the equity curve and number of entries (when ``trade``).
     """
-    n_bars, n_symbols = proba.shape
+    per_share, min_order, max_pct, slippage_bps = rates
+    n_bars, n_symbols = signal.shape
     rows = n_bars if keep_weights else 0
     out = np.zeros((rows, n_symbols))
     sides = np.zeros((rows, n_symbols), dtype=np.int8)
@@ -166,37 +193,38 @@ def _strategy_pass(proba, has_bar, last_of_session, prices, capital, per_share, 
                 continue
             if previous[j] >= 0:
                 fill = count[j]
-                p = proba[previous[j], j]
-                has_p = p == p
-                confidence = abs(p - 0.5) * 2.0 if has_p else 0.0
+                s = signal[previous[j], j]
+                has_s = s == s
                 desired = 0
-                if has_p and confidence >= min_confidence:
-                    if p >= long_threshold:
+                if has_s and confidence[previous[j], j] >= p.min_confidence:
+                    if s >= p.long_threshold:
                         desired = 1
-                    elif short_threshold >= 0.0 and p <= short_threshold:
+                    elif p.use_short and s <= p.short_threshold:
                         desired = -1
-                forced_flat = flat_at_close and last_of_session[t, j]
+                forced_flat = (p.flat_at_close and last_of_session[t, j]) or last_bar[t, j]
                 exited = 0
                 if side[j] != 0:
                     held = fill - entry[j]
-                    if forced_flat or (max_hold >= 0 and held >= max_hold) or (desired != side[j] and held >= min_hold):
+                    if forced_flat or (p.max_hold >= 0 and held >= p.max_hold) or (desired != side[j] and held >= p.min_hold):
                         exited = side[j]
                         side[j] = 0
                         raw[j] = 0.0
-                        blocked_until[j] = fill + cooldown
+                        blocked_until[j] = fill + p.cooldown
                         changed[j] = True
                 # no entry on the fill that exited, except a reversal when there is no cooldown
-                may_enter = fill > blocked_until[j] or (cooldown == 0 and exited != 0 and desired == -exited)
+                may_enter = fill > blocked_until[j] or (p.cooldown == 0 and exited != 0 and desired == -exited)
                 if side[j] == 0 and desired != 0 and not forced_flat and may_enter:
                     side[j] = desired
                     entry[j] = fill
-                    scale = 1.0 if not confidence_sizing else min(1.0, confidence / full_size_confidence)
-                    raw[j] = desired * min(size * scale, max_weight)
+                    scale = 1.0
+                    if p.confidence_sizing:
+                        scale = min(1.0, confidence[previous[j], j] / p.full_size_confidence)
+                    raw[j] = desired * min(p.size * scale, p.max_weight)
                     changed[j] = True
             previous[j] = t
             count[j] += 1
         # the gross cap: exits free room first; entries share what is left, pro rata
-        room = max_gross
+        room = p.max_gross
         wanted = 0.0
         for j in range(n_symbols):
             if changed[j]:
@@ -227,32 +255,25 @@ def _strategy_pass(proba, has_bar, last_of_session, prices, capital, per_share, 
 
 
 @njit(cache=True, nogil=True)
-def strategy_weights(proba, has_bar, last_of_session, long_threshold, short_threshold, min_confidence, min_hold,
-                     max_hold, cooldown, confidence_sizing, size, full_size_confidence, max_weight, max_gross,
-                     flat_at_close):  # fmt: skip
+def strategy_weights(signal, confidence, has_bar, last_of_session, last_bar, p):
     """Target weight held from each bar's fill on (bars x symbols), after the gross cap, and
     the side (-1/0/1) the state machine is in.
 
-    proba[t, j] is the decision made on symbol j's bar t (NaN: no prediction); it is filled
-    on the symbol's next bar. short_threshold < 0 and max_hold < 0 mean "off". Weights are
-    carried over bars a symbol does not have.
+    signal[t, j] is the decision input on symbol j's bar t (NaN: no prediction); it is filled
+    on the symbol's next bar. ``p`` is a KernelParams. Weights are carried over bars a symbol
+    does not have.
     """
     out, sides, _, _ = _strategy_pass(
-        proba, has_bar, last_of_session, np.empty((0, proba.shape[1])), 0.0, 0.0, 0.0, 0.0, 0.0, long_threshold,
-        short_threshold, min_confidence, min_hold, max_hold, cooldown, confidence_sizing, size, full_size_confidence,
-        max_weight, max_gross, flat_at_close, True, False,
+        signal, confidence, has_bar, last_of_session, last_bar, np.empty((0, signal.shape[1])), 0.0,
+        (0.0, 0.0, 0.0, 0.0), p, True, False,
     )  # fmt: skip
     return out, sides
 
 
 @njit(cache=True, nogil=True)
-def sweep_equity(proba, has_bar, last_of_session, prices, capital, per_share, min_order, max_pct, slippage_bps,
-                 long_threshold, short_threshold, min_confidence, min_hold, max_hold, cooldown, confidence_sizing, size,
-                 full_size_confidence, max_weight, max_gross, flat_at_close):  # fmt: skip
+def sweep_equity(signal, confidence, has_bar, last_of_session, last_bar, prices, capital, rates, p):
     """strategy_weights then simulate in one pass: the equity curve and the number of entries."""
     _, _, equity, entries = _strategy_pass(
-        proba, has_bar, last_of_session, prices, capital, per_share, min_order, max_pct, slippage_bps, long_threshold,
-        short_threshold, min_confidence, min_hold, max_hold, cooldown, confidence_sizing, size, full_size_confidence,
-        max_weight, max_gross, flat_at_close, False, True,
-    )  # fmt: skip
+        signal, confidence, has_bar, last_of_session, last_bar, prices, capital, rates, p, False, True
+    )
     return equity, entries

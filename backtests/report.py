@@ -32,7 +32,8 @@ STAT_LABELS = {
     "bars_per_year": ("bars a year", "{:,.0f}"),
     "psr": ("probabilistic Sharpe (PSR)", "{:.1%}"),
     "dsr": ("deflated Sharpe (DSR)", "{:.1%}"),
-    "n_trials": ("configurations tried", "{:,}"),
+    "n_trials": ("configurations tried (DSR's N)", "{:,}"),
+    "selected_from": ("chosen among (on validation)", "{:,}"),
     "sharpe_ci_low": ("Sharpe 95% CI, low", "{:.2f}"),
     "sharpe_ci_high": ("Sharpe 95% CI, high", "{:.2f}"),
 }
@@ -54,7 +55,7 @@ def stats_table(stats: dict, benchmark: dict, daily: dict, in_sample: dict | Non
     )
     pad = "<td></td>" * (2 if extra else 1)
     daily_rows = "".join(f"<tr><td>bt {html.escape(k)}</td><td>{format_stat(v, '{:.4f}')}</td>{pad}</tr>" for k, v in daily.items())
-    head = "<th>strategy (out of sample)</th><th>buy &amp; hold</th>"
+    head = "<th>strategy (out of sample)</th><th>benchmark (equal weight)</th>"
     if extra:
         head += f"<th>strategy in sample ({' .. '.join(in_sample['window'])}, validation)</th>"
     return f"<table class='stats'><thead><tr><th></th>{head}</tr></thead><tbody>{rows}{daily_rows}</tbody></table>"

@@ -26,6 +26,29 @@ def fill_prices(bars: pd.DataFrame, fill: str) -> pd.DataFrame:
     return bars.pivot(index="ts", columns="symbol", values=column).sort_index().ffill()
 
 
+def benchmark_weights(bars: pd.DataFrame, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """The benchmark's target weights: equal weight across the symbols tradable at each bar,
+    rebalanced only when that set changes. A symbol is tradable from its first bar to its
+    last; it is bought (everyone re-weighted to 1/n) on its first bar, and sold on its last
+    when that bar comes before the end of the window (a delisting). With the same symbols
+    throughout this is plain equal-weight buy-and-hold.
+
+    bars: symbol, ts (every bar of the window); index: the price frame's bars. Returns the
+    rows where the set changes, NaN where a symbol's target does not change."""
+    first = bars.groupby("symbol")["ts"].min()
+    last = bars.groupby("symbol")["ts"].max()
+    end = index[-1]
+    events = sorted(set(first) | {t for t in last if t < end})
+    symbols = sorted(first.index)
+    rows = []
+    for t in events:
+        leaving = [s for s in symbols if last[s] == t and t < end]
+        tradable = [s for s in symbols if first[s] <= t and last[s] >= t and s not in leaving]
+        row = dict.fromkeys(leaving, 0.0) | dict.fromkeys(tradable, 1.0 / len(tradable) if tradable else 0.0)
+        rows.append(pd.Series(row, name=t))
+    return pd.DataFrame(rows, columns=symbols).reindex(columns=symbols)
+
+
 def fill_weights(signals: pd.DataFrame) -> pd.DataFrame:
     """Fill bars x symbols: the new target weight where a symbol's target changes, NaN elsewhere."""
     ordered = signals.sort_values(["symbol", "fill_ts"])

@@ -16,6 +16,28 @@ def drawdown(equity: pd.Series) -> pd.Series:
     return equity / equity.cummax() - 1.0
 
 
+def curve_figures(equity: np.ndarray, bars_per_year: float) -> dict[str, float]:
+    """The headline figures of one equity curve (numpy, for sweeps of thousands): per-bar and
+    annualised Sharpe (sample std, zero risk-free rate), total return, CAGR, max drawdown and
+    Calmar. compute_stats gives the same numbers with the trade-level ones beside them."""
+    equity = np.asarray(equity, float)
+    returns = equity[1:] / equity[:-1] - 1
+    sd = returns.std(ddof=1) if len(returns) > 1 else 0.0
+    bar_sharpe = float(returns.mean() / sd) if sd > 0 else 0.0
+    total = float(equity[-1] / equity[0] - 1)
+    years = len(returns) / bars_per_year if bars_per_year else float("nan")
+    cagr = (1 + total) ** (1 / years) - 1 if years > 0 and total > -1 else float("nan")
+    max_dd = float((equity / np.maximum.accumulate(equity) - 1).min())
+    return {
+        "bar_sharpe": bar_sharpe,
+        "sharpe": bar_sharpe * float(np.sqrt(bars_per_year)),
+        "total_return": total,
+        "cagr": float(cagr),
+        "max_drawdown": max_dd,
+        "calmar": float(cagr / abs(max_dd)) if max_dd < 0 and np.isfinite(cagr) else float("nan"),
+    }
+
+
 def round_trips(transactions: pd.DataFrame) -> pd.DataFrame:
     """Trades from orders: a trade opens when a symbol's position leaves zero and closes when
     it returns to zero (or flips sign, which closes one trade and opens the next).

@@ -29,6 +29,7 @@ from alphaduck.settings import MODELS_DIR, REPORTS_DIR
 from alphaduck.warehouse import connect
 from backtests.costs import CostModel
 from backtests.data import insert_frame
+from backtests.stats import curve_figures
 from backtests.strategy import Panel, StrategyParams, kernel_params, make_panel
 
 DEFAULT_GRID: dict[str, list] = {
@@ -79,26 +80,17 @@ def configurations(grid: dict[str, list], *, random: int | None = None, seed: in
 def evaluate(panel: Panel, prices: dict[str, np.ndarray], base: StrategyParams, values: dict, quantiles: dict | None,
              costs: CostModel, capital: float, bars_per_year: float, config_id: int) -> ConfigResult:  # fmt: skip
     """One configuration on the panel: the fused compiled pass (no pandas, no bars x symbols
-    intermediates on this path)."""
+    intermediates on this path). ``base`` has its fill resolved."""
     from backtests.kernels import sweep_equity
 
     params = replace(base, **values).with_model_quantiles(quantiles)
     equity, entries = sweep_equity(
-        panel.proba, panel.has_bar, panel.last_of_session, prices[params.fill], float(capital), costs.per_share,
-        costs.min_per_order, costs.max_pct_of_value, costs.slippage_bps, *kernel_params(params, len(panel.symbols)),
+        panel.signal(params), panel.confidence, panel.has_bar, panel.last_of_session, panel.last_bar,
+        prices[params.fill], float(capital), costs.rates, kernel_params(params, len(panel.symbols)),
     )  # fmt: skip
-    returns = equity[1:] / equity[:-1] - 1
-    sd = returns.std(ddof=1)
-    bar_sharpe = float(returns.mean() / sd) if sd > 0 else 0.0
-    peak = np.maximum.accumulate(equity)
-    max_dd = float((equity / peak - 1).min())
-    total = float(equity[-1] / equity[0] - 1)
-    years = len(returns) / bars_per_year
-    cagr = (1 + total) ** (1 / years) - 1 if years > 0 and total > -1 else float("nan")
-    return ConfigResult(
-        config_id, {**values}, bar_sharpe * np.sqrt(bars_per_year), bar_sharpe, total, max_dd,
-        cagr / abs(max_dd) if max_dd < 0 else float("nan"), entries,
-    )  # fmt: skip
+    f = curve_figures(equity, bars_per_year)
+    return ConfigResult(config_id, {**values}, f["sharpe"], f["bar_sharpe"], f["total_return"], f["max_drawdown"],
+                        f["calmar"], entries)  # fmt: skip
 
 
 def run_sweep(panel: Panel, configs: list[dict], *, base: StrategyParams, quantiles: dict | None, costs: CostModel,
@@ -214,7 +206,7 @@ def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, cap
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from backtests.backtest import BacktestConfig, run_backtest, summary_table
+    from backtests.backtest import BacktestConfig, Selection, resolve_params, run_backtest, summary_table
     from backtests.validation import score_validation
     from ml.registry import resolve
 
@@ -223,10 +215,11 @@ def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, cap
         base = StrategyParams.from_pairs(list(fixed))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--param") from exc
+    base = resolve_params(base, model)  # the fill; each configuration sets its own quantiles
     grid = parse_grid(list(grid_pairs))
     configs = configurations(grid, random=random_n, seed=seed)
     costs = CostModel(slippage_bps=slippage_bps)
-    quantiles = model.metadata.get("valid_score_quantiles")
+    quantiles = model.metadata.get("valid_raw_score_quantiles")
     console = Console()
     started = time.perf_counter()
     scored = score_validation(db, model)
@@ -248,10 +241,10 @@ def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, cap
 
     _ensure_test_predictions(db, model, models_dir)
     chosen = replace(base, **best.parameters)
+    selection = Selection(n_trials=len(results), sharpe_variance=variance, window=scored.window, sweep_id=sweep_id)
     outcome = run_backtest(db, BacktestConfig(
-        prediction_run=model.run_id, params=chosen, costs=costs, initial_capital=capital, n_trials=len(results),
-        sharpe_variance=variance, sweep_id=sweep_id, reports_dir=reports_dir, models_dir=models_dir,
-        start=model.metadata["windows"]["test"][0],
+        prediction_run=model.run_id, params=chosen, costs=costs, initial_capital=capital, selection=selection,
+        reports_dir=reports_dir, models_dir=models_dir, start=model.metadata["windows"]["test"][0],
     ))  # fmt: skip
     record_sweep(db, sweep_id, model.run_id, scored.window, results, best.config_id, outcome.run_id)
 
@@ -262,11 +255,12 @@ def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, cap
                           f"{r.total_return:.2%}", f"{r.max_drawdown:.2%}", str(r.entries))  # fmt: skip
         console.print(table)
         console.print(summary_table(outcome))
-    s = outcome.stats
+    s, chosen_in_sample = outcome.stats, outcome.in_sample_stats or {}
     console.print(
         f"sweep {sweep_id}: {len(results)} configurations in {seconds:.1f} s; chosen #{best.config_id} "
-        f"(validation Sharpe {best.sharpe:.2f}) -> test window with bt: Sharpe {s['sharpe']:.2f}, "
-        f"return {s['total_return']:.2%}, DSR {s['dsr']:.1%} over {len(results)} tries; backtest {outcome.run_id}"
+        f"(validation Sharpe {best.sharpe:.2f}, deflated Sharpe {chosen_in_sample.get('dsr', float('nan')):.1%} "
+        f"over the {len(results)} tried there) -> test window with bt: Sharpe {s['sharpe']:.2f}, "
+        f"return {s['total_return']:.2%}, PSR {s['psr']:.1%}; backtest {outcome.run_id}"
         + (f"; report {outcome.report}" if outcome.report else ""),
         highlight=False, soft_wrap=True,
     )  # fmt: skip

@@ -19,19 +19,23 @@ from backtests import data
 
 @dataclass
 class ScoredWindow:
-    predictions: pd.DataFrame  # symbol, ts, proba_up
+    predictions: pd.DataFrame  # symbol, ts, proba_up, score
     bars: pd.DataFrame  # symbol, ts, open, high, low, close, session_date, last_of_session
     bars_per_year: float
     window: tuple[str, str]
 
 
-def score_validation(db, model, *, calendar: str = "XNYS") -> ScoredWindow:
+def score_validation(db, model) -> ScoredWindow:
     """The model's validation window: its feature rows scored by the model, and the bars."""
+    from alphaduck.features import built_features
     from ml import data as feature_data
+    from ml.registry import check_fits
 
     start, end = model.metadata["windows"]["valid"]
     con = connect(db, read_only=True)
     try:
+        check_fits(model, con)
+        calendar = built_features(con).calendar
         loaded = feature_data.load_features(
             con, bar_size=model.metadata["bar_size"], features=model.features, symbols=model.metadata["symbols"],
             start=start, end=end, labels=False,
@@ -39,12 +43,13 @@ def score_validation(db, model, *, calendar: str = "XNYS") -> ScoredWindow:
         if loaded.frame.empty:
             raise AlphaduckError(f"model {model.run_id}: no feature rows in its validation window {start}..{end}")
         frame = loaded.frame
-        score = model.score(frame[model.features].to_numpy(dtype="float32"))
+        X = frame[model.features].to_numpy(dtype="float32")
+        score, raw = model.score(X), model.raw_score(X)
         if model.metadata["objective"] != "classification":
-            score = (score > 0).astype(float)
-        predictions = pd.DataFrame({"symbol": frame["symbol"], "ts": frame["ts"], "proba_up": score})
+            score = (score > 0).astype(float)  # as data.load_predictions reads a regressor's rows
+        predictions = pd.DataFrame({"symbol": frame["symbol"], "ts": frame["ts"], "proba_up": score, "score": raw})
         bars = data.bars_for(con, predictions, model.metadata["bar_size"])
-        per_year = data.bars_per_year(con, model.metadata["bar_size"], predictions["ts"].max(), calendar)
+        per_year = data.bars_per_year(bars[bars["ts"] <= predictions["ts"].max()], calendar)
     finally:
         con.close()
     return ScoredWindow(predictions, bars, per_year, (start, end))

@@ -79,18 +79,27 @@ def load_features(
     return FeatureFrame(frame, features, bar_size)
 
 
-def label_horizon(con: duckdb.DuckDBPyConnection, bar_size: str) -> int:
-    """The horizon the labels were built with: the bars at the end of a series without one."""
-    h = con.execute(
+def training_fingerprint(
+    con: duckdb.DuckDBPyConnection, *, bar_size: str, symbols: list[str], first_ts, last_ts, label: str
+) -> str:
+    """sha256 of the training rows' keys and labels (warmed-up rows of ``symbols`` with a
+    label, ts in [first_ts, last_ts]), computed by DuckDB so a later stage can recompute it
+    cheaply: a different value means the rows the model learnt from are not what this
+    warehouse holds now (other history, other adjustment, other label settings).
+
+    Labels are rounded to 12 decimals: the hash must not depend on the last bits of a
+    floating-point division."""
+    placeholders = ", ".join("?" * len(symbols))
+    count, digest = con.execute(
         f"""
-        select max(n) from (
-            select count(*) filter (where {LABEL_RETURN} is null) as n
-            from {FEATURE_TABLE} where bar_size = ? group by symbol
-        )
+        select count(*), coalesce(sum(hash(symbol, ts, round({label}::double, 12))), 0)::varchar
+        from {FEATURE_TABLE}
+        where warmup_complete and bar_size = ? and symbol in ({placeholders})
+          and ts between ? and ? and {label} is not null
         """,
-        [bar_size],
-    ).fetchall()[0][0]
-    return int(h or 1)
+        [bar_size, *symbols, first_ts, last_ts],
+    ).fetchall()[0]
+    return hashlib.sha256(f"{count}:{digest}".encode()).hexdigest()
 
 
 def refuse_leaks(frame: pd.DataFrame, features: list[str], label: str, *, max_abs_corr: float = 0.99) -> None:
@@ -117,9 +126,3 @@ def refuse_leaks(frame: pd.DataFrame, features: list[str], label: str, *, max_ab
         raise AlphaduckError(
             f"refusing to train: features that track {label} almost exactly (look-ahead?): {', '.join(suspects)}"
         )
-
-
-def fingerprint(frame: pd.DataFrame, columns: list[str]) -> str:
-    """sha256 of the rows (keys, features, label) a model was trained on."""
-    hashed = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()

@@ -14,15 +14,17 @@ import numpy as np
 import pandas as pd
 
 from alphaduck import options
+from alphaduck.contracts import PREDICTIONS
 from alphaduck.errors import AlphaduckError
 from alphaduck.features import FEATURE_TABLE, feature_columns
 from alphaduck.warehouse import connect, relation_exists
 from ml import data as feature_data
-from ml.registry import RegisteredModel, resolve
+from ml.registry import RegisteredModel, check_fits, resolve
 
-PREDICTIONS = "ml.predictions"
+
 COLUMNS = [
-    "run_id", "symbol", "bar_size", "ts", "proba_up", "predicted_direction", "confidence", "predicted_return", "created_at",
+    "run_id", "symbol", "bar_size", "ts", "proba_up", "predicted_direction", "confidence", "predicted_return", "score",
+    "created_at",
 ]  # fmt: skip
 KEY = ["run_id", "symbol", "bar_size", "ts"]
 
@@ -56,6 +58,7 @@ def check_feature_list(model: RegisteredModel, table_columns: list[str]) -> None
 def score_frame(model: RegisteredModel, frame: pd.DataFrame, created_at: datetime) -> pd.DataFrame:
     """Prediction rows (COLUMNS) for feature rows ``frame`` (pure: no I/O)."""
     X = frame[model.features].to_numpy(dtype=np.float32)
+    raw = model.raw_score(X)
     score = model.score(X)
     classification = model.metadata["objective"] == "classification"
     out = frame[["symbol", "bar_size", "ts"]].copy()
@@ -70,6 +73,7 @@ def score_frame(model: RegisteredModel, frame: pd.DataFrame, created_at: datetim
         out["predicted_direction"] = (score > 0).astype("int8")
         out["confidence"] = np.nan
         out["predicted_return"] = score
+    out["score"] = raw
     out["created_at"] = created_at
     return out[COLUMNS].reset_index(drop=True)
 
@@ -79,7 +83,7 @@ def upsert_predictions(con, rows: pd.DataFrame) -> tuple[int, int]:
     con.register("_scored", rows)
     try:
         changed = " or ".join(
-            f"p.{c} is distinct from s.{c}" for c in ("proba_up", "predicted_direction", "confidence", "predicted_return")
+            f"p.{c} is distinct from s.{c}" for c in ("proba_up", "predicted_direction", "confidence", "predicted_return", "score")
         )
         keys = " and ".join(f"p.{k} = s.{k}" for k in KEY)
         con.execute("begin")
@@ -122,6 +126,7 @@ def predict(
     symbols = symbols or model.metadata["symbols"]
     con = connect(db, read_only=True)
     try:
+        check_fits(model, con)
         check_feature_list(model, feature_data.table_columns(con))
         loaded = feature_data.load_features(
             con, bar_size=model.metadata["bar_size"], features=model.features, symbols=symbols, start=start, end=end, labels=False
@@ -139,6 +144,8 @@ def predict(
     rows = score_frame(model, loaded.frame, datetime.now(UTC))
     con = connect(db)
     try:
+        # warehouses built before the score column existed get it
+        con.execute(f"alter table {PREDICTIONS} add column if not exists score double")
         inserted, updated = upsert_predictions(con, rows)
     finally:
         con.close()

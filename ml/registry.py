@@ -49,11 +49,17 @@ class RegisteredModel:
         data = json.loads(path.read_text())
         return np.asarray(data["x"], float), np.asarray(data["y"], float)
 
+    def raw_score(self, X) -> np.ndarray:
+        """The model's uncalibrated output for rows X: a classifier's raw probability, a
+        regressor's predicted return. What rankings and quantile thresholds use (isotonic
+        calibration is a step function: it ties scores that the raw model tells apart)."""
+        # the model file is read once per RegisteredModel, not per call
+        return self.booster.predict(X, num_iteration=self.metadata["parameters"].get("n_estimators"))
+
     def score(self, X) -> np.ndarray:
         """The model's output for rows X (features in the model's order): the calibrated
         probability of an up move for a classifier, the predicted return for a regressor."""
-        # the model file is read once per RegisteredModel, not per call
-        raw = self.booster.predict(X, num_iteration=self.metadata["parameters"].get("n_estimators"))
+        raw = self.raw_score(X)
         calibration = self.calibration
         if calibration is not None:
             raw = np.interp(raw, *calibration)
@@ -65,7 +71,8 @@ def models_dir(root: str | Path | None = None) -> Path:
 
 
 def save_run(run_id: str, metadata: dict, *, root: str | Path | None = None, files: dict[str, bytes] | None = None) -> Path:
-    """Write a run directory atomically (a temp dir renamed into place), then point latest at it."""
+    """Write a run directory atomically (a temp dir renamed into place). ``point_latest``
+    makes it the newest once the warehouse has recorded it."""
     base = models_dir(root)
     base.mkdir(parents=True, exist_ok=True)
     final = base / run_id
@@ -77,13 +84,23 @@ def save_run(run_id: str, metadata: dict, *, root: str | Path | None = None, fil
         (staging / name).write_bytes(content)
     (staging / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str))
     staging.rename(final)
+    return final
+
+
+def discard_run(path: Path) -> None:
+    """Remove a run directory the warehouse could not record."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def point_latest(run_id: str, *, root: str | Path | None = None) -> None:
+    """Point ``latest`` at a run, atomically (a new link renamed over the old one)."""
+    base = models_dir(root)
     link = base / LATEST
     tmp_link = base / f".{LATEST}.tmp"
     if tmp_link.is_symlink() or tmp_link.exists():
         tmp_link.unlink()
     tmp_link.symlink_to(run_id)
     os.replace(tmp_link, link)
-    return final
 
 
 def resolve(run_id: str, *, root: str | Path | None = None) -> RegisteredModel:
@@ -112,6 +129,35 @@ def list_runs(root: str | Path | None = None) -> list[RegisteredModel]:
     return sorted(runs, key=lambda m: m.metadata.get("created_at", ""), reverse=True)
 
 
+def check_fits(model: RegisteredModel, con, *, bar_size: str | None = None, rows: bool = True) -> None:
+    """Refuse, in one line naming both sides, a model trained on another warehouse, on another
+    bar size, or on training rows that this warehouse no longer holds as they were (other
+    history, other adjustment, other label settings: the recorded fingerprint differs)."""
+    from alphaduck.warehouse import warehouse_id
+    from ml.data import training_fingerprint
+
+    m = model.metadata
+    recorded = (m.get("warehouse") or {}).get("id")
+    here = warehouse_id(con)
+    if recorded is None or recorded != here:
+        where = (m.get("warehouse") or {}).get("path", "an unrecorded warehouse")
+        raise AlphaduckError(
+            f"model {model.run_id} was trained on warehouse {where} (id {str(recorded)[:8]}), not this one "
+            f"(id {str(here)[:8] if here else 'none: no model was trained here'}): train one here with `alphaduck train`"
+        )
+    if bar_size is not None and bar_size != m["bar_size"]:
+        raise AlphaduckError(f"model {model.run_id} was trained on {m['bar_size']} bars, not {bar_size}: use a {bar_size} model")
+    span = m.get("training_span")
+    if rows and span:
+        now = training_fingerprint(con, bar_size=m["bar_size"], label=m["label"], **span)
+        if now != m["training_fingerprint"]:
+            raise AlphaduckError(
+                f"model {model.run_id} was trained on {m['bar_size']} rows {span['first_ts'][:10]}..{span['last_ts'][:10]} "
+                "that have changed in this warehouse since (rebuilt with other settings, other history or new corporate "
+                "actions): retrain with `alphaduck train`"
+            )
+
+
 TRAIN_RUNS_DDL = """
 create table if not exists ml.train_runs (
     run_id varchar primary key,
@@ -129,8 +175,15 @@ create table if not exists ml.train_runs (
     cv_scores double[],
     test_metrics json,
     gate_status varchar,
-    model_dir varchar not null
-)
+    model_dir varchar not null,
+    label_price varchar,
+    warehouse_id varchar,
+    training_fingerprint varchar
+);
+-- warehouses made before these columns existed get them
+alter table ml.train_runs add column if not exists label_price varchar;
+alter table ml.train_runs add column if not exists warehouse_id varchar;
+alter table ml.train_runs add column if not exists training_fingerprint varchar;
 """
 
 
@@ -139,7 +192,10 @@ def record_train_run(con, run_id: str, metadata: dict, model_dir: Path) -> None:
     con.execute(TRAIN_RUNS_DDL)
     windows = metadata["windows"]
     con.execute(
-        "insert or replace into ml.train_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert or replace into ml.train_runs (run_id, created_at, objective, label, horizon, bar_size, symbols, "
+        "n_features, train_window, valid_window, test_window, parameters, cv_scores, test_metrics, gate_status, "
+        "model_dir, label_price, warehouse_id, training_fingerprint) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             run_id,
             metadata["created_at"],
@@ -157,5 +213,8 @@ def record_train_run(con, run_id: str, metadata: dict, model_dir: Path) -> None:
             json.dumps(metadata["test_metrics"]),
             metadata["gate"]["status"],
             str(model_dir),
+            metadata["label_price"],
+            metadata["warehouse"]["id"],
+            metadata["training_fingerprint"],
         ],
     )

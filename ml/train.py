@@ -26,12 +26,12 @@ import pandas as pd
 
 from alphaduck import options
 from alphaduck.errors import AlphaduckError, ChecksFailedError
-from alphaduck.features import LABEL_DIRECTION, LABEL_RETURN
-from alphaduck.settings import PROJECT_ROOT
-from alphaduck.warehouse import connect
+from alphaduck.features import LABEL_DIRECTION, LABEL_RETURN, built_features
+from alphaduck.settings import PROJECT_ROOT, warehouse_path
+from alphaduck.warehouse import connect, warehouse_id
 from ml import data as feature_data
 from ml.metrics import evaluate
-from ml.registry import record_train_run, save_run
+from ml.registry import discard_run, point_latest, record_train_run, save_run
 from ml.split import PurgedTimeSeriesSplit, purge_before, time_windows
 
 OBJECTIVES = ("classification", "regression")
@@ -120,12 +120,6 @@ def _file_hash(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
-def _dbt_vars() -> dict:
-    import yaml
-
-    return yaml.safe_load((PROJECT_ROOT / "dbt_project.yml").read_text()).get("vars", {})
-
-
 def permutation_importance(model_score: Callable[[np.ndarray], np.ndarray], X: np.ndarray, y: np.ndarray,
                            metric: Callable[[np.ndarray, np.ndarray], float], *, seed: int, repeats: int = 2) -> np.ndarray:  # fmt: skip
     """Mean drop of ``metric`` when one feature's column is shuffled (higher = more important)."""
@@ -199,7 +193,7 @@ def train(
     try:
         bar_size = feature_data.choose_bar_size(con, opts.bar_size)
         loaded = feature_data.load_features(con, bar_size=bar_size, symbols=opts.symbols or None)
-        horizon = feature_data.label_horizon(con, bar_size)
+        built = built_features(con)
     finally:
         con.close()
     frame, features = loaded.frame, loaded.features
@@ -207,6 +201,8 @@ def train(
         what = f" for {', '.join(opts.symbols)}" if opts.symbols else ""
         raise AlphaduckError(f"no warmed-up {bar_size} feature rows{what}: ingest more history and run `alphaduck build`")
     frame = frame[frame[label].notna()]
+    # the bars a label spans past its decision bar: the fill bar and h more
+    horizon = built.horizon
     embargo = horizon if opts.embargo is None else opts.embargo
     gap = horizon + embargo
     try:
@@ -303,6 +299,7 @@ def train(
     progress("test metrics", 0, 1)
     test_score = score(X_test)
     metrics = evaluate(train_rows, test_rows, test_score, label=label, return_label=LABEL_RETURN, classification=classification)
+    raw_quantiles = {f"{q:.2f}": float(np.quantile(raw_score(X_valid), q)) for q in np.round(np.arange(0.01, 1.0, 0.01), 2)}
 
     progress("feature importance", 0, 1)
     from sklearn.metrics import roc_auc_score
@@ -323,7 +320,17 @@ def train(
         {"feature": features, "gain": booster.feature_importance("gain", iteration=best_rounds), "permutation": permutation}
     ).sort_values("gain", ascending=False, ignore_index=True)
 
-    # 6. register
+    # 6. register: the model belongs to this warehouse and these rows
+    training_span = {
+        "symbols": sorted(train_rows["symbol"].unique().tolist()),
+        "first_ts": train_rows["ts"].min().isoformat(),
+        "last_ts": train_rows["ts"].max().isoformat(),
+    }
+    con = connect(db, read_only=True)
+    try:
+        fingerprint = feature_data.training_fingerprint(con, bar_size=bar_size, label=label, **training_span)
+    finally:
+        con.close()
     created = datetime.now(UTC)
     run_id = f"{created:%Y%m%dT%H%M%SZ}-{'clf' if classification else 'reg'}-{uuid.uuid4().hex[:6]}"
     metadata = {
@@ -334,6 +341,9 @@ def train(
         "label": label,
         "return_label": LABEL_RETURN,
         "horizon": horizon,
+        "label_price": built.label_price,  # the fill the labels measure: backtests check it
+        "fill": built.fill,
+        "dead_band": built.dead_band,
         "embargo": embargo,
         "bar_size": bar_size,
         "symbols": sorted(frame["symbol"].unique().tolist()),
@@ -341,14 +351,19 @@ def train(
         "windows": windows.as_dict(),
         "train_window": windows.as_dict()["train"],  # the drift gate's reference
         "rows": {"train": len(train_rows), "valid": len(valid_rows), "test": len(test_rows)},
-        "dbt_vars": _dbt_vars(),
+        "dbt_vars": built.vars,  # what the feature table was built with (marts.feature_builds)
         "dbt_manifest_sha256": _file_hash(PROJECT_ROOT / "target" / "manifest.json"),
-        "training_fingerprint": feature_data.fingerprint(train_rows, ["symbol", "ts", *features, label]),
+        "warehouse": {"id": None, "path": str(warehouse_path(db).resolve())},  # the id is set when recorded
+        "training_span": training_span,
+        "training_fingerprint": fingerprint,
         "parameters": {**search.best_params_, "n_estimators": best_rounds, "seed": opts.seed, "threads": THREADS},
         "search": {"space": SEARCH_SPACE, "n_iter": opts.n_iter, "scoring": "roc_auc" if classification else "ic"},
         "cv": {"splitter": repr(cv), "fold_scores": fold_scores, "mean": float(np.mean(fold_scores))},
         "calibrated": calibration is not None,
         "valid_score_quantiles": quantiles,
+        # the same on the uncalibrated score (a classifier's raw probability, a regressor's
+        # predicted return), at every percent: what quantile thresholds rank by
+        "valid_raw_score_quantiles": raw_quantiles,
         "test_metrics": metrics,
         "gate": gate,
         "options": asdict(opts),
@@ -360,12 +375,20 @@ def train(
     }
     if calibration:
         files["calibration.json"] = json.dumps(calibration).encode()
-    path = save_run(run_id, metadata, root=models_root, files=files)
+    # a warehouse that cannot be written (locked) fails here, before anything is registered;
+    # `latest` moves only once ml.train_runs knows the run
     con = connect(db)
     try:
-        record_train_run(con, run_id, metadata, path)
+        metadata["warehouse"]["id"] = warehouse_id(con, create=True)
+        path = save_run(run_id, metadata, root=models_root, files=files)
+        try:
+            record_train_run(con, run_id, metadata, path)
+        except BaseException:
+            discard_run(path)
+            raise
     finally:
         con.close()
+    point_latest(run_id, root=models_root)
     return TrainResult(run_id, path, metadata)
 
 

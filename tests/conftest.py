@@ -132,3 +132,53 @@ def predicted(sample_built, tmp_path_factory):
         result = run_cli(*args, "--db", db, "--models", models, "-q")
         assert result.exit_code == 0, result.output
     return db, models, root
+
+
+# -- real-data panels built by the tests ---------------------------------------------------------------
+
+DOW30_DAILY = ROOT / "data" / "sample" / "dow30_spy_daily_raw_1999-11_2023-03.csv.gz"
+DOW30_SPLITS = ROOT / "data" / "sample" / "dow30_splits_1999-11_2023-03.csv"
+
+
+def dow30_csv(path: Path, *, start: str = "1999-01-01", end: str = "2100-01-01") -> Path:
+    """The real Dow 30 + SPY daily bars (raw, unadjusted) of sessions in [start, end], as a CSV
+    `alphaduck ingest file` reads. The panel is unbalanced: DOW starts 2019-03-20."""
+    con = duckdb.connect()
+    con.execute(
+        f"copy (select * from read_csv('{DOW30_DAILY}') where ts between '{start}' and '{end}' order by symbol, ts) "
+        f"to '{path}' (header)"
+    )
+    con.close()
+    return path
+
+
+def eth_minute_csv(path: Path, *, sessions: int = 4, seed: int = 3, symbol: str = "SPY") -> Path:
+    """A 1-minute all-hours series (04:00-20:00 New York, 960 bars a session) on real NYSE
+    sessions from 2025-05-12 on: a seeded random walk in whole cents from SPY's real
+    2025-05-09 close, so flat minutes (exact-zero returns) are as common as in real
+    extended-hours tape. Written with UTC offsets, as `alphaduck ingest file` reads it."""
+    import numpy as np
+    import pandas as pd
+
+    from alphaduck.calendars import trading_sessions
+
+    rng = np.random.default_rng(seed)
+    days = trading_sessions("XNYS", pd.Timestamp("2025-05-12").date(), pd.Timestamp("2025-07-31").date())
+    days = days[~days["is_early_close"]].head(sessions)
+    frames, price = [], 564.34
+    for day in days["session_date"]:
+        stamps = pd.date_range(f"{day} 04:00", f"{day} 19:59", freq="1min", tz="America/New_York")
+        regular = (stamps.hour * 60 + stamps.minute >= 570) & (stamps.hour < 16)
+        scale = np.where(regular, 0.00045, 0.00012)
+        closes = np.round(price * np.exp(np.cumsum(rng.normal(0, scale))), 2)
+        opens = np.round(np.concatenate([[price], closes[:-1]]) + rng.choice([0, 0, 0.01, -0.01], len(closes)), 2)
+        spread = np.round(np.abs(rng.normal(0, scale * price)), 2)
+        frames.append(pd.DataFrame({
+            "ts": stamps.map(lambda t: t.isoformat()), "symbol": symbol, "open": opens,
+            "high": np.round(np.maximum(opens, closes) + spread, 2), "low": np.round(np.minimum(opens, closes) - spread, 2),
+            "close": closes,
+            "volume": np.where(regular, rng.integers(20_000, 400_000, len(stamps)), rng.integers(100, 20_000, len(stamps))),
+        }))  # fmt: skip
+        price = closes[-1]
+    pd.concat(frames).to_csv(path, index=False)
+    return path

@@ -236,3 +236,128 @@ def test_run_stops_at_the_failing_step_and_says_how_to_resume(sample_copy, tmp_p
     assert "stopped at gate: fix it and re-run" in out
     assert "gate FAILED" in out and " train " not in out  # nothing ran after it
     assert not (tmp_path / "models").exists()
+
+
+# -- numbers a researcher can trust -------------------------------------------------------------------
+
+
+def test_the_fill_must_be_the_one_the_labels_measure(own):
+    """The model learnt next-open-to-next-open returns: a next-close backtest is refused (it
+    would trade returns the model never saw) unless asked for."""
+    db, models, root = own
+    metadata = json.loads((models / "latest" / "metadata.json").read_text())
+    assert (metadata["label_price"], metadata["fill"]) == ("open", "next_open")
+    refused = run_cli("backtest", "--db", db, "--models", models, "--param", "fill=next_close", "--no-report")
+    assert refused.exit_code == 2
+    assert "`fill=next_close` differs from the fill the model's labels measure (next_open" in " ".join(refused.output.split())
+    allowed = run_cli("backtest", "--db", db, "--models", models, "--param", "fill=next_close", "--no-report",
+                      "--allow-fill-mismatch", "-q")  # fmt: skip
+    assert allowed.exit_code == 0, allowed.output
+
+
+def test_the_sweep_deflates_the_window_it_chose_on(own):
+    """256 configurations tried on the validation window: the chosen one's validation figures
+    count 256 trials and their Sharpe variance (its DSR below its PSR); the test window,
+    untouched by the choice, counts one and says it was selected from 256."""
+    from backtests.stats import deflated_sharpe
+
+    db, models, root = own
+    result = run_cli("sweep", "--db", db, "--models", models, "--reports", root / "reports", "-q")
+    assert result.exit_code == 0, result.output
+    con = connect(db, read_only=True)
+    try:
+        stats, in_sample, sweep_id = con.execute(
+            "select stats, in_sample_stats, sweep_id from backtest.runs where sweep_id is not null "
+            "order by created_at desc limit 1").fetchall()[0]  # fmt: skip
+        sharpes = [r[0] for r in con.execute("select sharpe from backtest.sweeps where sweep_id = ?", [sweep_id]).fetchall()]
+    finally:
+        con.close()
+    stats, in_sample = json.loads(stats), json.loads(in_sample)
+    assert in_sample["n_trials"] == len(sharpes) == 256
+    assert in_sample["dsr"] < in_sample["psr"] - 0.05
+    assert stats["n_trials"] == 1 and stats["selected_from"] == 256 and stats["dsr"] == stats["psr"]
+    assert deflated_sharpe(np.array([0.01, -0.02, 0.03] * 50), 256, 1e-4) < deflated_sharpe(np.array([0.01, -0.02, 0.03] * 50), 1, 0)
+
+
+@pytest.fixture(scope="module")
+def dow_predicted(tmp_path_factory):
+    """The real Dow 30 + SPY daily panel, 2012-2023 (DOW lists on 2019-03-20, inside the test
+    window from 2018-06): ingested, built, a fast model trained and its test window scored."""
+    from tests.conftest import dow30_csv
+
+    root = tmp_path_factory.mktemp("dow")
+    db, models = root / "dow.duckdb", root / "models"
+    csv = dow30_csv(root / "dow30.csv", start="2012-01-01")
+    train = ("train", "--n-iter", "1", "--n-splits", "2", "--skip-gate", "--valid-start", "2017-01-03",
+             "--test-start", "2018-06-01", "--models", models)  # fmt: skip
+    for args in (("ingest", "file", csv), ("build",), train, ("predict", "--models", models)):
+        result = run_cli(*args, "--db", db, "-q")
+        assert result.exit_code == 0, result.output
+    return db, models, root
+
+
+def test_an_unbalanced_panel_backtests_with_bt_to_the_end_with_a_finite_benchmark(dow_predicted):
+    """31 symbols, one of which lists mid-window: bt runs to the end (it used to stop at
+    'Cannot allocate capital to DOW because price is nan'), the benchmark is finite and buys
+    DOW when it lists, and the vector engine gives bt's numbers."""
+    from backtests.results import benchmark_weights
+
+    db, models, root = dow_predicted
+    runs = {}
+    for engine in ("bt", "vector"):
+        result = run_cli("backtest", "--db", db, "--models", models, "--engine", engine, "--run-id", engine,
+                         "--param", "long_quantile=0.7", "--no-report", "-q")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        con = connect(db, read_only=True)
+        runs[engine] = con.execute("select ts, equity, benchmark_equity from backtest.equity where run_id = ? order by ts",
+                                   [engine]).df()  # fmt: skip
+        stats = json.loads(con.execute("select stats from backtest.runs where run_id = ?", [engine]).fetchall()[0][0])
+        symbols = con.execute("select symbols from backtest.runs where run_id = ?", [engine]).fetchall()[0][0]
+        con.close()
+        assert len(symbols) == 31 and "DOW" in symbols
+        assert np.isfinite(runs[engine][["equity", "benchmark_equity"]].to_numpy()).all()
+        assert stats["bars_per_year"] == pytest.approx(251, abs=2)
+    bt, vector = runs["bt"], runs["vector"]
+    assert (bt.ts.iloc[-1] - bt.ts.iloc[0]).days > 1500 and bt.ts.iloc[0] < pd.Timestamp("2019-03-20", tz="UTC")
+    np.testing.assert_allclose(vector.equity, bt.equity, rtol=1e-9)
+    np.testing.assert_allclose(vector.benchmark_equity, bt.benchmark_equity, rtol=1e-9)
+    # the benchmark re-weights to 1/31 the day DOW lists
+    con = connect(db, read_only=True)
+    bars = con.execute("select symbol, ts from marts.fct_features where ts >= ? order by ts", [bt.ts.iloc[0]]).df()
+    con.close()
+    weights = benchmark_weights(bars, pd.DatetimeIndex(bt.ts))
+    listing = weights[weights["DOW"].notna()].iloc[0]
+    assert listing.name.date() == pd.Timestamp("2019-03-20").date()
+    assert listing["DOW"] == pytest.approx(1 / 31) and listing.notna().all()
+    assert weights.iloc[0].notna().sum() == 30 and np.isnan(weights.iloc[0]["DOW"])
+
+
+def test_a_delisted_symbol_is_closed_at_its_last_bar(dow_predicted, tmp_path):
+    """AAPL's bars stop mid-window (a delisting planted in a copy): every engine closes its
+    position on its last bar, nothing is held afterwards, and bt and the vector engine agree."""
+    db, models, root = dow_predicted
+    copy = tmp_path / "delisted.duckdb"
+    shutil.copy(db, copy)
+    con = connect(copy)
+    last = con.execute("select max(ts) from ml.predictions").fetchall()[0][0]
+    cut = pd.Timestamp(last) - pd.Timedelta(days=200)
+    con.execute("delete from marts.fct_features where symbol = 'AAPL' and ts > ?", [cut])
+    con.execute("delete from ml.predictions where symbol = 'AAPL' and ts > ?", [cut])
+    last_bar = con.execute("select max(ts) from marts.fct_features where symbol = 'AAPL'").fetchall()[0][0]
+    con.close()
+    held = {}
+    for engine in ("bt", "vector"):
+        result = run_cli("backtest", "--db", copy, "--models", models, "--engine", engine, "--run-id", engine,
+                         "--param", "long_threshold=0.0", "--no-report", "-q")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        con = connect(copy, read_only=True)
+        held[engine] = con.execute(
+            "select exit_ts, is_open from backtest.trades where run_id = ? and symbol = 'AAPL' order by entry_ts desc limit 1",
+            [engine]).fetchall()[0]  # fmt: skip
+        equity = con.execute("select equity from backtest.equity where run_id = ? order by ts", [engine]).df()
+        con.close()
+        held[engine + "_equity"] = equity.equity.to_numpy()
+    for engine in ("bt", "vector"):
+        exit_ts, is_open = held[engine]
+        assert not is_open and exit_ts == last_bar, (engine, exit_ts, last_bar)
+    np.testing.assert_allclose(held["vector_equity"], held["bt_equity"], rtol=1e-9)

@@ -150,7 +150,10 @@ def test_sweep_chooses_on_validation_and_backtests_the_choice_on_test(sample_bui
     assert str(sweeps[0][4]) == model["windows"]["valid"][0]  # on the validation window
     stats, in_sample, sweep_id, first_ts = run[0]
     stats, in_sample = json.loads(stats), json.loads(in_sample)
-    assert stats["n_trials"] == 4 and stats["dsr"] <= stats["psr"]
+    # the choice was made on the validation window: its figures count the 4 tried; the test
+    # window, untouched by the choice, is one trial and says it was selected
+    assert in_sample["n_trials"] == 4 and in_sample["dsr"] <= in_sample["psr"]
+    assert stats["n_trials"] == 1 and stats["selected_from"] == 4
     # the re-run on the validation window reproduces the sweep's figure for the chosen one
     assert in_sample["sharpe"] == pytest.approx(chosen[2], rel=1e-9)
     assert str(first_ts.date()) >= model["windows"]["test"][0]  # judged out of sample
@@ -159,7 +162,7 @@ def test_sweep_chooses_on_validation_and_backtests_the_choice_on_test(sample_bui
 def test_the_fused_sweep_pass_equals_the_engine_path(market):
     """A sweep's one-pass kernel gives the vector engine's equity (hence bt's) for a config."""
     from backtests.kernels import simulate, sweep_equity
-    from backtests.strategy import change_matrix, make_panel, weights_matrix
+    from backtests.strategy import change_matrix, kernel_params, make_panel, weights_matrix
 
     bars, predictions = market
     panel = make_panel(predictions, bars)
@@ -167,7 +170,7 @@ def test_the_fused_sweep_pass_equals_the_engine_path(market):
     params = StrategyParams(long_threshold=0.6, short_threshold=0.4, min_hold=2, cooldown=1, max_hold=8, flat_at_close=True)
     weights, _ = weights_matrix(panel, params)
     engine, _ = simulate(prices, change_matrix(weights, panel.has_bar), 1e5, 0.0035, 0.35, 0.01, 1.0)
-    fused, entries = sweep_equity(panel.proba, panel.has_bar, panel.last_of_session, prices, 1e5, 0.0035, 0.35, 0.01, 1.0,
-                                  0.6, 0.4, 0.0, 2, 8, 1, False, 1 / len(panel.symbols), 0.2, 1.0, 1.0, True)  # fmt: skip
+    fused, entries = sweep_equity(panel.proba, panel.confidence, panel.has_bar, panel.last_of_session, panel.last_bar,
+                                  prices, 1e5, (0.0035, 0.35, 0.01, 1.0), kernel_params(params, len(panel.symbols)))  # fmt: skip
     np.testing.assert_array_equal(fused, engine)
     assert entries > 500

@@ -159,20 +159,56 @@ def test_no_feature_changes_when_the_future_is_cut_off(features_db, symbol, bar_
     assert len(truncated) == cut + 1
     changed = [c for c in full.columns if c not in FEATURE_EXCLUDED and not same(full[c], truncated[c])]
     assert not changed, f"features at t <= cut depend on later bars: {changed}"
-    # labels: equal wherever their future bar is inside the cut, null after it
-    assert same(full.label_fwd_return_h.iloc[:-1], truncated.label_fwd_return_h.iloc[:-1])
-    assert truncated.label_fwd_return_h.iloc[-1:].isna().all()
+    # labels: equal wherever their future bars (the fill bar and one more) are inside the cut
+    assert same(full.label_fwd_return_h.iloc[:-2], truncated.label_fwd_return_h.iloc[:-2])
+    assert truncated.label_fwd_return_h.iloc[-2:].isna().all()
 
 
-def test_labels_are_the_return_realised_over_the_next_bar(features_db):
+def expected_labels(f: pd.DataFrame, *, h: int = 1, price: str = "open", band: float = 0.0) -> tuple[pd.Series, pd.Series]:
+    """What a decision on each bar's close earns, filled on the next bar at ``price`` and held
+    h bars, and its direction (null for an exact zero or inside the dead band)."""
+    realised = f[price].shift(-(h + 1)) / f[price].shift(-1) - 1
+    direction = pd.Series(np.where(realised > band, 1.0, np.where(realised < -band, 0.0, np.nan)))
+    return realised, direction
+
+
+def test_labels_are_the_return_the_next_open_fill_earns(features_db):
     for symbol, bar_size in real_series(features_db):
         f = features(features_db, symbol, bar_size)
-        realised = f.close.shift(-1) / f.close - 1
+        realised, direction = expected_labels(f)
         assert same(f.label_fwd_return_h, realised), f"{symbol} {bar_size}"
-        assert f.label_fwd_return_h.iloc[-1:].isna().all() and f.label_fwd_return_h.iloc[:-1].notna().all()
-        direction = np.where(realised > 0, 1.0, 0.0)
-        direction[realised.isna()] = np.nan
-        assert same(f.label_direction_h.astype(float), pd.Series(direction)), f"{symbol} {bar_size}"
+        assert f.label_fwd_return_h.iloc[-2:].isna().all() and f.label_fwd_return_h.iloc[:-2].notna().all()
+        assert same(f.label_direction_h.astype(float), direction), f"{symbol} {bar_size}"
+    # a flat move is not a down move: exact zeros have no direction (the old label said 0)
+    flat = features(features_db, "SPY", INTRADAY).query("label_fwd_return_h == 0")
+    assert len(flat) > 10 and flat.label_direction_h.isna().all()
+
+
+def test_the_label_follows_label_price_horizon_and_dead_band(tmp_path):
+    """Fills at the next close (label_price=close), 3 bars held, a 5 bp dead band: the labels
+    say so, the build records it, and the features gate (labels, directions) passes."""
+    db = tmp_path / "close.duckdb"
+    four = tmp_path / "two.csv"
+    con = duckdb.connect()
+    con.execute(f"copy (select * from read_csv('{SAMPLE_30MIN}') where symbol in ('SPY', 'XOM')) to '{four}' (header)")
+    con.close()
+    assert run_cli("ingest", "file", four, "--db", db, "-q").exit_code == 0
+    result = run_cli("build", "--db", db, "-q", "--var", "label_price=close", "--var", "label_horizon=3",
+                     "--var", "label_dead_band=0.0005")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for symbol in ("SPY", "XOM"):
+        f = features(db, symbol)
+        realised, direction = expected_labels(f, h=3, price="close", band=0.0005)
+        assert same(f.label_fwd_return_h, realised) and same(f.label_direction_h.astype(float), direction)
+        assert f.label_fwd_return_h.iloc[-4:].isna().all() and f.label_fwd_return_h.iloc[:-4].notna().all()
+    con = duckdb.connect(str(db), read_only=True)
+    recorded = json.loads(con.execute("select vars from marts.feature_builds order by built_at desc limit 1").fetchall()[0][0])
+    con.close()
+    assert (recorded["label_price"], recorded["label_horizon"], recorded["label_dead_band"]) == ("close", 3, 0.0005)
+    gate = run_cli("check", "--db", db, "--suite", "features", "--no-docs")
+    assert gate.exit_code == 0, gate.output
+    bad = run_cli("build", "--db", db, "-q", "--var", "label_price=vwap")
+    assert bad.exit_code == 1 and "label_price must be 'open'" in bad.output
 
 
 @pytest.mark.parametrize("start", LATE_STARTS)
@@ -317,3 +353,94 @@ def test_a_missing_bar_fails_the_session_completeness_test(tmp_path):
     con.close()
     result = run_dbt("build", "--select", "stg_bars", db=db)
     assert "Failure in test stg_bars_full_sessions_complete" in result.stdout, result.stdout[-3000:]
+
+
+def test_a_changed_feature_var_takes_effect_on_an_incremental_build(tmp_path):
+    """`alphaduck build --var rsi_window=10 --var label_horizon=2` after a default build: the
+    incremental build recomputes every row (not only new bars), equal to a fresh full build
+    with those vars, and training takes the horizon from the build record."""
+    db = tmp_path / "vars.duckdb"
+    two = tmp_path / "two.csv"
+    con = duckdb.connect()
+    con.execute(f"copy (select * from read_csv('{SAMPLE_30MIN}') where symbol in ('SPY', 'XOM')) to '{two}' (header)")
+    con.close()
+    assert run_cli("ingest", "file", two, "--db", db, "-q").exit_code == 0
+    assert run_cli("build", "--db", db, "-q").exit_code == 0
+    before = features(db, "SPY")
+    changed = ["--var", "rsi_window=10", "--var", "label_horizon=2"]
+    result = run_cli("build", "--db", db, *changed)
+    assert result.exit_code == 0, result.output
+    after = features(db, "SPY")
+    assert not same(before.rsi, after.rsi) and not same(before.label_fwd_return_h, after.label_fwd_return_h)
+    assert same(after.label_fwd_return_h, expected_labels(after, h=2)[0])
+    assert deviation(after.rsi.to_numpy(float)[100:], talib.RSI(after.close.to_numpy(float), 10)[100:]).max() < TOLERANCE
+
+    fresh = tmp_path / "fresh.duckdb"
+    assert run_cli("ingest", "file", two, "--db", fresh, "-q").exit_code == 0
+    assert run_cli("build", "--db", fresh, "-q", *changed).exit_code == 0
+    for name in FEATURE_TABLES:
+        a, b = table(db, name), table(fresh, name)
+        assert len(a) == len(b)
+        for column in b.columns:
+            if column != "ingested_at" and a[column].dtype.kind == "f":
+                both = a[column].notna() & b[column].notna()
+                assert (a[column].isna() == b[column].isna()).all(), f"{name}.{column}"
+                assert deviation(a[column][both].to_numpy(), b[column][both].to_numpy()).max(initial=0) < 1e-12, f"{name}.{column}"
+    models = tmp_path / "models"
+    trained = run_cli("train", "--db", db, "--models", models, "--n-iter", "1", "--n-splits", "2", "-q")
+    assert trained.exit_code == 0, trained.output
+    metadata = json.loads((models / "latest" / "metadata.json").read_text())
+    assert metadata["horizon"] == 2 and metadata["dbt_vars"]["rsi_window"] == 10
+
+
+def test_all_hours_minute_bars_warm_up_over_a_whole_previous_session(tmp_path):
+    """1-minute bars 04:00-20:00 (960 a session, more than the 500 warm-up bars): no row of the
+    first session counts as warm (it has no previous session to gap from); the gap is the
+    regular open against the previous regular close, the gap so far before the open; the
+    features gate passes."""
+    from tests.conftest import eth_minute_csv
+
+    db = tmp_path / "eth.duckdb"
+    assert run_cli("ingest", "file", eth_minute_csv(tmp_path / "eth.csv", sessions=4), "--db", db, "-q").exit_code == 0
+    result = run_cli("build", "--db", db, "-q")
+    assert result.exit_code == 0, result.output
+    f = features(db, "SPY", "1min")
+    first = f.session_date == f.session_date.min()
+    assert f.loc[first, "bar_in_session"].max() == 959 and not f.loc[first, "warmup_complete"].any()
+    assert f.loc[~first, "warmup_complete"].all() and f.loc[f.warmup_complete, "session_gap"].notna().all()
+    local = f.ts.dt.tz_convert("America/New_York")
+    minute = local.dt.hour * 60 + local.dt.minute
+    regular = (minute >= 570) & (minute < 960)
+    for day, bars in f[~first].groupby("session_date"):
+        previous = f[(f.session_date < day) & regular]
+        previous_close = previous.close.iloc[-1]
+        opening = f[(f.session_date == day) & regular].open.iloc[0]
+        mine = regular & (f.session_date == day)
+        pre = (f.session_date == day) & (minute < 570)
+        assert np.allclose(f.loc[mine | ((f.session_date == day) & (minute >= 960)), "session_gap"], opening / previous_close - 1, rtol=0, atol=1e-15)
+        assert np.allclose(f.loc[pre, "session_gap"], f.loc[pre, "close"] / previous_close - 1, rtol=0, atol=1e-15)
+    gate = run_cli("check", "--db", db, "--suite", "features", "--no-docs")
+    assert gate.exit_code == 0, gate.output
+
+
+def test_build_uses_the_calendar_the_warehouse_was_ingested_with(tmp_path):
+    """`alphaduck ingest --calendar XLON` then `alphaduck build` (no flag): sessions, gaps and
+    warm-up come from XLON, and the build records it."""
+    db = tmp_path / "xlon.duckdb"
+    from alphaduck.calendars import trading_sessions
+    from tests.conftest import SAMPLE_DAILY
+
+    london = set(trading_sessions("XLON", pd.Timestamp("2014-01-01").date(), pd.Timestamp("2016-12-31").date())["session_date"])
+    daily = pd.read_csv(SAMPLE_DAILY)
+    daily = daily[pd.to_datetime(daily.ts).dt.date.isin(london)]
+    path = tmp_path / "london.csv"
+    daily.to_csv(path, index=False)
+    assert run_cli("ingest", "file", path, "--symbol", "SPY", "--calendar", "XLON", "--db", db, "-q").exit_code == 0
+    result = run_cli("build", "--db", db, "-q")
+    assert result.exit_code == 0, result.output
+    f = features(db, "SPY", "1d")
+    assert f.session_date.notna().all() and f.session_gap.iloc[1:].notna().all() and f.warmup_complete.sum() == len(f) - 500
+    con = duckdb.connect(str(db), read_only=True)
+    recorded = json.loads(con.execute("select vars from marts.feature_builds").fetchall()[-1][0])
+    con.close()
+    assert (recorded["calendar"], recorded["exchange_timezone"]) == ("XLON", "Europe/London")

@@ -4,9 +4,11 @@ naming every bad bar, symbol or feature; Data Docs written; results recorded."""
 from __future__ import annotations
 
 import re
+import shutil
 
 import duckdb
 import pandas as pd
+import pytest
 
 from tests.conftest import run_cli, snapshot
 
@@ -31,20 +33,63 @@ def check(db, *args: str, docs=None):
     return run_cli("check", "--db", db, *docs_args, *args)
 
 
-def test_the_sample_passes_every_suite_and_the_run_is_recorded(sample_copy, tmp_path):
+@pytest.fixture
+def predicted_copy(predicted, tmp_path):
+    """A private copy of the sample with a model trained on it and its predictions."""
+    db, models, _ = predicted
+    copy = tmp_path / "predicted.duckdb"
+    shutil.copy(db, copy)
+    return copy
+
+
+def test_the_sample_passes_every_suite_and_the_run_is_recorded(predicted_copy, tmp_path):
     docs = tmp_path / "docs"
-    result = check(sample_copy, docs=docs)
+    result = check(predicted_copy, docs=docs)
     assert result.exit_code == 0, result.output
-    assert "gate passed: 25 passed, 0 failed" in result.output
-    assert "skipped predictions: ml.predictions is empty: run `alphaduck predict` first" in result.output
+    assert "gate passed: 28 passed, 0 failed" in result.output
+    model = query(predicted_copy, "select run_id, train_window from ml.train_runs")[0]
+    window = "..".join(f"{d:%Y-%m-%d}" for d in model[1])
+    assert f"against {window} (training window of model {model[0]})" in " ".join(result.output.split())
     # Data Docs: an index linking one validation page per suite
     index = (docs / "index.html").read_text()
     pages = sorted(p.relative_to(docs).parts[1] for p in (docs / "validations").rglob("*.html"))
-    assert set(pages) == {"raw", "features", "drift"}
+    assert set(pages) == {"raw", "features", "drift", "predictions"}
     assert "validations/raw" in index and "validations/features" in index
-    runs = query(sample_copy, "select success, suites from ml.gate_runs")
+    runs = query(predicted_copy, "select success, suites from ml.gate_runs order by checked_at desc limit 1")
     assert runs == [(True, ["raw", "features", "drift", "predictions"])]
-    assert query(sample_copy, "select count(*), bool_and(success) from ml.gate_results") == [(25, True)]
+    assert query(predicted_copy, "select count(*), bool_and(success) from ml.gate_results where run_id = "
+                 "(select run_id from ml.gate_runs order by checked_at desc limit 1)") == [(28, True)]
+
+
+def test_a_suite_that_cannot_run_fails_and_says_why(sample_copy, predicted, tmp_path, monkeypatch):
+    """No model trained on this warehouse: drift cannot run, so the gate fails (exit 1) and
+    says what to do, even with another warehouse's registry in the working directory (which
+    it used to read, comparing with a window of 0 rows and passing 187/187). Predictions
+    that do not exist fail the same way."""
+    _, models, _ = predicted
+    monkeypatch.chdir(models.parent)  # ./models/latest is the other warehouse's model
+    result = check(sample_copy, "--suite", "drift", "--no-record")
+    assert result.exit_code == 1, result.output
+    out = " ".join(result.output.split())
+    assert "FAIL drift.features 30min: cannot run: 30min: no model trained on this warehouse at 30min" in out
+    assert "gate FAILED: 0 passed, 0 failed, 1 could not run" in out
+    missing = check(sample_copy, "--suite", "predictions", "--no-record")
+    assert missing.exit_code == 1 and "FAIL predictions: cannot run: ml.predictions is empty" in " ".join(missing.output.split())
+    # a reference window with no rows in this warehouse cannot be compared with either
+    empty = check(sample_copy, "--suite", "drift", "--no-record", "--reference", "2019-01-01..2019-12-31")
+    assert empty.exit_code == 1 and "has no warmed-up feature rows in this warehouse" in " ".join(empty.output.split())
+
+
+def test_drift_is_per_bar_size_with_each_its_own_reference(predicted_copy, tmp_path):
+    """A daily series beside the 30-minute sample: the model's reference serves its own bar
+    size only; the daily one has none, so it fails instead of being pooled in."""
+    assert run_cli("ingest", "sample", "--dataset", "spy-daily", "--db", predicted_copy, "-q").exit_code == 0
+    assert run_cli("build", "--db", predicted_copy, "-q").exit_code == 0
+    result = check(predicted_copy, "--suite", "drift", "--no-record")
+    out = " ".join(result.output.split())
+    assert result.exit_code == 1
+    assert "FAIL drift.features 1d: cannot run: 1d: no model trained on this warehouse at 1d" in out
+    assert "drift 30min: last 20 sessions" in out and "KS statistic" in out
 
 
 def test_planted_bad_bars_and_a_stale_symbol_fail_and_are_named(sample_copy):
@@ -102,20 +147,20 @@ def test_features_with_nulls_missing_rows_or_bad_labels_fail(sample_copy):
     assert "FAIL features.labels: labels null only at tail (0 per series): NVDA 30min" in out
 
 
-def test_drift_in_the_latest_sessions_is_caught_per_feature(sample_copy):
-    assert check(sample_copy, "--suite", "drift", "--no-record").exit_code == 0
+def test_drift_in_the_latest_sessions_is_caught_per_feature(predicted_copy):
+    assert check(predicted_copy, "--suite", "drift", "--no-record").exit_code == 0
     execute(
-        sample_copy,
+        predicted_copy,
         "update marts.fct_features set a158_klen = a158_klen * 4 "
         "where session_date >= (select max(session_date) - interval 20 day from marts.fct_features)",
     )
-    result = check(sample_copy, "--suite", "drift", "--no-record")
+    result = check(predicted_copy, "--suite", "drift", "--no-record")
     assert result.exit_code == 1
     out = " ".join(result.output.split())
-    assert re.search(r"FAIL drift.features: KS statistic \(<= 0.4\): a158_klen \(ks=0\.\d+\)", out)
-    assert "drift: last 20 sessions" in out
-    # a reference window can be given instead of "everything before"
-    given = check(sample_copy, "--suite", "drift", "--no-record", "--reference", "2025-08-01..2025-12-31")
+    assert re.search(r"FAIL drift.features 30min: KS statistic \(<= 0.4\): 30min a158_klen \(ks=0\.\d+\)", out)
+    assert "drift 30min: last 20 sessions" in out
+    # a reference window can be given instead of the model's training window
+    given = check(predicted_copy, "--suite", "drift", "--no-record", "--reference", "2025-08-01..2025-12-31")
     assert "against 2025-08-01..2025-12-31 (given)" in " ".join(given.output.split())
 
 
@@ -143,12 +188,14 @@ def test_predictions_are_checked_when_present(sample_copy):
     assert "FAIL predictions.coverage: coverage of scored span (>= 1): run1 SPY 30min" in out
 
 
-def test_an_unbuilt_warehouse_is_skipped_with_the_command_to_run(tmp_path):
+def test_an_unbuilt_warehouse_fails_with_the_command_to_run(tmp_path):
     db = tmp_path / "raw_only.duckdb"
     assert run_cli("ingest", "sample", "--dataset", "spy-daily", "--db", db, "-q").exit_code == 0
+    assert check(db, "--no-record", "--suite", "raw").exit_code == 0
     result = check(db, "--no-record")
-    assert result.exit_code == 0, result.output
-    assert "skipped features: no marts.fct_features, staging.stg_bars yet: run `alphaduck build` first" in result.output
+    assert result.exit_code == 1, result.output
+    out = " ".join(result.output.split())
+    assert "FAIL features: cannot run: no marts.fct_features, staging.stg_bars yet: run `alphaduck build` first" in out
     nothing = check(tmp_path / "none.duckdb")
     assert nothing.exit_code == 2 and "run `alphaduck ingest` first" in nothing.output
 

@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 import click
 
 from alphaduck import options
-from alphaduck.errors import EXIT_CHECKS_FAILED, AlphaduckError
-from alphaduck.settings import DATA_DOCS_DIR, MODELS_DIR
+from alphaduck.errors import EXIT_CHECKS_FAILED
+from alphaduck.settings import DATA_DOCS_DIR
 
 SUITE_CHOICES = ("raw", "features", "drift", "predictions", "all")
 
 
-def latest_training_window(models_dir: Path = MODELS_DIR) -> tuple[str, str] | None:
-    """The train window of the newest registered model (drift's reference), if there is one."""
-    metadata = models_dir / "latest" / "metadata.json"
-    if not metadata.exists():
-        return None
-    window = json.loads(metadata.read_text()).get("train_window")
-    return (window[0], window[1]) if window else None
-
-
 def _reference(text: str | None) -> tuple[str, str] | None:
+    """--reference START..END, or None: drift then takes each bar size's reference from the
+    newest model trained on this warehouse (ml.train_runs)."""
     if text is None:
-        return latest_training_window()
+        return None
     start, sep, end = text.partition("..")
     if not sep or not start or not end:
         raise click.BadParameter(f"{text!r}: expected START..END, e.g. 2025-05-01..2025-12-31", param_hint="--reference")
@@ -48,8 +40,8 @@ def print_report(report, *, quiet: bool) -> None:
         console.print(table)
         for note in report.notes:
             console.print(note, highlight=False, soft_wrap=True)
-        for suite, why in report.skipped.items():
-            console.print(f"skipped {suite}: {why}", highlight=False, soft_wrap=True)
+    for suite, why in report.unavailable.items():
+        console.print(f"FAIL {suite}: cannot run: {why}", highlight=False, markup=False, soft_wrap=True)
     for r in report.failures():
         more = f" and {r.failing - len(r.examples):,} more" if r.failing > len(r.examples) else ""
         console.print(
@@ -58,8 +50,9 @@ def print_report(report, *, quiet: bool) -> None:
         )  # fmt: skip
     passed = sum(r.success for r in report.results)
     docs = f"; Data Docs: {report.data_docs}" if report.data_docs else ""
+    cannot = f", {len(report.unavailable)} could not run" if report.unavailable else ""
     console.print(
-        f"gate {'passed' if report.success else 'FAILED'}: {passed} passed, {len(report.failures())} failed "
+        f"gate {'passed' if report.success else 'FAILED'}: {passed} passed, {len(report.failures())} failed{cannot} "
         f"in {report.seconds:.1f} s (run {report.run_id}){docs}",
         highlight=False, soft_wrap=True,
     )  # fmt: skip
@@ -77,14 +70,16 @@ Examples:
 Suites: raw (OHLC consistency, positive prices, volume, unique keys, spikes, bars per
 session against the calendar, zero-volume and large-move shares, stale symbols),
 features (row count = staging, no nulls after warm-up, bounded features in range,
-labels null only at the tail), drift (KS and mean shift of the last sessions against
-the training window: the latest model's, else everything before), predictions.
+labels null only at the tail), drift (per bar size: KS and mean shift of the last
+sessions against the training window of the newest model trained on this warehouse at
+that bar size, or --reference), predictions. A suite that cannot run (nothing built, no
+model, no predictions) fails: the gate never passes on nothing.
 """,
 )
 @options.db
 @click.option("--suite", "suites", multiple=True, type=click.Choice(SUITE_CHOICES), default=["all"], show_default=True)
 @click.option("--threshold", "overrides", multiple=True, metavar="NAME=VALUE", help="Change a threshold (repeatable).")
-@click.option("--reference", metavar="START..END", help="Drift reference window (default: the latest model's training window).")
+@click.option("--reference", metavar="START..END", help="Drift reference window [default: per bar size, the training window of the newest model in ml.train_runs].")
 @options.calendar
 @click.option("--docs", "docs_dir", type=click.Path(path_type=Path), default=DATA_DOCS_DIR, show_default=True, help="Where to write Data Docs HTML.")
 @click.option("--no-docs", is_flag=True, help="Do not write Data Docs.")
@@ -110,8 +105,6 @@ def check(
             drift_reference=_reference(reference), record=not no_record,
             on_check=(lambda text: status.update(f"quality gate: {text}")) if not quiet else None,
         )  # fmt: skip
-    if not report.results and report.skipped:
-        raise AlphaduckError("nothing to check: " + "; ".join(f"{s}: {w}" for s, w in report.skipped.items()))
     print_report(report, quiet=quiet)
     if not report.success:
         click.get_current_context().exit(EXIT_CHECKS_FAILED)

@@ -14,8 +14,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from alphaduck.features import BOUNDED, FEATURE_TABLE, LABEL_DIRECTION, LABEL_RETURN, feature_columns
-from alphaduck.warehouse import columns_of
+from alphaduck.contracts import PREDICTIONS, TRAIN_RUNS
+from alphaduck.features import BOUNDED, FEATURE_TABLE, LABEL_DIRECTION, LABEL_RETURN, BuiltFeatures, feature_columns
+from alphaduck.warehouse import columns_of, relation_exists
 
 # -- raw.bars ----------------------------------------------------------------------------------------
 
@@ -151,30 +152,29 @@ def feature_columns_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["feature", "nulls_after_warmup", "min", "max", "lower_bound", "upper_bound"])
 
 
-def feature_labels(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """One row per series: labels must be null exactly where their future bar is missing,
-    i.e. only on the series' last h bars (h = the horizon the labels were built with)."""
+def feature_labels(con: duckdb.DuckDBPyConnection, built: BuiltFeatures) -> pd.DataFrame:
+    """One row per series: labels must be null exactly where their future bars are missing,
+    i.e. only on the series' last h + 1 bars (the fill bar and h more, h = the horizon of the
+    recorded build), and the direction null exactly where the return is null or inside the
+    dead band (an exact zero included)."""
     return con.execute(
         f"""
         with ranked as (
             select symbol, bar_size, {LABEL_RETURN} as label, {LABEL_DIRECTION} as direction,
                    row_number() over (partition by symbol, bar_size order by ts desc) as from_end
             from {FEATURE_TABLE}
-        ),
-        horizon as (
-            -- the horizon is how many bars at the end of the longest series lack a label
-            select max(n) as h from (
-                select count(*) filter (where label is null) as n from ranked group by symbol, bar_size
-            )
         )
         select symbol, bar_size,
-               count(*) filter (where label is null and from_end > (select h from horizon)) as label_nulls_before_tail,
-               count(*) filter (where label is not null and from_end <= (select h from horizon)) as labels_in_tail,
-               count(*) filter (where (label is null) <> (direction is null)) as direction_mismatches
+               count(*) filter (where label is null and from_end > $tail) as label_nulls_before_tail,
+               count(*) filter (where label is not null and from_end <= $tail) as labels_in_tail,
+               count(*) filter (
+                   where (direction is null) <> (label is null or abs(label) <= $band)
+               ) as direction_mismatches
         from ranked
         group by symbol, bar_size
         order by symbol, bar_size
-        """
+        """,
+        {"tail": built.label_lookahead, "band": built.dead_band},
     ).df()
 
 
@@ -183,29 +183,60 @@ def feature_labels(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class DriftWindows:
+    bar_size: str
     reference: tuple[pd.Timestamp, pd.Timestamp]
     latest: tuple[pd.Timestamp, pd.Timestamp]
+    reference_source: str  # "given" or the training run it came from
+
+
+class DriftUnavailable(ValueError):
+    """Drift cannot be measured for a bar size (no reference, or no rows in a window)."""
 
 
 def drift_windows(
-    con: duckdb.DuckDBPyConnection, *, latest_sessions: int, reference: tuple[str, str] | None = None
+    con: duckdb.DuckDBPyConnection, bar_size: str, *, latest_sessions: int, reference: tuple[str, str] | None = None
 ) -> DriftWindows:
-    """The latest ``latest_sessions`` sessions, and the reference (training) window: the one
-    given, else every warmed-up bar before the latest window."""
+    """The latest ``latest_sessions`` sessions of ``bar_size``, and the reference window: the
+    one given, else the training window of the newest model trained on this warehouse at this
+    bar size (ml.train_runs). Raises DriftUnavailable, saying why, when either is missing."""
     sessions = [
         r[0]
         for r in con.execute(
-            f"select distinct session_date from {FEATURE_TABLE} where warmup_complete order by 1"
+            f"select distinct session_date from {FEATURE_TABLE} where warmup_complete and bar_size = ? order by 1",
+            [bar_size],
         ).fetchall()
     ]
     if len(sessions) <= latest_sessions:
-        raise ValueError(
-            f"drift needs more than {latest_sessions} warmed-up sessions, the feature table has {len(sessions)}"
+        raise DriftUnavailable(
+            f"{bar_size}: drift needs more than {latest_sessions} warmed-up sessions, the feature table has {len(sessions)}"
         )
     latest = (pd.Timestamp(sessions[-latest_sessions]), pd.Timestamp(sessions[-1]))
+    source = "given"
     if reference is None:
-        reference = (pd.Timestamp(sessions[0]), pd.Timestamp(sessions[-latest_sessions - 1]))
-    return DriftWindows((pd.Timestamp(reference[0]), pd.Timestamp(reference[1])), latest)
+        row = None
+        if relation_exists(con, TRAIN_RUNS):
+            row = con.execute(
+                f"select train_window, run_id from {TRAIN_RUNS} where bar_size = ? order by created_at desc limit 1",
+                [bar_size],
+            ).fetchall()
+        if not row:
+            raise DriftUnavailable(
+                f"{bar_size}: no model trained on this warehouse at {bar_size} (ml.train_runs) to take the reference "
+                "window from: run `alphaduck train`, or give --reference START..END"
+            )
+        (window, run_id), = row
+        reference, source = (window[0], window[1]), f"training window of model {run_id}"
+    reference = (pd.Timestamp(reference[0]), pd.Timestamp(reference[1]))
+    rows = con.execute(
+        f"select count(*) from {FEATURE_TABLE} where warmup_complete and bar_size = ? and session_date between ? and ?",
+        [bar_size, reference[0].date(), reference[1].date()],
+    ).fetchall()[0][0]
+    if not rows:
+        raise DriftUnavailable(
+            f"{bar_size}: the reference window {reference[0]:%Y-%m-%d}..{reference[1]:%Y-%m-%d} ({source}) has no "
+            "warmed-up feature rows in this warehouse"
+        )
+    return DriftWindows(bar_size, reference, latest, source)
 
 
 def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
@@ -221,13 +252,14 @@ def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
 
 def feature_drift(con: duckdb.DuckDBPyConnection, windows: DriftWindows, features: list[str] | None = None) -> pd.DataFrame:
     """One row per feature: KS statistic and mean shift (in reference standard deviations)
-    of the latest window against the reference window, pooled over symbols."""
+    of the latest window against the reference window, pooled over symbols of one bar size
+    (bar sizes are never pooled: a 1-minute and a daily return are different quantities)."""
     features = features or feature_columns(columns_of(con, FEATURE_TABLE))
     select = ", ".join(f"{c}::double as {c}" for c in features)
     frames = {
         name: con.execute(
-            f"select {select} from {FEATURE_TABLE} where warmup_complete and session_date between ? and ?",
-            [lo.date(), hi.date()],
+            f"select {select} from {FEATURE_TABLE} where warmup_complete and bar_size = ? and session_date between ? and ?",
+            [windows.bar_size, lo.date(), hi.date()],
         ).df()
         for name, (lo, hi) in (("reference", windows.reference), ("latest", windows.latest))
     }
@@ -237,13 +269,11 @@ def feature_drift(con: duckdb.DuckDBPyConnection, windows: DriftWindows, feature
         new = frames["latest"][feature].dropna().to_numpy()
         spread = ref.std() if len(ref) > 1 else 0.0
         shift = abs(new.mean() - ref.mean()) / spread if spread > 0 and len(new) else 0.0
-        rows.append((feature, ks_statistic(ref, new), shift, len(ref), len(new)))
-    return pd.DataFrame(rows, columns=["feature", "ks", "mean_shift_std", "reference_rows", "latest_rows"])
+        rows.append((windows.bar_size, feature, ks_statistic(ref, new), shift, len(ref), len(new)))
+    return pd.DataFrame(rows, columns=["bar_size", "feature", "ks", "mean_shift_std", "reference_rows", "latest_rows"])
 
 
 # -- ml.predictions ----------------------------------------------------------------------------------
-
-PREDICTIONS = "ml.predictions"
 
 
 def prediction_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

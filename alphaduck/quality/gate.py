@@ -17,7 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-from alphaduck.quality.suites import BUILDERS, SUITES, Check, Thresholds
+from alphaduck.quality.suites import BUILDERS, SUITES, Check, SuiteUnavailable, Thresholds
+from alphaduck.contracts import PREDICTIONS
 from alphaduck.warehouse import connect, relation_exists
 
 SHOWN_FAILURES = 5  # failing rows named per expectation in the summary (all are in Data Docs)
@@ -44,14 +45,16 @@ class GateReport:
     run_id: str
     suites: list[str]
     results: list[ExpectationResult]
-    skipped: dict[str, str]  # suite -> why it did not run
+    unavailable: dict[str, str]  # suite (or suite.check) -> why it could not run: a failure
     notes: list[str]  # what a reader needs to interpret the results (drift windows)
     seconds: float
     data_docs: Path | None
 
     @property
     def success(self) -> bool:
-        return all(r.success for r in self.results)
+        """Every expectation passed and every suite asked for could run: a check that cannot
+        run never passes."""
+        return all(r.success for r in self.results) and not self.unavailable
 
     def failures(self) -> list[ExpectationResult]:
         return [r for r in self.results if not r.success]
@@ -157,20 +160,28 @@ def run_gate(
     thresholds = thresholds or Thresholds()
     con = connect(db, read_only=True)
     checks: list[Check] = []
-    skipped: dict[str, str] = {}
+    unavailable: dict[str, str] = {}
     try:
         for suite in suites:
             if on_check:
                 on_check(f"reading {suite}")
             missing = _missing_input(con, suite)
             if missing:
-                skipped[suite] = missing
+                unavailable[suite] = missing
                 continue
             kwargs = {"reference": drift_reference} if suite == "drift" else {}
-            built = BUILDERS[suite](con, thresholds, calendar, **kwargs)
+            try:
+                built = BUILDERS[suite](con, thresholds, calendar, **kwargs)
+            except SuiteUnavailable as exc:
+                unavailable[suite] = str(exc)
+                continue
+            for check in built:
+                if check.cannot_run:
+                    unavailable[f"{check.suite}.{check.name}"] = check.cannot_run
+                else:
+                    checks.append(check)
             if not built:
-                skipped[suite] = "nothing to check"
-            checks.extend(built)
+                unavailable[suite] = "nothing to check"
     finally:
         con.close()
 
@@ -186,7 +197,7 @@ def run_gate(
         run_id=f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-gate-{uuid.uuid4().hex[:6]}",
         suites=list(suites),
         results=results,
-        skipped=skipped,
+        unavailable=unavailable,
         notes=[c.note for c in checks if c.note],
         seconds=time.perf_counter() - started,
         data_docs=(docs_dir / "index.html").resolve() if docs_dir is not None and checks else None,
@@ -197,16 +208,14 @@ def run_gate(
 
 
 def _missing_input(con: duckdb.DuckDBPyConnection, suite: str) -> str | None:
-    from alphaduck.quality import frames
-
     needs = {
         "raw": ["raw.bars", "raw.trading_sessions"],
         "features": ["marts.fct_features", "staging.stg_bars"],
         "drift": ["marts.fct_features"],
-        "predictions": [frames.PREDICTIONS],
+        "predictions": [PREDICTIONS],
     }[suite]
     absent = [t for t in needs if not relation_exists(con, t)]
-    if not absent and suite == "predictions" and not con.execute(f"select count(*) from {frames.PREDICTIONS}").fetchall()[0][0]:
+    if not absent and suite == "predictions" and not con.execute(f"select count(*) from {PREDICTIONS}").fetchall()[0][0]:
         return "ml.predictions is empty: run `alphaduck predict` first"
     if not absent:
         return None
@@ -258,7 +267,7 @@ def record_report(db: str | Path | None, report: GateReport) -> None:
                 report.suites,
                 report.success,
                 report.seconds,
-                json.dumps(report.skipped),
+                json.dumps(report.unavailable),
                 str(report.data_docs) if report.data_docs else None,
             ],
         )

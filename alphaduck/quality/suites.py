@@ -20,6 +20,7 @@ import great_expectations.expectations as gxe  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from alphaduck.errors import AlphaduckError  # noqa: E402
+from alphaduck.features import built_features  # noqa: E402
 from alphaduck.quality import frames  # noqa: E402
 from alphaduck.warehouse import relation_exists  # noqa: E402
 
@@ -75,6 +76,11 @@ class Check:
     keys: list[str]  # columns that name a failing row
     expectations: list[Expect] = field(default_factory=list)
     note: str = ""  # shown beside the results
+    cannot_run: str = ""  # why this check could not be made (the gate counts it as a failure)
+
+
+class SuiteUnavailable(Exception):
+    """A suite cannot run on this warehouse (the message says why and what to do)."""
 
 
 def _between(column: str, *, low=None, high=None, mostly: float = 1.0, strict_low: bool = False) -> gxe.Expectation:
@@ -124,6 +130,10 @@ def raw_checks(con: duckdb.DuckDBPyConnection, t: Thresholds, calendar: str) -> 
 
 
 def feature_checks(con: duckdb.DuckDBPyConnection, t: Thresholds, calendar: str) -> list[Check]:
+    try:
+        built = built_features(con)
+    except AlphaduckError as exc:
+        raise SuiteUnavailable(exc.format_message()) from exc
     table = [
         Expect(
             "rows = staging rows",
@@ -157,36 +167,39 @@ def feature_checks(con: duckdb.DuckDBPyConnection, t: Thresholds, calendar: str)
     return [
         Check("features", "table", frames.feature_table(con), ["feature_rows"], table),
         Check("features", "columns", frames.feature_columns_summary(con), ["feature"], columns),
-        Check("features", "labels", frames.feature_labels(con), ["symbol", "bar_size"], labels),
+        Check("features", "labels", frames.feature_labels(con, built), ["symbol", "bar_size"], labels),
     ]
 
 
 def drift_checks(
     con: duckdb.DuckDBPyConnection, t: Thresholds, calendar: str, reference: tuple[str, str] | None = None
 ) -> list[Check]:
-    try:
-        windows = frames.drift_windows(con, latest_sessions=t.drift_latest_sessions, reference=reference)
-    except ValueError as exc:
-        raise AlphaduckError(f"drift: {exc}") from exc
-    drift = frames.feature_drift(con, windows)
-    note = (
-        f"drift: last {t.drift_latest_sessions} sessions {windows.latest[0]:%Y-%m-%d}..{windows.latest[1]:%Y-%m-%d} "
-        f"against {windows.reference[0]:%Y-%m-%d}..{windows.reference[1]:%Y-%m-%d} "
-        f"({'given' if reference else 'everything before'})"
-    )
-    return [
-        Check(
-            "drift",
-            "features",
-            drift,
-            ["feature"],
-            [
-                Expect("KS statistic", f"<= {t.max_ks:g}", _between("ks", high=t.max_ks)),
-                Expect("mean shift in ref. std", f"<= {t.max_mean_shift_std:g}", _between("mean_shift_std", high=t.max_mean_shift_std)),
-            ],
-            note,
+    """One check per bar size of the feature table: its latest sessions against its own
+    reference window (a bar size without one cannot be checked, which fails the gate)."""
+    bar_sizes = [r[0] for r in con.execute(f"select distinct bar_size from {frames.FEATURE_TABLE} order by 1").fetchall()]
+    checks = []
+    for bar_size in bar_sizes:
+        name = f"features {bar_size}"
+        try:
+            windows = frames.drift_windows(con, bar_size, latest_sessions=t.drift_latest_sessions, reference=reference)
+        except frames.DriftUnavailable as exc:
+            checks.append(Check("drift", name, pd.DataFrame(), [], cannot_run=str(exc)))
+            continue
+        note = (
+            f"drift {bar_size}: last {t.drift_latest_sessions} sessions {windows.latest[0]:%Y-%m-%d}..{windows.latest[1]:%Y-%m-%d} "
+            f"against {windows.reference[0]:%Y-%m-%d}..{windows.reference[1]:%Y-%m-%d} ({windows.reference_source})"
         )
-    ]  # fmt: skip
+        checks.append(
+            Check(
+                "drift", name, frames.feature_drift(con, windows), ["bar_size", "feature"],
+                [
+                    Expect("KS statistic", f"<= {t.max_ks:g}", _between("ks", high=t.max_ks)),
+                    Expect("mean shift in ref. std", f"<= {t.max_mean_shift_std:g}", _between("mean_shift_std", high=t.max_mean_shift_std)),
+                ],
+                note,
+            )
+        )  # fmt: skip
+    return checks
 
 
 def prediction_checks(con: duckdb.DuckDBPyConnection, t: Thresholds, calendar: str) -> list[Check]:

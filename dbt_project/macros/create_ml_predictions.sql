@@ -15,8 +15,10 @@
             confidence double,                  -- |proba_up - 0.5| * 2
             predicted_return double,            -- regressor: predicted label_fwd_return_h
             created_at timestamptz not null,
+            score double,                       -- the uncalibrated model output rankings use
             primary key (run_id, symbol, bar_size, ts)
         );
+        alter table {{ adapter.quote(target.database) }}.ml.predictions add column if not exists score double;
         -- dbt rolls the hooks' connection back when they end: keep the table
         commit;
     {% else %}

@@ -8,11 +8,12 @@
       resume_seq   the first bar ingested after the newest bar the state table has seen (a
                    new bar, or a corrected / back-filled one: the ingester stamps only what
                    changed);
-      computed     from `incremental_lookback_bars` before it, widened to that session's open,
-                   so rolling windows, session VWAP and recursive indicators see the same
-                   history a full build gives them (recursive ones within (1 - alpha)^1000);
-      written      from resume_seq - label_horizon (labels of the last bars change when
-                   their future bar arrives).
+      computed     from `incremental_lookback_bars` before it, widened to the open of the
+                   session before that bar's, so rolling windows, session VWAP, the session
+                   gap and recursive indicators see the same history a full build gives them
+                   (recursive ones within (1 - alpha)^1000);
+      written      from resume_seq - label_lookahead_bars() (labels of the last bars change
+                   when their future bar arrives).
     Series with nothing new are not read at all. -#}
 
 {#- The table that says what has been computed already, or none when this build computes
@@ -21,7 +22,7 @@
 {% macro feature_state() %}
     {#- (a unit test runs a model under another materialization: it takes the first branch) -#}
     {%- if config.get('materialized') != 'ephemeral' -%}
-        {{ return(this if is_incremental() else none) }}
+        {{ return(this if is_incremental() and not feature_vars_changed() else none) }}
     {%- endif -%}
     {%- if not execute or not incremental_features() -%}
         {{ return(none) }}
@@ -29,12 +30,13 @@
     {{ return(adapter.get_relation(database=target.database, schema='marts', identifier='fct_features')) }}
 {% endmacro %}
 
-{#- Whether this build appends to marts.fct_features (it exists and no --full-refresh).
-    A macro of its own so that a unit test of an ephemeral model can override it. -#}
+{#- Whether this build appends to marts.fct_features (it exists, no --full-refresh, and the
+    feature-defining vars are those it was built with). A macro of its own so that a unit
+    test of an ephemeral model can override it. -#}
 {% macro incremental_features() %}
     {%- if flags.FULL_REFRESH -%}{{ return(false) }}{%- endif -%}
     {%- set table = adapter.get_relation(database=target.database, schema='marts', identifier='fct_features') -%}
-    {{ return(table is not none) }}
+    {{ return(table is not none and not feature_vars_changed()) }}
 {% endmacro %}
 
 {% macro bars_to_compute(bars) %}
@@ -53,13 +55,17 @@
         group by b.symbol, b.bar_size
     ),
     window_start as (
-        select r.symbol, r.bar_size, r.resume_seq, a.session_start_seq as start_seq
+        -- the open of the session before the lookback's first bar: the session gap needs
+        -- the previous session's close
+        select r.symbol, r.bar_size, r.resume_seq, coalesce(p.session_start_seq, 0) as start_seq
         from resume as r
         join {{ bars }} as a
             on a.symbol = r.symbol and a.bar_size = r.bar_size
-            and a.bar_seq = greatest(r.resume_seq - {{ var('label_horizon') }} - {{ var('incremental_lookback_bars') }}, 0)
+            and a.bar_seq = greatest(r.resume_seq - {{ label_lookahead_bars() }} - {{ var('incremental_lookback_bars') }}, 0)
+        left join {{ bars }} as p
+            on p.symbol = a.symbol and p.bar_size = a.bar_size and p.bar_seq = a.session_start_seq - 1
     )
-    select b.*, w.resume_seq - {{ var('label_horizon') }} as write_from_seq
+    select b.*, w.resume_seq - {{ label_lookahead_bars() }} as write_from_seq
     from {{ bars }} as b
     join window_start as w on w.symbol = b.symbol and w.bar_size = b.bar_size
     where b.bar_seq >= w.start_seq

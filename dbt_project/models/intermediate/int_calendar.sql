@@ -1,5 +1,5 @@
 -- Where a bar sits in time: minute of the session, day of the week, bars left to the close,
--- and the session's opening gap from the previous session's last close.
+-- and the session's gap from the previous session's regular-hours close.
 
 with bars as (
 
@@ -7,32 +7,62 @@ with bars as (
 
 ),
 
-sessions as (
+session_prices as (
+
+    -- each session's regular-hours open and close (extended-hours bars are left out, so
+    -- all-hours and regular-hours data define the gap the same way)
+    select
+        symbol,
+        bar_size,
+        session_date,
+        min(bar_seq) filter (where is_regular_hours) as regular_open_seq,
+        min_by(open, bar_seq) filter (where is_regular_hours) as regular_open,
+        max_by(close, bar_seq) filter (where is_regular_hours) as regular_close
+    from bars
+    where session_date is not null
+    group by symbol, bar_size, session_date
+
+),
+
+session_gaps as (
 
     select
-        *,
-        -- at a session's first bar the previous bar is the last one of the session before
-        first_value(open) over session_bars as session_first_open,
-        first_value(prev_close) over session_bars as previous_session_close
-    from (
-        select *, lag(close) {{ series_order() }} as prev_close from bars
-    ) as with_prev
-    window session_bars as (partition by symbol, bar_size, session_date order by bar_seq)
+        symbol,
+        bar_size,
+        session_date,
+        regular_open_seq,
+        regular_open,
+        -- the close of the last earlier session that had regular-hours bars
+        last_value(regular_close ignore nulls) over (
+            partition by symbol, bar_size order by session_date
+            rows between unbounded preceding and 1 preceding
+        ) as previous_regular_close
+    from session_prices
 
 )
 
 select
-    symbol,
-    bar_size,
-    ts,
-    bar_seq,
-    ingested_at,
-    cast({{ seconds_between('session_open_utc', 'ts') }} / 60 as integer) as minute_of_session,
-    cast(extract(isodow from session_date) as integer) as day_of_week,
-    bar_in_session,
-    cast(ceil({{ seconds_between('ts', 'session_close_utc') }} / bar_seconds) as integer) - 1 as bars_to_close,
-    is_regular_hours,
-    is_early_close,
-    session_first_open / previous_session_close - 1 as session_gap
-from sessions
-{{ rows_to_write() }}
+    bars.symbol,
+    bars.bar_size,
+    bars.ts,
+    bars.bar_seq,
+    bars.ingested_at,
+    cast({{ seconds_between('bars.session_open_utc', 'bars.ts') }} / 60 as integer) as minute_of_session,
+    cast(extract(isodow from bars.session_date) as integer) as day_of_week,
+    bars.bar_in_session,
+    cast(ceil({{ seconds_between('bars.ts', 'bars.session_close_utc') }} / bars.bar_seconds) as integer) - 1 as bars_to_close,
+    bars.is_regular_hours,
+    bars.is_early_close,
+    -- from the regular open on: that open against the previous regular close; before it
+    -- (extended hours), the latest close against it: the gap so far, never a later price
+    case
+        when bars.bar_seq >= session_gaps.regular_open_seq
+            then session_gaps.regular_open / session_gaps.previous_regular_close - 1
+        else bars.close / session_gaps.previous_regular_close - 1
+    end as session_gap
+from bars
+left join session_gaps
+    on session_gaps.symbol = bars.symbol
+    and session_gaps.bar_size = bars.bar_size
+    and session_gaps.session_date = bars.session_date
+{{ rows_to_write('bars') }}

@@ -2,24 +2,36 @@
     (all computed from bars <= ts), the warm-up flag, and the labels, the only columns
     that look forward. Training reads this table; analysts query it. -#}
 
-{%- set h = var('label_horizon') %}
+{{ config(post_hook="{{ record_feature_vars() }}") }}
+
+{%- set lookahead = label_lookahead_bars() %}
+{%- set price = var('label_price') %}
 {%- set band = var('label_dead_band') %}
-{%- if h < 1 %}{{ exceptions.raise_compiler_error("var label_horizon must be at least 1 bar, got " ~ h) }}{% endif %}
+{%- if price not in ('open', 'close') %}
+    {{- exceptions.raise_compiler_error("var label_price must be 'open' (fills at the next open) or 'close' (at the next close), got " ~ price) }}
+{%- endif %}
+{%- if band is not number or band < 0 %}
+    {{- exceptions.raise_compiler_error("var label_dead_band must be a number >= 0, got " ~ band) }}
+{%- endif %}
 {%- set parts = ['int_returns', 'int_trend', 'int_momentum', 'int_volatility', 'int_volume', 'int_calendar', 'int_alpha158'] %}
 {%- set key_columns = ['symbol', 'bar_size', 'ts', 'bar_seq', 'ingested_at'] %}
 
 with bars as (
 
-    -- the last h bars already written get their labels once their future bar arrives
+    -- the last h + 1 bars already written get their labels once their future bars arrive
     {{ bars_to_compute(ref('stg_bars')) }}
 
 ),
 
 labelled as (
 
+    -- what a decision on this bar's close earns: filled on the next bar at label_price,
+    -- held h bars (the backtests fill there too; a close-to-close label would credit the
+    -- overnight gap no strategy deciding at the close can trade)
     select
         *,
-        lead(close, {{ h }}) {{ series_order() }} / close - 1 as label_fwd_return_h
+        lead({{ price }}, {{ lookahead }}) {{ series_order() }}
+            / lead({{ price }}, 1) {{ series_order() }} - 1 as label_fwd_return_h
     from bars
 
 )
@@ -36,17 +48,20 @@ select
     labelled.close,
     labelled.volume,
     labelled.ingested_at,
-    labelled.bar_seq >= {{ var('warmup_bars') }} as warmup_complete,
+    -- warm: every window full, recursive indicators settled, and a whole previous session
+    -- behind the bar (its session gap is known)
+    labelled.bar_seq >= {{ var('warmup_bars') }}
+        and int_calendar.session_gap is not null as warmup_complete,
     {%- for part in parts %}
     {%- for column in documented_columns(part) if column not in key_columns %}
     {{ part }}.{{ column }},
     {%- endfor %}
     {%- endfor %}
     labelled.label_fwd_return_h,
+    -- no direction inside the dead band, nor for an exact zero (a flat bar is not a down move)
     case
-        when labelled.label_fwd_return_h is null then null
         when labelled.label_fwd_return_h > {{ band }} then 1
-        when labelled.label_fwd_return_h < -{{ band }} or {{ band }} = 0 then 0
+        when labelled.label_fwd_return_h < -{{ band }} then 0
     end as label_direction_h
 from labelled
 {%- for part in parts %}
