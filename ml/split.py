@@ -67,7 +67,9 @@ class _Panel:
 
 def _panel(symbols, ts) -> _Panel:
     values = _values(ts)
-    if pd.api.types.is_string_dtype(values.dtype) or (values.dtype == object and isinstance(values.iloc[0], str)):
+    first = np.asarray(values[:1])
+    textual = isinstance(values.dtype, pd.StringDtype) or getattr(values.dtype, "kind", "") in "US"
+    if textual or (values.dtype == object and len(first) and isinstance(first[0], str)):
         # np.column_stack([symbols, ts]) turns the timestamps into text, which sorts "10" before "2"
         raise ValueError(
             "timestamps are strings (a numpy array of (symbol, ts) stores both as text): pass groups as a "
