@@ -22,6 +22,8 @@ class EngineResult:
 
 def fill_prices(bars: pd.DataFrame, fill: str) -> pd.DataFrame:
     """Bars x symbols of the price each bar fills at (forward-filled over a symbol's gaps)."""
+    if fill not in ("next_open", "next_close"):
+        raise ValueError(f"`fill` must be next_open or next_close, got {fill!r}")
     column = "open" if fill == "next_open" else "close"
     return bars.pivot(index="ts", columns="symbol", values=column).sort_index().ffill()
 

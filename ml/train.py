@@ -32,7 +32,7 @@ from alphaduck.warehouse import connect, warehouse_id
 from ml import data as feature_data
 from ml.metrics import evaluate
 from ml.registry import discard_run, point_latest, record_train_run, save_run
-from ml.split import PurgedTimeSeriesSplit, purge_before, time_windows
+from ml.split import PurgedTimeSeriesSplit, purge_by_label_end, time_windows
 
 OBJECTIVES = ("classification", "regression")
 THREADS = 2  # fixed, so a seed gives the same model on any machine (LightGBM's determinism needs it)
@@ -201,10 +201,9 @@ def train(
         what = f" for {', '.join(opts.symbols)}" if opts.symbols else ""
         raise AlphaduckError(f"no warmed-up {bar_size} feature rows{what}: ingest more history and run `alphaduck build`")
     frame = frame[frame[label].notna()]
-    # the bars a label spans past its decision bar: the fill bar and h more
+    # the horizon the labels were built with (marts.feature_builds), not a guess from the data
     horizon = built.horizon
     embargo = horizon if opts.embargo is None else opts.embargo
-    gap = horizon + embargo
     try:
         windows = time_windows(
             frame["session_date"], test_fraction=opts.test_fraction, valid_fraction=opts.valid_fraction,
@@ -214,8 +213,13 @@ def train(
         raise AlphaduckError(str(exc)) from exc
     day = pd.to_datetime(frame["session_date"])
     valid_start, test_start = windows.valid[0], windows.test[0]
-    train_rows = purge_before(frame[day < valid_start], frame.loc[day >= valid_start, "ts"].min(), gap)
-    valid_rows = purge_before(frame[(day >= valid_start) & (day < test_start)], frame.loc[day >= test_start, "ts"].min(), gap)
+    # each symbol's rows whose label (the fill bar and h more of ITS bars) and embargo reach
+    # the next window are purged: a symbol with a gap reaches further than the panel does
+    purge = {"horizon": horizon, "embargo": embargo}
+    train_rows = purge_by_label_end(frame[day < valid_start], frame.loc[day >= valid_start, "ts"].min(), **purge)
+    valid_rows = purge_by_label_end(
+        frame[(day >= valid_start) & (day < test_start)], frame.loc[day >= test_start, "ts"].min(), **purge
+    )
     test_rows = frame[day >= test_start]
     feature_data.refuse_leaks(train_rows, features, label)
     if label != LABEL_RETURN:
@@ -260,7 +264,7 @@ def train(
     )
     progress("search", 0, total_fits)
     try:
-        search.fit(X_train, y_train, groups=train_rows["ts"].to_numpy())
+        search.fit(X_train, y_train, groups=train_rows[["symbol", "ts"]].reset_index(drop=True))
     except ValueError as exc:
         raise AlphaduckError(f"cross-validation: {exc}") from exc
     best = search.best_index_

@@ -48,6 +48,7 @@ def engines_on(market, params: StrategyParams, costs: CostModel, symbols=None):
     bars, predictions = market
     if symbols:
         bars, predictions = bars[bars.symbol.isin(symbols)], predictions[predictions.symbol.isin(symbols)]
+    params = params.resolve_fill(None)
     signals = target_weights(predictions, bars, params)
     prices, weights = fill_prices(bars, params.fill), fill_weights(signals)
     kwargs = {"costs": costs, "initial_capital": 100_000.0}
@@ -136,7 +137,8 @@ def test_sweep_chooses_on_validation_and_backtests_the_choice_on_test(sample_bui
                      "--grid", "long_quantile=0.7,0.8", "--grid", "min_hold=1,4", "--grid", "cooldown=0",
                      "--grid", "max_hold=none", "--grid", "sizing=fixed", "--grid", "flat_at_close=false", "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "4 configurations" in result.output and "over 4 tries" in result.output
+    out = " ".join(result.output.split())
+    assert "4 configurations" in out and "over the 4 tried there" in out
     con = connect(db, read_only=True)
     try:
         sweeps = con.execute("select config_id, chosen, sharpe, test_backtest_run_id, window_start from backtest.sweeps order by config_id").fetchall()

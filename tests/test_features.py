@@ -421,6 +421,13 @@ def test_all_hours_minute_bars_warm_up_over_a_whole_previous_session(tmp_path):
         assert np.allclose(f.loc[pre, "session_gap"], f.loc[pre, "close"] / previous_close - 1, rtol=0, atol=1e-15)
     gate = run_cli("check", "--db", db, "--suite", "features", "--no-docs")
     assert gate.exit_code == 0, gate.output
+    # annualising counts the bars the data has: 960 a session, not the 390 regular ones
+    from alphaduck.calendars import trading_sessions
+    from backtests.data import bars_per_year
+
+    last = f.session_date.max()
+    year = trading_sessions("XNYS", (pd.Timestamp(last) - pd.Timedelta(days=364)).date(), last)
+    assert bars_per_year(f[["ts", "session_date"]], "XNYS") == 960 * len(year)
 
 
 def test_build_uses_the_calendar_the_warehouse_was_ingested_with(tmp_path):
@@ -430,9 +437,11 @@ def test_build_uses_the_calendar_the_warehouse_was_ingested_with(tmp_path):
     from alphaduck.calendars import trading_sessions
     from tests.conftest import SAMPLE_DAILY
 
-    london = set(trading_sessions("XLON", pd.Timestamp("2014-01-01").date(), pd.Timestamp("2016-12-31").date())["session_date"])
+    # SPY's real daily bars from 2014 on, one per XLON session (a London listing's calendar:
+    # its holidays are not New York's)
+    london = trading_sessions("XLON", pd.Timestamp("2014-01-01").date(), pd.Timestamp("2016-12-31").date())["session_date"]
     daily = pd.read_csv(SAMPLE_DAILY)
-    daily = daily[pd.to_datetime(daily.ts).dt.date.isin(london)]
+    daily = daily[daily.ts >= "2014-01-01"].head(len(london)).assign(ts=[d.isoformat() for d in london])
     path = tmp_path / "london.csv"
     daily.to_csv(path, index=False)
     assert run_cli("ingest", "file", path, "--symbol", "SPY", "--calendar", "XLON", "--db", db, "-q").exit_code == 0

@@ -87,7 +87,8 @@ def _default_parameters() -> dict:
 
     from backtests.strategy import StrategyParams
 
-    return asdict(StrategyParams())
+    # a run records the fill it traded at; the default one is not worth showing
+    return asdict(StrategyParams().resolve_fill(None))
 
 
 def run_detail(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
