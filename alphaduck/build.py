@@ -34,7 +34,7 @@ class BuildOutcome:
 
 
 def check_warehouse(db: str | Path | None) -> Path:
-    """The warehouse file, refused at once if it is missing, empty or locked."""
+    """The warehouse file, refused at once if it is missing, empty or not a DuckDB file."""
     from alphaduck.warehouse import connect, fetch_one
 
     path = warehouse_path(db)
@@ -49,7 +49,6 @@ def check_warehouse(db: str | Path | None) -> Path:
         raise AlphaduckError(
             f"warehouse {path} has no raw.bars: run `alphaduck ingest sample` (or `alphaduck ingest file|ibkr`) first"
         )
-    connect(path).close()  # dbt needs to write: fail now, with the lock holder, not deep inside dbt
     return path.resolve()
 
 
@@ -62,6 +61,8 @@ def dbt_build(
     on_progress: Callable[[int, int, str], None] | None = None,
 ) -> BuildOutcome:
     """Run `dbt build` from the project root on warehouse ``db``; ``on_progress(done, total, node)``."""
+    from alphaduck.warehouse import hold
+
     path = check_warehouse(db)
     from dbt.cli.main import dbtRunner
 
@@ -91,10 +92,14 @@ def dbt_build(
     saved = {k: os.environ.get(k) for k in ("ALPHADUCK_DB", "DO_NOT_TRACK")}
     os.environ.update(ALPHADUCK_DB=str(path), DO_NOT_TRACK="1")
     started = time.perf_counter()
+    # dbt needs to write: take the file now (waiting for readers; failing here, with the lock
+    # holder named, not deep inside dbt) and keep it until dbt is done with it
+    holder = hold(path)
     try:
         result = dbtRunner(callbacks=[on_event]).invoke(args)
     finally:
         _release_warehouse()
+        holder.close()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

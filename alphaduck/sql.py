@@ -21,9 +21,9 @@ order by symbol"""
 
 def run_query(db: str | None, query: str, limit: int) -> tuple[list[str], list[tuple], bool]:
     """Columns, at most ``limit`` rows, and whether there were more."""
-    from alphaduck.warehouse import connect
+    from alphaduck.warehouse import sandbox
 
-    con = connect(db, read_only=True)
+    con = sandbox(db)
     try:
         try:
             cursor = con.execute(query)

@@ -256,7 +256,7 @@ full_size_confidence, max_weight, max_gross, flat_at_close, fill (next_open|next
 @click.option("--start", metavar="DATE", help="First decision date.")
 @click.option("--end", metavar="DATE", help="Last decision date.")
 @click.option("--symbol", "symbols", multiple=True, help="Trade these symbols only (repeatable).")
-@click.option("--run-id", help="Name this backtest (re-using a name replaces that run).")
+@click.option("--run-id", callback=options.safe_name, help="Name this backtest (re-using a name replaces that run).")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
 @click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=REPORTS_DIR, show_default=True)
 @click.option("--models", "models_dir", type=click.Path(path_type=Path), default=MODELS_DIR, show_default=True)

@@ -28,9 +28,10 @@ class NotReady(Exception):
 @contextlib.contextmanager
 def reader(db):
     """A read-only connection for one request, closed at once so that pipeline commands
-    can write between requests (DuckDB has one writer per file, and readers block it)."""
+    can write between requests (DuckDB has one writer per file, and readers block it). It
+    never waits for a locked file, and gives way to a command waiting to write."""
     try:
-        con = connect(db, read_only=True)
+        con = connect(db, read_only=True, wait=0, give_way=True)
     except WarehouseLockedError as exc:
         raise NotReady(
             f"{exc.message.split(':')[0]}: another command (alphaduck run, build, ...) is writing to it. "
