@@ -69,7 +69,7 @@ def _explain(path: Path, exc: duckdb.Error, waited: float = 0.0) -> AlphaduckErr
     text = str(exc)
     if _is_lock_error(exc):
         _, holder = _holder(text)
-        after = f"; waited {waited:.0f} s (${LOCK_WAIT_ENV_VAR})" if waited else ""
+        after = f"; waited {waited:.1f} s, ${LOCK_WAIT_ENV_VAR}" if waited else ""
         return WarehouseLockedError(
             f"warehouse {path} is locked by {holder} (DuckDB allows one writer per file{after}): "
             "wait for that command to finish or close it, then retry"
