@@ -153,6 +153,27 @@ def monthly_returns(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame
     ).df()
 
 
+def tearsheet(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
+    """What the tear sheet's figures need: the run's whole equity curve and gross exposure
+    (one row per bar of one run: the figures need every bar; charts downsample), its trades
+    and its bars a year."""
+    require(con, "backtest.equity", "alphaduck backtest (or alphaduck run)")
+    bars_per_year = con.execute(
+        "select coalesce(cast(stats->>'bars_per_year' as double), 252) from backtest.runs where run_id = ?", [run_id]
+    ).fetchall()
+    if not bars_per_year:
+        raise NotReady(f"backtest run {run_id!r} is not in backtest.runs")
+    curve = con.execute("select ts, equity, gross_exposure from backtest.equity where run_id = ? order by ts", [run_id]).df()
+    trades = con.execute(
+        "select symbol, side, entry_ts, entry_price, exit_ts, exit_price, quantity, pnl, costs, is_open as open "
+        "from backtest.trades where run_id = ? order by entry_ts, symbol",
+        [run_id],
+    ).df()
+    curve = curve.set_index("ts")
+    return {"equity": curve["equity"], "exposure": curve["gross_exposure"], "trades": trades,
+            "bars_per_year": bars_per_year[0][0]}  # fmt: skip
+
+
 # -- symbol view -------------------------------------------------------------------------------------
 
 CANDLE_COLUMNS = ("sma", "ema", "bb_upper", "bb_middle", "bb_lower", "vwap_session", "rsi", "macd", "macd_signal", "macd_hist", "atr")
