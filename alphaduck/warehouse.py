@@ -94,10 +94,10 @@ def lock_wait(wait: float | None = None) -> float:
 
 
 def _intent_files(path: Path) -> list[Path]:
-    return sorted(path.parent.glob(f"{glob_escape(path.name)}.writer-waiting.*"))
+    return sorted(path.parent.glob(f"{_glob_escape(path.name)}.writer-waiting.*"))
 
 
-def glob_escape(name: str) -> str:
+def _glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
