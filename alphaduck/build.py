@@ -34,8 +34,8 @@ class BuildOutcome:
 
 
 def check_warehouse(db: str | Path | None) -> tuple[Path, str | None]:
-    """The warehouse file, refused at once if it is missing, empty or locked, and the
-    calendar its sessions were filled for."""
+    """The warehouse file, refused at once if it is missing, empty or not a DuckDB file, and
+    the calendar its sessions were filled for."""
     from alphaduck.calendars import warehouse_calendar
     from alphaduck.warehouse import connect, fetch_one
 
@@ -52,7 +52,6 @@ def check_warehouse(db: str | Path | None) -> tuple[Path, str | None]:
         raise AlphaduckError(
             f"warehouse {path} has no raw.bars: run `alphaduck ingest sample` (or `alphaduck ingest file|ibkr`) first"
         )
-    connect(path).close()  # dbt needs to write: fail now, with the lock holder, not deep inside dbt
     return path.resolve(), calendar
 
 
@@ -111,6 +110,8 @@ def dbt_build(
     """
     import json
 
+    from alphaduck.warehouse import hold
+
     path, stored_calendar = check_warehouse(db)
     passed_vars = build_vars(calendar or stored_calendar, dbt_vars)
     from dbt.cli.main import dbtRunner
@@ -143,10 +144,14 @@ def dbt_build(
     saved = {k: os.environ.get(k) for k in ("ALPHADUCK_DB", "DO_NOT_TRACK")}
     os.environ.update(ALPHADUCK_DB=str(path), DO_NOT_TRACK="1")
     started = time.perf_counter()
+    # dbt needs to write: take the file now (waiting for readers; failing here, with the lock
+    # holder named, not deep inside dbt) and keep it until dbt is done with it
+    holder = hold(path)
     try:
         result = dbtRunner(callbacks=[on_event]).invoke(args)
     finally:
         _release_warehouse()
+        holder.close()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 
 from alphaduck.bar_sizes import BarSize, parse_bar_size
@@ -15,6 +17,19 @@ def _bar_size(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         return parse_bar_size(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+
+
+def safe_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A name that becomes a file name (a backtest's --run-id names its report): letters,
+    digits, '.', '_' and '-', not starting with a dot, so it cannot point outside its folder."""
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}", value):
+        from alphaduck.errors import AlphaduckError
+
+        raise AlphaduckError(
+            f"{param.opts[0]} {value!r} is not a plain name: use letters, digits, '.', '_' and '-' "
+            "(no '/', no leading '.'), so that it cannot name a file outside its folder"
+        )
+    return value
 
 
 db = click.option(

@@ -24,6 +24,23 @@ DEFAULT_TZ = "America/New_York"
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "ml", "backtest")
 
+# The storage format new warehouse files are written in: DuckDB 2 writes a format DuckDB 1.x
+# refuses by default; v1.1.0 is read by every current 1.x client (tests/test_clients.py).
+STORAGE_VERSION = "v1.1.0"
+# Options every DuckDB database alphaduck (and dbt, through profiles.yml's config_options,
+# which must equal this: tested) opens with: no extension is ever downloaded or loaded
+# behind our back (a SQLite file would otherwise pull the sqlite extension from the internet).
+DUCKDB_CONFIG = {
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "storage_compatibility_version": STORAGE_VERSION,
+}
+
+# How long a command waits for another process to let go of the warehouse before it gives
+# up, in seconds (DuckDB allows one writer, or any number of readers, per file).
+LOCK_WAIT_ENV_VAR = "ALPHADUCK_LOCK_WAIT"
+DEFAULT_LOCK_WAIT = 60.0
+
 
 def warehouse_path(db: str | os.PathLike[str] | None = None) -> Path:
     """Resolve the warehouse file: explicit argument, then $ALPHADUCK_DB, then the default."""

@@ -1,72 +1,288 @@
-"""Opening the DuckDB warehouse: one file, UTC everywhere, clear errors when locked."""
+"""Opening the DuckDB warehouse: one file, UTC everywhere, clear errors when locked.
+
+Every connection alphaduck opens has extension autoloading off (``DUCKDB_CONFIG``), writes
+new files in a storage format DuckDB 1.x clients read (``STORAGE_VERSION``) and quotes the
+warehouse path as a string literal. A command that finds the file locked waits for it up to
+$ALPHADUCK_LOCK_WAIT seconds; while a writer waits, readers that give way (the dashboard)
+stop opening the file, so a busy dashboard cannot starve `alphaduck run`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
 from alphaduck.errors import AlphaduckError, WarehouseLockedError
-from alphaduck.settings import SCHEMAS, warehouse_path
+from alphaduck.settings import (
+    DEFAULT_LOCK_WAIT,
+    DUCKDB_CONFIG,
+    LOCK_WAIT_ENV_VAR,
+    SCHEMAS,
+    STORAGE_VERSION,
+    warehouse_path,
+)
 
+CATALOG = "warehouse"
 _LOCK_PID = re.compile(r"\(PID (\d+)\)")
+_DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
+_RETRY_EVERY = 0.05  # seconds between two attempts at a locked file
+T = TypeVar("T")
 
 
-def _explain(path: Path, exc: duckdb.Error) -> AlphaduckError:
+def sql_string(value: object) -> str:
+    """``value`` as an SQL string literal: quoted, with quotes doubled."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _is_lock_error(exc: duckdb.Error) -> bool:
+    return "lock" in str(exc).lower()
+
+
+def _holder(text: str) -> tuple[int | None, str]:
+    """The pid DuckDB names in a lock error, and what that process is ('process 42 (alphaduck
+    dashboard ...)'), read from /proc where there is one."""
+    found = _LOCK_PID.search(text)
+    if not found:
+        return None, "another process"
+    pid = int(found.group(1))
+    return pid, f"process {pid}{_command_of(pid)}"
+
+
+def _command_of(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        words = [Path(a.decode(errors="replace")).name if i == 0 else a.decode(errors="replace") for i, a in enumerate(args) if a]
+        if words:
+            command = " ".join(words)
+            return f" ({command[:100]}{'...' if len(command) > 100 else ''})"
+    return ""
+
+
+def _explain(path: Path, exc: duckdb.Error, waited: float = 0.0) -> AlphaduckError:
     text = str(exc)
-    if "lock" in text.lower():
-        pid = _LOCK_PID.search(text)
-        holder = f"process {pid.group(1)}" if pid else "another process"
+    if _is_lock_error(exc):
+        _, holder = _holder(text)
+        after = f"; waited {waited:.1f} s, ${LOCK_WAIT_ENV_VAR}" if waited else ""
         return WarehouseLockedError(
-            f"warehouse {path} is locked by {holder} (DuckDB allows one writer per file): "
+            f"warehouse {path} is locked by {holder} (DuckDB allows one writer per file{after}): "
             "wait for that command to finish or close it, then retry"
         )
     return AlphaduckError(f"cannot open warehouse {path}: {text.splitlines()[0]}")
 
 
-CATALOG = "warehouse"
+def lock_wait(wait: float | None = None) -> float:
+    """Seconds to wait for a locked warehouse: ``wait``, else $ALPHADUCK_LOCK_WAIT, else the default."""
+    if wait is not None:
+        return max(float(wait), 0.0)
+    raw = os.environ.get(LOCK_WAIT_ENV_VAR)
+    if not raw:
+        return DEFAULT_LOCK_WAIT
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        raise AlphaduckError(f"${LOCK_WAIT_ENV_VAR} must be a number of seconds, got {raw!r}") from None
 
 
-def connect(db: str | Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+# -- writers announce that they wait; readers that give way see it ------------------------------------
+
+
+def _intent_files(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(f"{_glob_escape(path.name)}.writer-waiting.*"))
+
+
+def _glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def waiting_writer(path: Path) -> int | None:
+    """The pid of a live process waiting to write ``path``, if any (stale markers are removed)."""
+    for marker in _intent_files(path):
+        try:
+            pid = int(marker.name.rsplit(".", 1)[1])
+        except ValueError:
+            continue
+        if pid != os.getpid() and _alive(pid):
+            return pid
+        if not _alive(pid):
+            marker.unlink(missing_ok=True)
+    return None
+
+
+@contextlib.contextmanager
+def _announce_writer(path: Path) -> Iterator[None]:
+    marker = path.with_name(f"{path.name}.writer-waiting.{os.getpid()}")
+    try:
+        marker.touch()
+    except OSError:  # a read-only directory: nothing to announce to
+        yield
+        return
+    try:
+        yield
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def _open_waiting(path: Path, open_: Callable[[], T], *, wait: float | None, writer: bool) -> T:
+    """``open_()``, retried while the file is locked by another process, for up to ``wait`` s."""
+    limit = lock_wait(wait)
+    started = time.monotonic()
+    with contextlib.ExitStack() as announced:
+        waiting = False
+        while True:
+            try:
+                return open_()
+            except duckdb.Error as exc:
+                waited = time.monotonic() - started
+                if not _is_lock_error(exc) or waited >= limit:
+                    raise _explain(path, exc, waited if waiting else 0.0) from exc
+                if not waiting:  # the first time: say so, once, and let readers that give way know
+                    import click
+
+                    click.echo(f"warehouse {path} is locked by {_holder(str(exc))[1]}: waiting up to {limit:g} s "
+                               f"(${LOCK_WAIT_ENV_VAR})", err=True)  # fmt: skip
+                    if writer:
+                        announced.enter_context(_announce_writer(path))
+                    waiting = True
+                time.sleep(min(_RETRY_EVERY, max(limit - waited, 0.0)))
+
+
+# -- the file ------------------------------------------------------------------------------------------
+
+
+def refuse_foreign_file(path: Path) -> None:
+    """Refuse a file that is not a DuckDB database before DuckDB sees it (DuckDB would try to
+    load, even download, the extension that reads it: SQLite, for one)."""
+    if path.is_dir():
+        raise AlphaduckError(f"warehouse {path} is a directory, not a DuckDB file")
+    if not path.exists():
+        return
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    if not head:
+        return  # an empty file: DuckDB makes it a new database
+    if head[8:12] != _DUCKDB_MAGIC:
+        kind = "a SQLite database" if head.startswith(b"SQLite format 3\0") else "not a DuckDB database"
+        raise AlphaduckError(f"warehouse {path} is {kind}: --db must name a DuckDB file (or a new one to create)")
+
+
+def _attach_sql(path: Path, alias: str, *, read_only: bool) -> str:
+    options = ["read_only"] if read_only else []
+    if not read_only and not path.exists():
+        options.append(f"storage_version {sql_string(STORAGE_VERSION)}")
+    return f"attach {sql_string(path)} as {alias}" + (f" ({', '.join(options)})" if options else "")
+
+
+def connect(
+    db: str | Path | None = None, *, read_only: bool = False, wait: float | None = None, give_way: bool = False
+) -> duckdb.DuckDBPyConnection:
     """Open the warehouse file (created on first write) with the session time zone set to UTC.
 
     The file is attached under one fixed catalog name and made the default: DuckDB would
     otherwise name the catalog after the file, and a warehouse called ml.duckdb or
-    raw.duckdb would make `ml.predictions` or `raw.bars` ambiguous.
+    raw.duckdb would make `ml.predictions` or `raw.bars` ambiguous. A locked file is
+    retried for ``wait`` seconds ($ALPHADUCK_LOCK_WAIT by default). A reader with
+    ``give_way`` does not open the file while a writer waits for it.
     """
     path = warehouse_path(db)
     if read_only and not path.exists():
         raise AlphaduckError(f"warehouse {path} does not exist: run `alphaduck ingest` first")
+    refuse_foreign_file(path)
+    if give_way and (pid := waiting_writer(path)) is not None:
+        raise WarehouseLockedError(f"warehouse {path} is locked by process {pid}{_command_of(pid)}, which waits to write it")
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     con = scratch()
-    quoted = str(path).replace("'", "''")
     try:
-        con.execute(f"attach '{quoted}' as {CATALOG}{' (read_only)' if read_only else ''}")
-    except duckdb.Error as exc:
+        _open_waiting(path, lambda: con.execute(_attach_sql(path, CATALOG, read_only=read_only)), wait=wait,
+                      writer=not read_only)  # fmt: skip
+    except BaseException:
         con.close()
-        raise _explain(path, exc) from exc
+        raise
     con.execute(f"use {CATALOG}")
     return con
 
 
 def scratch() -> duckdb.DuckDBPyConnection:
     """An in-memory connection in UTC, for staging and validating before the warehouse is touched."""
-    con = duckdb.connect()
+    con = duckdb.connect(config=dict(DUCKDB_CONFIG))
     con.execute("set TimeZone = 'UTC'")
     return con
 
 
-def attach(con: duckdb.DuckDBPyConnection, db: str | Path | None, alias: str = "wh") -> Path:
+def attach(con: duckdb.DuckDBPyConnection, db: str | Path | None, alias: str = "wh", *, wait: float | None = None) -> Path:
     """Attach the warehouse file to ``con`` read-write as ``alias``; returns its path."""
     path = warehouse_path(db)
+    refuse_foreign_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con.execute(f"attach '{path}' as {alias}")
-    except duckdb.Error as exc:
-        raise _explain(path, exc) from exc
+    _open_waiting(path, lambda: con.execute(_attach_sql(path, alias, read_only=False)), wait=wait, writer=True)
     return path
+
+
+def hold(db: str | Path | None, *, wait: float | None = None) -> duckdb.DuckDBPyConnection:
+    """The warehouse opened read-write as its own database, with ``DUCKDB_CONFIG``: while this
+    connection is open, dbt-duckdb (same process, same path, same options: profiles.yml's
+    config_options) shares this database instead of taking the file lock itself, so no
+    reader can slip in between the connections dbt opens and closes during a build."""
+    path = warehouse_path(db)
+    refuse_foreign_file(path)
+    return _open_waiting(path, lambda: duckdb.connect(str(path), config=dict(DUCKDB_CONFIG)), wait=wait, writer=True)
+
+
+# The statements that make a connection a sandbox, in the order that works: the file must be
+# attached before external access is switched off, and the configuration locked last.
+SANDBOX_SETTINGS = (
+    "set enable_external_access = false",
+    "set autoload_known_extensions = false",
+    "set autoinstall_known_extensions = false",
+    "set lock_configuration = true",
+)
+
+
+def sandbox(db: str | Path | None = None, *, wait: float | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection for analyst SQL that cannot leave the warehouse or change it.
+
+    The database is opened read-only as a whole (not attached read-only to an in-memory
+    database: DuckDB lets a query detach that and attach the same file read-write), with no
+    file, network or extension access and the configuration locked, so no ``COPY ... TO``,
+    ``read_csv``, ``ATTACH``, ``INSTALL``/``LOAD`` or ``SET`` gets out.
+    """
+    path = warehouse_path(db)
+    if not path.exists():
+        raise AlphaduckError(f"warehouse {path} does not exist: run `alphaduck ingest` first")
+    refuse_foreign_file(path)
+    con = _open_waiting(path, lambda: duckdb.connect(str(path), read_only=True, config=dict(DUCKDB_CONFIG)),
+                        wait=wait, writer=False)  # fmt: skip
+    try:
+        opened = con.execute("select current_database()").fetchall()[0][0]
+        if opened != CATALOG:
+            # the same fixed catalog name as connect(): a file called raw.duckdb would make raw.bars ambiguous
+            con.execute(f"attach {sql_string(path)} as {CATALOG} (read_only)")
+            con.execute(f"use {CATALOG}")
+            con.execute(f'detach "{opened}"')
+        con.execute("set TimeZone = 'UTC'")
+        for statement in SANDBOX_SETTINGS:
+            con.execute(statement)
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def ensure_schemas(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> None:

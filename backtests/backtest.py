@@ -298,7 +298,7 @@ flat_at_close, fill (next_open|next_close; default: the fill the model's labels 
 @click.option("--start", metavar="DATE", help="First decision date.")
 @click.option("--end", metavar="DATE", help="Last decision date.")
 @click.option("--symbol", "symbols", multiple=True, help="Trade these symbols only (repeatable).")
-@click.option("--run-id", help="Name this backtest (re-using a name replaces that run).")
+@click.option("--run-id", callback=options.safe_name, help="Name this backtest (re-using a name replaces that run).")
 @click.option("--allow-fill-mismatch", is_flag=True,
               help="Trade a fill other than the one the model's labels measure (refused by default).")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")

@@ -22,6 +22,8 @@ SAMPLE_DAILY = ROOT / "data" / "sample" / "spy_daily_1999-11_2023-03.csv.gz"
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# a locked warehouse fails at once in tests; tests/test_locking.py sets a wait where it tests one
+os.environ.setdefault("ALPHADUCK_LOCK_WAIT", "0")
 
 
 def run_cli(*args: str, env: dict | None = None):

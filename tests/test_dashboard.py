@@ -57,6 +57,17 @@ def test_views_show_runs_performance_symbols_model_and_quality(backtested):
     importance, calibration, by_hour, by_symbol = views.model_view(db, models, "second")
     assert len(importance.data[0].y) == 25 and len(calibration.data[1].x) == 10
     assert list(by_hour.data[0].x) == [str(h) for h in range(9, 16)] and list(by_symbol.data[0].x) == names
+    (rolling, exposure, distribution, pnl), drawdowns, trade_rows = views.tearsheet_view(db, "second")
+    assert [t.name for t in rolling.data] == ["rolling Sharpe", "rolling volatility"] and traces(rolling) > 100
+    assert [t.name for t in exposure.data] == ["exposure", "turnover"] and traces(exposure) > 20
+    assert list(pnl.data[0].x) != [] and set(pnl.data[0].x) <= set(names)
+    assert 0 < len(drawdowns) <= 5 and all(d["depth_pct"] < 0 for d in drawdowns)
+    with q.reader(db) as con:
+        stored = con.execute("select count(*) from backtest.trades where run_id = 'second'").fetchall()[0][0]
+        bars = con.execute("select count(*) from backtest.equity where run_id = 'second'").fetchall()[0][0]
+    assert sum(distribution.data[0].y) == bars - 1  # every bar's return, none dropped by the chart
+    assert len(trade_rows) == stored > 0 and trade_rows[0]["entry_ts"] >= trade_rows[-1]["entry_ts"]  # newest first
+    assert "choose a backtest run" in views.tearsheet_view(db, None)[0][0].layout.annotations[0].text
     gate, results, counts = views.quality_view(db)
     assert "passed" in str(gate) and len(results) == 28 and traces(counts) > 0  # every suite, predictions included
 
@@ -154,6 +165,10 @@ def test_the_app_in_headless_chromium(backtested, tmp_path):
             time.sleep(0.05)
         wait_for(["performance", "monthly"])
         timings["performance"] = time.perf_counter() - started
+        driver.find_element(By.ID, "tab-tearsheet").click()
+        timings["tear sheet"] = wait_for(["rolling", "exposure", "distribution", "symbol-pnl"])
+        trade_rows = driver.execute_script("return document.querySelectorAll('#trade-list tbody tr').length")
+        drawdown_rows = driver.execute_script("return document.querySelectorAll('#worst-drawdowns tbody tr').length")
         driver.find_element(By.ID, "tab-symbol").click()
         timings["symbol"] = wait_for(["symbol-chart"])
         driver.find_element(By.CSS_SELECTOR, "#symbol").click()
@@ -181,5 +196,6 @@ def test_the_app_in_headless_chromium(backtested, tmp_path):
     print("\nview render times after the first load (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
     assert not errors, errors
     assert max(timings.values()) < 1.0, timings
+    assert trade_rows > 1 and drawdown_rows > 1  # header row + data rows
     assert snapshot(db) == before  # the dashboard only read
     duckdb.connect(str(db)).close()  # and let go of the file

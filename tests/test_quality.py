@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -200,29 +201,96 @@ def test_an_unbuilt_warehouse_fails_with_the_command_to_run(tmp_path):
     assert nothing.exit_code == 2 and "run `alphaduck ingest` first" in nothing.output
 
 
-def test_data_docs_open_in_a_browser(sample_copy, tmp_path):
-    """Data Docs are static HTML: Chromium opens the index and a validation page. (GX's page
-    template pulls Bootstrap and jQuery from CDNs: offline it renders unstyled, text intact.)"""
+def offline_chromium():
+    """Headless Chromium that cannot reach any host: every name resolves to nothing, no proxy."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--no-proxy-server",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost"):  # fmt: skip
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+# what a page shows once its scripts ran: the rows bootstrap-table drew, and each status icon
+# with the width its Font Awesome glyph gives it (0 when the web font did not load)
+RENDERED = """
+const rows = Array.from(document.querySelectorAll('table[data-toggle="table"] tbody tr'))
+    .map(r => [r.innerText.replace(/\\s+/g, ' ').trim(), r.getAttribute('data-href')]);  // a row opens its results page
+const icons = Array.from(document.querySelectorAll('i.fas')).map(i => [i.className, i.getBoundingClientRect().width]);
+return {rows: rows, icons: icons, font: document.fonts.check('900 16px "Font Awesome 6 Free"'),
+        styled: getComputedStyle(document.body).fontFamily};
+"""
+
+
+def test_data_docs_work_offline(sample_copy, tmp_path):
+    """With the network off, the index lists every validation run and a results page shows
+    each expectation with its status icon (GX's own pages load all of that from CDNs)."""
+    import time
 
     docs = tmp_path / "docs"
     execute(sample_copy, "update raw.bars set high = low - 0.5 where symbol = 'AAPL' and ts = '2025-09-17 17:00:00+00'")
     assert check(sample_copy, "--suite", "raw", "--no-record", docs=docs).exit_code == 1
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    index_file = docs / "index.html"
+    page_file = next((docs / "validations" / "raw" / "bars").rglob("*.html"))
+    for html_file in (index_file, page_file):
+        html = html_file.read_text()
+        assert not re.findall(r'<(?:script|link|img)[^>]*(?:src|href)="https?://', html), html_file  # loads nothing remote
+    driver = offline_chromium()
     try:
-        driver.get((docs / "index.html").as_uri())
-        index = driver.page_source  # its tables are filled by bootstrap-table, a CDN script
-        page = next((docs / "validations" / "raw" / "bars").rglob("*.html"))
-        driver.get(page.as_uri())
-        validation = driver.find_element("tag name", "body").text
+        def rendered(uri: str) -> dict:
+            driver.get(uri)
+            started = time.perf_counter()
+            while time.perf_counter() - started < 15:
+                seen = driver.execute_script(RENDERED)
+                if seen["rows"] and seen["font"]:
+                    break
+                time.sleep(0.1)
+            return seen
+
+        index = rendered(index_file.as_uri())
+        page = rendered(page_file.as_uri())
+        page_text = driver.find_element("tag name", "body").text
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     finally:
         driver.quit()
-    assert all(f"validations/raw/{check}/" in index for check in ("bars", "symbols", "sessions"))
-    assert "Data Docs created by Great Expectations" in index
-    assert "high" in validation and "239.4" in validation  # the planted bar (low 239.4) among the unexpected values
+    assert not errors, [e["message"] for e in errors]  # nothing failed to load
+    runs = [href for _, href in index["rows"] if href and href.startswith("validations/")]  # (and the suites table)
+    assert sorted(h.split("/")[2] for h in runs) == ["bars", "sessions", "symbols"], index["rows"]  # one validation run each
+    assert page_file.relative_to(docs).as_posix() in runs
+    assert index["font"] and index["icons"] and all(width > 0 for _, width in index["icons"]), index["icons"]
+    statuses = [name for name, width in page["icons"] if width > 0 and ("fa-check-circle" in name or "fa-times" in name)]
+    assert len(statuses) == len(page["icons"]) > 5, page["icons"]  # every expectation's status is drawn
+    assert any("fa-times" in name for name in statuses) and any("fa-check-circle" in name for name in statuses)
+    assert "high" in page_text and "239.4" in page_text  # the planted bar (low 239.4) among the unexpected values
+    assert "Bootstrap" not in index["styled"] and "serif" in index["styled"].lower()  # bootstrap's font stack applied
+
+
+def gx_templates() -> str:
+    import great_expectations
+
+    folder = Path(great_expectations.__file__).parent / "render" / "view" / "templates"
+    return "\n".join(p.read_text() for p in sorted(folder.glob("*.j2")))
+
+
+def test_every_cdn_file_gx_loads_is_vendored_unchanged():
+    """Each <script>/<link> GX's templates load from the network has a vendored copy (or is a
+    chart library our pages never call); where GX pins a hash, the copy has that hash."""
+    import base64
+    import hashlib
+
+    from alphaduck.quality.offline_docs import CDN_FILES, UNUSED_SCRIPTS, VENDORED
+
+    templates = gx_templates()
+    loaded = set(re.findall(r'<(?:script|link)\b[^>]*\b(?:src|href)="(https?://[^"]+)"', templates))
+    unused = {url for url in loaded if UNUSED_SCRIPTS.search(f'<script src="{url}"></script>')}
+    assert loaded - unused <= set(CDN_FILES), sorted(loaded - unused - set(CDN_FILES))
+    assert all((VENDORED / local).is_file() for local in CDN_FILES.values())
+    pinned = re.findall(r'src="(https?://[^"]+)"\s+integrity="sha384-([^"]+)"', templates)
+    assert len(pinned) == 2
+    for url, digest in pinned:
+        assert base64.b64encode(hashlib.sha384((VENDORED / CDN_FILES[url]).read_bytes()).digest()).decode() == digest, url

@@ -193,6 +193,10 @@ def run_gate(
         if on_check:
             on_check(f"validating {check.suite}.{check.name}")
         results.extend(_validate(context, check))
+    if docs_dir is not None and checks:
+        from alphaduck.quality.offline_docs import make_offline
+
+        make_offline(docs_dir)  # GX's pages load their styles and scripts from CDNs: point them at copies
     report = GateReport(
         run_id=f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-gate-{uuid.uuid4().hex[:6]}",
         suites=list(suites),

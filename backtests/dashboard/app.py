@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 from dash import Dash, Input, Output, dash_table, dcc, html
+from dash.exceptions import PreventUpdate
 
+from backtests import charts
+from backtests import tearsheet as ts
 from backtests.dashboard import figures as fig
 from backtests.dashboard import queries as q
 from backtests.report import STAT_LABELS, format_stat
@@ -124,6 +127,48 @@ def model_view(db, models_dir: Path, run_id: str | None):
     return [importance, fig.calibration(calibration), fig.hit_rate(by_hour, "hour_of_day"), fig.hit_rate(by_symbol, "symbol")]
 
 
+DRAWDOWN_COLUMNS = [("start", "start"), ("trough", "trough"), ("end", "end (recovery)"), ("depth_pct", "depth %"),
+                    ("length", "bars under water")]
+TRADE_COLUMNS = [("symbol", "symbol"), ("side", "side"), ("entry_ts", "entry"), ("entry_price", "entry price"),
+                 ("exit_ts", "exit"), ("exit_price", "exit price"), ("quantity", "quantity"), ("pnl", "P&L"),
+                 ("return_pct", "return %"), ("costs", "costs")]  # fmt: skip
+
+
+def _stamp(value) -> str:
+    return "" if pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")
+
+
+def tearsheet_view(db, run_id: str | None) -> tuple[list, list[dict], list[dict]]:
+    """[rolling, exposure and turnover, distribution, P&L by symbol] figures, the worst
+    drawdowns' rows and the trade list's rows of the run (the report's tear sheet)."""
+    if not run_id:
+        return [fig.empty("choose a backtest run above")] * 4, [], []
+    try:
+        with q.reader(db) as con:
+            inputs = q.tearsheet(con, run_id)
+    except q.NotReady as exc:
+        return [fig.empty(str(exc))] * 4, [], []
+    equity, trades = inputs["equity"], inputs["trades"]
+    returns = ts.bar_returns(equity)
+    figures = [
+        charts.rolling(returns, inputs["bars_per_year"]),
+        charts.activity(ts.exposure_and_turnover(inputs["exposure"], trades, equity)),
+        charts.distribution(returns),
+        charts.symbol_pnl(ts.pnl_by_symbol(trades)),
+    ]
+    worst = ts.worst_drawdowns(equity)
+    drawdowns = [{"start": _stamp(r.start), "trough": _stamp(r.trough), "end": _stamp(r.end), "depth_pct": round(r.depth * 100, 2),
+                  "length": r.length} for r in worst.itertuples()]  # fmt: skip
+    listed = ts.trade_list(trades).rename(columns={"return": "trade_return"})  # `return` cannot be an attribute
+    rows = [{"symbol": r.symbol, "side": "long" if r.side > 0 else "short", "entry_ts": _stamp(r.entry_ts),
+             "entry_price": round(r.entry_price, 2), "exit_ts": _stamp(r.exit_ts),
+             "exit_price": None if pd.isna(r.exit_price) else round(r.exit_price, 2), "quantity": round(r.quantity, 2),
+             "pnl": None if pd.isna(r.pnl) else round(r.pnl, 2),
+             "return_pct": None if pd.isna(r.trade_return) else round(r.trade_return * 100, 3), "costs": round(r.costs, 2)}
+            for r in listed.itertuples()]  # fmt: skip
+    return figures, drawdowns, rows
+
+
 def quality_view(db):
     try:
         with q.reader(db) as con:
@@ -167,6 +212,17 @@ def create_app(db, models_dir: Path) -> Dash:
                     dcc.Tab(label="Performance", value="performance", id="tab-performance", children=[
                         html.Div(id="stats"), dcc.Graph(id="performance", **graph), dcc.Graph(id="monthly", **graph),
                     ]),
+                    dcc.Tab(label="Tear sheet", value="tearsheet", id="tab-tearsheet", children=[
+                        dcc.Graph(id="rolling", **graph), dcc.Graph(id="exposure", **graph),
+                        html.H4("Worst drawdowns"),
+                        dash_table.DataTable(id="worst-drawdowns", columns=[{"id": c, "name": n} for c, n in DRAWDOWN_COLUMNS],
+                                             style_cell={"fontFamily": "system-ui", "fontSize": 13}),
+                        dcc.Graph(id="distribution", **graph), dcc.Graph(id="symbol-pnl", **graph),
+                        html.H4("Trades"),
+                        dash_table.DataTable(id="trade-list", columns=[{"id": c, "name": n} for c, n in TRADE_COLUMNS],
+                                             page_size=15, sort_action="native", filter_action="native",
+                                             style_cell={"fontFamily": "system-ui", "fontSize": 13}),
+                    ]),
                     dcc.Tab(label="Symbol", value="symbol", id="tab-symbol", children=[
                         html.Div([
                             dcc.Dropdown(id="symbol", clearable=False, style={"width": "12em"}),
@@ -208,6 +264,15 @@ def create_app(db, models_dir: Path) -> Dash:
     @app.callback(Output("stats", "children"), Output("performance", "figure"), Output("monthly", "figure"), Input("run-id", "data"))
     def _performance(run_id):
         return performance_view(db, run_id)
+
+    @app.callback(Output("rolling", "figure"), Output("exposure", "figure"), Output("distribution", "figure"),
+                  Output("symbol-pnl", "figure"), Output("worst-drawdowns", "data"), Output("trade-list", "data"),
+                  Input("run-id", "data"), Input("tabs", "value"))  # fmt: skip
+    def _tearsheet(run_id, tab):
+        if tab != "tearsheet":  # computed when looked at, not on every change of run
+            raise PreventUpdate
+        (rolling, exposure, distribution, pnl), drawdowns, trades = tearsheet_view(db, run_id)
+        return rolling, exposure, distribution, pnl, drawdowns, trades
 
     @app.callback(Output("symbol", "options"), Output("symbol", "value"), Output("dates", "start_date"),
                   Output("dates", "end_date"), Input("run-id", "data"))  # fmt: skip

@@ -7,9 +7,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from backtests.tearsheet import time_breaks
+
 OVERLAYS = {"sma": "SMA", "ema": "EMA", "bollinger": "Bollinger bands", "vwap_session": "session VWAP"}
 PANELS = {"rsi": "RSI", "macd": "MACD", "atr": "ATR", "volume": "volume"}
-INTRADAY_BREAKS = [{"bounds": ["sat", "mon"]}, {"bounds": [21, 13], "pattern": "hour"}]
 
 
 def empty(message: str) -> go.Figure:
@@ -20,9 +21,7 @@ def empty(message: str) -> go.Figure:
 
 
 def _breaks(index) -> list[dict]:
-    stamps = pd.DatetimeIndex(index)
-    intraday = len(stamps) > 1 and (stamps[1:] - stamps[:-1]).min() < pd.Timedelta(hours=12)
-    return INTRADAY_BREAKS if intraday else [{"bounds": ["sat", "mon"]}]
+    return time_breaks(index)
 
 
 def performance(curve: pd.DataFrame) -> go.Figure:

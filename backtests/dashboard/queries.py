@@ -28,9 +28,10 @@ class NotReady(Exception):
 @contextlib.contextmanager
 def reader(db):
     """A read-only connection for one request, closed at once so that pipeline commands
-    can write between requests (DuckDB has one writer per file, and readers block it)."""
+    can write between requests (DuckDB has one writer per file, and readers block it). It
+    never waits for a locked file, and gives way to a command waiting to write."""
     try:
-        con = connect(db, read_only=True)
+        con = connect(db, read_only=True, wait=0, give_way=True)
     except WarehouseLockedError as exc:
         raise NotReady(
             f"{exc.message.split(':')[0]}: another command (alphaduck run, build, ...) is writing to it. "
@@ -151,6 +152,27 @@ def monthly_returns(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame
         """,
         [run_id],
     ).df()
+
+
+def tearsheet(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
+    """What the tear sheet's figures need: the run's whole equity curve and gross exposure
+    (one row per bar of one run: the figures need every bar; charts downsample), its trades
+    and its bars a year."""
+    require(con, "backtest.equity", "alphaduck backtest (or alphaduck run)")
+    bars_per_year = con.execute(
+        "select coalesce(cast(stats->>'bars_per_year' as double), 252) from backtest.runs where run_id = ?", [run_id]
+    ).fetchall()
+    if not bars_per_year:
+        raise NotReady(f"backtest run {run_id!r} is not in backtest.runs")
+    curve = con.execute("select ts, equity, gross_exposure from backtest.equity where run_id = ? order by ts", [run_id]).df()
+    trades = con.execute(
+        "select symbol, side, entry_ts, entry_price, exit_ts, exit_price, quantity, pnl, costs, is_open as open "
+        "from backtest.trades where run_id = ? order by entry_ts, symbol",
+        [run_id],
+    ).df()
+    curve = curve.set_index("ts")
+    return {"equity": curve["equity"], "exposure": curve["gross_exposure"], "trades": trades,
+            "bars_per_year": bars_per_year[0][0]}  # fmt: skip
 
 
 # -- symbol view -------------------------------------------------------------------------------------
