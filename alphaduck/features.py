@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from alphaduck.contracts import FEATURE_BUILDS, FEATURE_TABLE
 from alphaduck.errors import AlphaduckError
+
 KEY_COLUMNS = ("symbol", "bar_size", "ts")
 LABEL_PREFIX = "label_"
 # the labels fct_features holds (h = dbt var label_horizon)

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from alphaduck import options
-from alphaduck.errors import AlphaduckError
 from alphaduck.contracts import PREDICTIONS
+from alphaduck.errors import AlphaduckError
 from alphaduck.settings import MODELS_DIR, REPORTS_DIR
 from alphaduck.warehouse import connect, relation_exists
 from backtests import data
@@ -259,13 +259,14 @@ def summary_table(outcome: BacktestOutcome):
 
     from backtests.report import STAT_LABELS, format_stat
 
-    columns = ["", "strategy", "buy & hold"] + (["in-sample"] if outcome.in_sample_stats else [])
+    columns = ["", "strategy", "benchmark"] + (["in-sample"] if outcome.in_sample_stats else [])
     table = Table(*columns, title=f"backtest {outcome.run_id}", box=None)
     for key, (label, pattern) in STAT_LABELS.items():
         row = [label, format_stat(outcome.stats.get(key), pattern), format_stat(outcome.benchmark_stats.get(key), pattern)]
         if outcome.in_sample_stats:
             row.append(format_stat(outcome.in_sample_stats.get(key), pattern))
-        table.add_row(*row)
+        if any(cell != "-" for cell in row[1:]):  # a figure no column has (e.g. not from a sweep) is left out
+            table.add_row(*row)
     return table
 
 
@@ -327,7 +328,7 @@ def backtest(db, prediction_run, engine, params, capital, per_share, min_commiss
         console.print(summary_table(outcome))
     console.print(
         f"backtest {outcome.run_id}: total return {outcome.stats['total_return']:.2%} "
-        f"(buy & hold {outcome.benchmark_stats['total_return']:.2%}), {outcome.stats['trades']} trades"
+        f"(benchmark {outcome.benchmark_stats['total_return']:.2%}), {outcome.stats['trades']} trades"
         + (f"; report {outcome.report}" if outcome.report else ""),
         highlight=False, soft_wrap=True,
     )  # fmt: skip

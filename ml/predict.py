@@ -21,7 +21,6 @@ from alphaduck.warehouse import connect, relation_exists
 from ml import data as feature_data
 from ml.registry import RegisteredModel, check_fits, resolve
 
-
 COLUMNS = [
     "run_id", "symbol", "bar_size", "ts", "proba_up", "predicted_direction", "confidence", "predicted_return", "score",
     "created_at",

@@ -1,9 +1,8 @@
-"""The real Dow 30 (+ SPY) daily bars of the shared data folder, split-adjusted, for the
-statistics tests (see shared/data/SOURCES.md: raw prices, 25 splits in a separate file)."""
+"""The real Dow 30 (+ SPY) daily bars bundled in data/sample, split-adjusted, for the
+statistics tests (see data/sample/SOURCES.md: raw prices, 25 splits in a separate file)."""
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from pathlib import Path
 
@@ -16,16 +15,11 @@ SPLITS = "dow30_splits_1999-11_2023-03.csv"
 
 
 def shared_data() -> Path:
-    """The shared data folder: $ALPHADUCK_SHARED_DATA, else ../shared/data beside the repo,
-    else /work/shared/data. A test that needs it fails (never skips) when it is absent."""
-    candidates = [os.environ.get("ALPHADUCK_SHARED_DATA"), ROOT.parent / "shared" / "data", "/work/shared/data"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / BARS).is_file():
-            return Path(candidate)
-    raise FileNotFoundError(
-        f"{BARS} not found in $ALPHADUCK_SHARED_DATA, {ROOT.parent / 'shared' / 'data'} or /work/shared/data: "
-        "the statistics tests run on this real file"
-    )
+    """The folder holding the Dow 30 file and its splits: data/sample (bundled with the repo)."""
+    folder = ROOT / "data" / "sample"
+    if not (folder / BARS).is_file():
+        raise FileNotFoundError(f"{folder / BARS} is missing: is this a complete checkout?")
+    return folder
 
 
 @cache

@@ -411,7 +411,7 @@ def test_all_hours_minute_bars_warm_up_over_a_whole_previous_session(tmp_path):
     local = f.ts.dt.tz_convert("America/New_York")
     minute = local.dt.hour * 60 + local.dt.minute
     regular = (minute >= 570) & (minute < 960)
-    for day, bars in f[~first].groupby("session_date"):
+    for day in f.loc[~first, "session_date"].unique():
         previous = f[(f.session_date < day) & regular]
         previous_close = previous.close.iloc[-1]
         opening = f[(f.session_date == day) & regular].open.iloc[0]

@@ -15,7 +15,14 @@ import numpy as np
 import pandas as pd
 
 from alphaduck.contracts import PREDICTIONS, TRAIN_RUNS
-from alphaduck.features import BOUNDED, FEATURE_TABLE, LABEL_DIRECTION, LABEL_RETURN, BuiltFeatures, feature_columns
+from alphaduck.features import (
+    BOUNDED,
+    FEATURE_TABLE,
+    LABEL_DIRECTION,
+    LABEL_RETURN,
+    BuiltFeatures,
+    feature_columns,
+)
 from alphaduck.warehouse import columns_of, relation_exists
 
 # -- raw.bars ----------------------------------------------------------------------------------------

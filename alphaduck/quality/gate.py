@@ -17,8 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-from alphaduck.quality.suites import BUILDERS, SUITES, Check, SuiteUnavailable, Thresholds
 from alphaduck.contracts import PREDICTIONS
+from alphaduck.quality.suites import BUILDERS, SUITES, Check, SuiteUnavailable, Thresholds
 from alphaduck.warehouse import connect, relation_exists
 
 SHOWN_FAILURES = 5  # failing rows named per expectation in the summary (all are in Data Docs)
