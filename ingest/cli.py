@@ -8,7 +8,33 @@ import click
 
 from alphaduck import options
 from alphaduck.settings import DEFAULT_TZ
+from ingest.clock_changes import AMBIGUOUS_HELP, AMBIGUOUS_RULES
 from ingest.load import SAMPLES
+from ingest.series import ADJUSTED_KIND, RAW_KINDS
+
+
+def _symbol(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise click.BadParameter("is blank: pass a symbol such as SPY", ctx=ctx, param=param)
+    return value
+
+
+def _symbols(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    if any(not s.strip() for s in value):
+        raise click.BadParameter("a symbol is blank: pass symbols such as SPY AAPL", ctx=ctx, param=param)
+    return value
+
+
+def _time_zone(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise click.BadParameter(
+            f"unknown time zone {value!r} (use an IANA name such as America/New_York)", ctx=ctx, param=param
+        ) from exc
+    return value
 
 
 @click.group(name="ingest")
@@ -79,29 +105,42 @@ Examples:
 @click.argument(
     "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option("--symbol", help="Symbol for files without a symbol column.")
+@click.option("--symbol", callback=_symbol, help="Symbol for files without a symbol column.")
 @options.bar_size(
     help="Bar size, e.g. '30 mins', 30min, 1d (default: from a bar_size column or the timestamps)."
 )
 @click.option(
-    "--tz", default=DEFAULT_TZ, show_default=True, help="Time zone of naive timestamps in the file."
+    "--tz",
+    default=DEFAULT_TZ,
+    show_default=True,
+    callback=_time_zone,
+    help="Time zone of naive timestamps in the file.",
+)
+@click.option(
+    "--ambiguous",
+    type=click.Choice(AMBIGUOUS_RULES),
+    default="raise",
+    show_default=True,
+    help=AMBIGUOUS_HELP,
 )
 @options.calendar
 @options.db
 @options.quiet
 def file_command(
-    paths: tuple[Path, ...], symbol: str | None, bar_size, tz: str, calendar: str, db: str, quiet: bool
-) -> None:
+    paths: tuple[Path, ...], symbol: str | None, bar_size, tz: str, ambiguous: str, calendar: str, db: str,
+    quiet: bool,
+) -> None:  # fmt: skip
     """Load CSV (also .gz) or Parquet files of bars into raw.bars.
 
     Columns: ts, open, high, low, close, volume (required); symbol, bar_size, wap,
     bar_count (optional). Timestamps are bar starts: with a UTC offset, naive (read
-    in --tz), or plain dates for daily bars (anchored at the session open). All files
-    are checked before anything is written; one bad row rejects the whole load.
+    in --tz), or plain dates for daily bars (anchored at the session open). A naive
+    time that daylight saving time repeats or skips is refused (see --ambiguous). All
+    files are checked before anything is written; one bad row rejects the whole load.
     """
     from ingest.files import FileOptions
 
-    file_options = FileOptions(symbol=symbol, bar_size=bar_size, tz=tz, calendar=calendar)
+    file_options = FileOptions(symbol=symbol, bar_size=bar_size, tz=tz, calendar=calendar, ambiguous=ambiguous)
     _load(list(paths), file_options, db=db, quiet=quiet, source=None, title="Bars loaded")
 
 
@@ -139,6 +178,8 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None):
         return None
     import pandas as pd
 
+    from ingest.validate import EARLIEST_BAR, latest_bar
+
     try:
         stamp = pd.Timestamp(value)
     except ValueError as exc:
@@ -146,13 +187,30 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None):
             f"cannot parse {value!r}: use 2025-06-01 or 2025-06-01T09:30", ctx=ctx, param=param
         ) from exc
     if stamp.tzinfo is None:
-        stamp = stamp.tz_localize(ctx.params.get("tz") or DEFAULT_TZ)
-    return stamp.tz_convert("UTC").to_pydatetime()
+        tz = ctx.params.get("tz") or DEFAULT_TZ
+        try:
+            stamp = stamp.tz_localize(tz)
+        except ValueError as exc:  # pandas' AmbiguousTimeError and NonExistentTimeError
+            folded = "ambiguous" in str(exc).lower() or "infer" in str(exc)
+            happens = "happens twice (clocks go back)" if folded else "does not exist (clocks go forward)"
+            raise click.BadParameter(
+                f"{value} {happens} in {tz} at a daylight saving time change: give it a UTC offset, "
+                "e.g. 2025-11-02T01:30-04:00",
+                ctx=ctx,
+                param=param,
+            ) from exc
+    stamp = stamp.tz_convert("UTC").to_pydatetime()
+    if not EARLIEST_BAR <= stamp <= latest_bar():
+        raise click.BadParameter(
+            f"{value} is out of range: bars start between {EARLIEST_BAR:%Y-%m-%d} and now", ctx=ctx, param=param
+        )
+    return stamp
 
 
 class _RichReporter:
-    def __init__(self, progress) -> None:
+    def __init__(self, progress, *, quiet: bool) -> None:
         self.progress = progress
+        self.quiet = quiet
         self.task = progress.add_task("connecting", total=None, bars=0)
         self.bars = 0
 
@@ -166,7 +224,8 @@ class _RichReporter:
         )
 
     def note(self, text: str) -> None:
-        self.progress.console.print(f"[dim]{text}[/dim]")
+        if not self.quiet:
+            self.progress.console.print(f"[dim]{text}[/dim]")
 
 
 @ingest.command(
@@ -178,9 +237,14 @@ Examples:
   alphaduck ingest ibkr EUR --sec-type CASH --exchange IDEALPRO --what-to-show MIDPOINT --all-hours
 """,
 )
-@click.argument("symbols", nargs=-1, required=True)
+@click.argument("symbols", nargs=-1, required=True, callback=_symbols)
 @click.option(
-    "--tz", default=DEFAULT_TZ, show_default=True, is_eager=True, help="Time zone of naive --start/--end."
+    "--tz",
+    default=DEFAULT_TZ,
+    show_default=True,
+    is_eager=True,
+    callback=_time_zone,
+    help="Time zone of naive --start/--end.",
 )
 @options.bar_size(default="30 mins")
 @click.option(
@@ -191,9 +255,10 @@ Examples:
 @click.option("--end", callback=_when, help="Bars starting before this [default: now].")
 @click.option(
     "--what-to-show",
-    type=click.Choice(["TRADES", "MIDPOINT", "BID", "ASK", "BID_ASK"], case_sensitive=False),
+    type=click.Choice([*RAW_KINDS, ADJUSTED_KIND], case_sensitive=False),
     default="TRADES",
     show_default=True,
+    help="What the bars are. A series holds one kind: another kind is refused (see --replace).",
 )
 @click.option(
     "--rth/--all-hours", default=True, show_default=True, help="Regular trading hours only, or all hours."
@@ -201,12 +266,18 @@ Examples:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option(
     "--port",
-    type=int,
+    type=click.IntRange(1, 65_535),
     default=7497,
     show_default=True,
     help="TWS 7497 paper / 7496 live; Gateway 4002 / 4001.",
 )
-@click.option("--client-id", type=int, default=17, show_default=True)
+@click.option(
+    "--client-id",
+    type=click.IntRange(0, 2**31 - 1),
+    default=17,
+    show_default=True,
+    help="API client id; each connection to TWS / Gateway needs its own.",
+)
 @click.option(
     "--sec-type", default="STK", show_default=True, help="STK (stocks and ETFs), IND, CASH, FUT, ..."
 )
@@ -214,14 +285,28 @@ Examples:
 @click.option("--primary-exchange", default="", help="Disambiguates symbols listed on several exchanges.")
 @click.option("--currency", default="USD", show_default=True)
 @click.option(
-    "--full", is_flag=True, help="Fetch the whole span again instead of resuming after stored bars."
+    "--full", is_flag=True, help="Fetch the whole span again, ignoring what was fetched before."
 )
 @click.option(
-    "--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for one request."
+    "--retry-empty",
+    is_flag=True,
+    help="Ask again now for spans IB answered with no data (otherwise after 1 h, 8 h, 64 h, ...).",
+)
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Delete each symbol's stored bars of this bar size first (to switch --what-to-show or hours).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for one request.",
 )
 @click.option(
     "--connect-timeout",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=10.0,
     show_default=True,
     help="Seconds to wait for the API handshake.",
@@ -230,13 +315,16 @@ Examples:
 @options.db
 @options.quiet
 def ibkr_command(symbols, tz, bar_size, start, end, what_to_show, rth, host, port, client_id, sec_type, exchange,
-                 primary_exchange, currency, full, timeout, connect_timeout, calendar, db, quiet) -> None:  # fmt: skip
+                 primary_exchange, currency, full, retry_empty, replace, timeout, connect_timeout, calendar, db,
+                 quiet) -> None:  # fmt: skip
     """Fetch historical bars from TWS / IB Gateway (read-only API) into raw.bars.
 
     Requests are cut to IB's longest duration for the bar size and paced under IB's
     limits (60 per 10 minutes, none identical within 15 s, 5 per contract within 2 s).
-    Each request is stored in its own transaction: stop it at any time and run the
-    same command again to resume.
+    Each answer is stored with the span it covers (raw.ingest_coverage) in its own
+    transaction: stop it at any time and run the same command again to fetch exactly
+    what is still missing. A symbol's bars of one size are one kind (TRADES, MIDPOINT,
+    ...; regular or all hours): a fetch of another kind is refused, not overwritten.
     """
     import asyncio
 
@@ -257,18 +345,24 @@ def ibkr_command(symbols, tz, bar_size, start, end, what_to_show, rth, host, por
         raise click.BadParameter(
             f"--start {start:%Y-%m-%d %H:%M} UTC is not before --end {end:%Y-%m-%d %H:%M} UTC"
         )
+    if what_to_show.upper() == ADJUSTED_KIND:
+        raise click.BadParameter(
+            "adjusted prices are never stored as raw bars: pass --actions to turn IB's ADJUSTED_LAST series "
+            "into raw.corporate_actions",
+            param_hint="'--what-to-show'",
+        )
     ib_options = IbkrOptions(
         symbols=list(symbols), bar_size=bar_size, start=start, end=end, what_to_show=what_to_show.upper(),
         use_rth=rth, host=host, port=port, client_id=client_id, sec_type=sec_type.upper(), exchange=exchange.upper(),
-        primary_exchange=primary_exchange.upper(), currency=currency.upper(), full=full, calendar=calendar, timeout=timeout,
-        connect_timeout=connect_timeout,
+        primary_exchange=primary_exchange.upper(), currency=currency.upper(), full=full, retry_empty=retry_empty,
+        replace=replace, calendar=calendar, timeout=timeout, connect_timeout=connect_timeout,
     )  # fmt: skip
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[bars]:,} bars"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         transient=True, disable=quiet,
     ) as progress:  # fmt: skip
-        reporter = _RichReporter(progress)
+        reporter = _RichReporter(progress, quiet=quiet)
         try:
             result, stats = asyncio.run(ingest_ibkr(ib_options, db=db, reporter=reporter))
         except KeyboardInterrupt:
@@ -280,4 +374,9 @@ def ibkr_command(symbols, tz, bar_size, start, end, what_to_show, rth, host, por
             f"{stats.requests} requests ({stats.no_data} without data), {stats.pacing_retries} pacing retries, "
             f"{stats.reconnects} reconnects, {stats.waited:.0f} s waiting for pacing"
         )
+        if result.rechecks_waiting:
+            click.echo(
+                f"{result.rechecks_waiting} spans IB answered with no data although the exchange was open: "
+                "they are asked again after 1 h (then 8 h, 64 h, ...), or now with --retry-empty"
+            )
     _report(result, db, quiet=quiet, title="Bars from IBKR")

@@ -11,8 +11,9 @@ from alphaduck.errors import AlphaduckError
 from alphaduck.settings import DEFAULT_CALENDAR, DEFAULT_TZ, SAMPLE_DIR
 from alphaduck.warehouse import attach, scratch
 from ingest.files import FileOptions, FileStager
+from ingest.series import file_conflict, record_file_series
 from ingest.sessions import validate_calendar
-from ingest.store import MergeCounts, merge_bars, new_run_id, record_run, refresh_sessions
+from ingest.store import MergeCounts, close_stale_runs, merge_bars, new_run_id, record_run, refresh_sessions
 from ingest.tables import ensure_tables
 
 # name -> (file under data/sample, symbol for files without a symbol column)
@@ -63,7 +64,8 @@ def ingest_files(
             if on_file:
                 on_file(Path(path), rows)
         unique = stager.check()
-        keys = con.execute(f"select distinct symbol, bar_size from {unique} order by 1, 2").fetchall()
+        con.execute(f"create or replace temp table _keys as select distinct symbol, bar_size from {unique}")
+        keys = con.execute("select * from _keys order by 1, 2").fetchall()
 
         source = source or ("file:" + ",".join(Path(p).name for p in paths))[:200]
         started_at = datetime.now(UTC)
@@ -79,7 +81,11 @@ def ingest_files(
         con.execute("begin")
         try:
             ensure_tables(con, "wh")
-            counts = merge_bars(con, unique, source=source, ingested_at=datetime.now(UTC))
+            close_stale_runs(con, found_by=run_id)
+            _refuse_other_kinds(con, paths)
+            ingested_at = datetime.now(UTC)
+            counts = merge_bars(con, unique, source=source, ingested_at=ingested_at)
+            record_file_series(con, "_keys", source=source, at=ingested_at)
             refresh_sessions(con, options.calendar)
             record_run(
                 con,
@@ -97,6 +103,18 @@ def ingest_files(
         return IngestResult(run_id, rows_read, counts, [tuple(k) for k in keys])
     finally:
         con.close()
+
+
+def _refuse_other_kinds(con, paths: Sequence[Path]) -> None:
+    """Files hold trade bars: refuse to overwrite a series of other bars (MIDPOINT from IB, say)."""
+    clash = file_conflict(con, "_keys")
+    if clash:
+        symbol, bar_size, stored = clash
+        names = ", ".join(str(p) for p in paths)
+        raise AlphaduckError(
+            f"{names}: raw.bars holds {symbol} {bar_size} {stored.describe()} and a file holds trade bars, which "
+            "would overwrite them: load the file into another warehouse (--db)"
+        )
 
 
 def ingest_sample(name: str = "us24-30min", *, db: str | Path | None = None, calendar: str = DEFAULT_CALENDAR) -> IngestResult:

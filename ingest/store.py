@@ -136,6 +136,35 @@ def record_run(
     )
 
 
+def close_stale_runs(con: duckdb.DuckDBPyConnection, *, found_by: str, catalog: str = "wh") -> int:
+    """Mark runs still ``running`` as ``interrupted``; returns how many.
+
+    Only a writer calls this, and DuckDB lets one process write a warehouse at a time: a run
+    still ``running`` then belongs to a process that died without recording its end (kill -9,
+    a power cut). Its committed requests stay stored; raw.ingest_coverage says which.
+    """
+    rows = con.execute(
+        f"""
+        update {catalog}.raw.ingest_runs
+        set status = 'interrupted',
+            error = 'the process ended without recording an outcome (killed?); found by run ' || ?
+        where status = 'running'
+        returning run_id
+        """,
+        [found_by],
+    ).fetchall()
+    return len(rows)
+
+
+def forget_bars(con: duckdb.DuckDBPyConnection, symbol: str, bar_size: str, *, catalog: str = "wh") -> int:
+    """Delete one series' bars and its raw.bar_series row (``--replace``); returns the bars deleted."""
+    where, key = "where symbol = ? and bar_size = ?", [symbol, bar_size]
+    deleted = fetch_one(con, f"select count(*) from {catalog}.raw.bars {where}", key)[0]
+    con.execute(f"delete from {catalog}.raw.bars {where}", key)
+    con.execute(f"delete from {catalog}.raw.bar_series {where}", key)
+    return deleted
+
+
 def refresh_sessions(con: duckdb.DuckDBPyConnection, calendar: str, *, catalog: str = "wh") -> None:
     """Make raw.trading_sessions cover every day raw.bars spans, for ``calendar``."""
     first, last = fetch_one(con, f"select min(ts), max(ts) from {catalog}.raw.bars")
