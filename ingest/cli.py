@@ -39,7 +39,7 @@ def _time_zone(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 @click.group(name="ingest")
 def ingest() -> None:
-    """Load bars into the warehouse (raw.bars, raw.ingest_runs, raw.trading_sessions)."""
+    """Load bars and corporate actions into the warehouse (raw.bars, raw.corporate_actions, ...)."""
 
 
 def _report(result, db: str, *, quiet: bool, title: str) -> None:
@@ -144,11 +144,66 @@ def file_command(
     _load(list(paths), file_options, db=db, quiet=quiet, source=None, title="Bars loaded")
 
 
+def _report_actions(result, db: str, *, quiet: bool, title: str) -> None:
+    if quiet:
+        return
+    from alphaduck.warehouse import connect
+    from ingest.summary import actions_summary, print_actions_summary
+
+    con = connect(db, read_only=True)
+    try:
+        rows = actions_summary(con, result.symbols)
+    finally:
+        con.close()
+    print_actions_summary(
+        rows,
+        title=title,
+        footer=(
+            f"run {result.run_id}: {result.rows_read:,} rows read, {result.counts.inserted:,} actions inserted, "
+            f"{result.counts.updated:,} updated, warehouse {db}"
+        ),
+    )
+
+
+def _load_actions(paths: list[Path], *, calendar: str, db: str, quiet: bool, source: str | None, title: str) -> None:
+    from ingest.actions import ingest_action_files
+
+    result = ingest_action_files(paths, calendar=calendar, db=db, source=source)
+    _report_actions(result, db, quiet=quiet, title=title)
+
+
+@ingest.command(
+    name="actions",
+    epilog="""\b
+Examples:
+  alphaduck ingest actions data/sample/dow30_splits_1999-11_2023-03.csv
+  alphaduck ingest actions dividends.parquet splits.csv
+""",
+)
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@options.calendar
+@options.db
+@options.quiet
+def actions_command(paths: tuple[Path, ...], calendar: str, db: str, quiet: bool) -> None:
+    """Load corporate actions (splits, cash dividends) from CSV or Parquet into raw.corporate_actions.
+
+    Columns: symbol, ex_date (the first session without the dividend / at the new share
+    count, a --calendar session), and split_ratio (new shares per old: 2 for 2:1, 1.5 for
+    3:2, 0.1 for 1:10) and/or cash_dividend (cash per share); a row with both is a split
+    and a dividend. Raw bars stay raw: dbt adjusts them with these rows. Loading the same
+    file again changes nothing; one bad row rejects the whole load.
+    """
+    _load_actions(list(paths), calendar=calendar, db=db, quiet=quiet, source=None, title="Corporate actions loaded")
+
+
 @ingest.command(
     name="sample",
     epilog="""\b
 Examples:
   alphaduck ingest sample
+  alphaduck ingest sample --dataset dow30-daily
   alphaduck ingest sample --dataset all --db /tmp/demo.duckdb
 """,
 )
@@ -157,19 +212,22 @@ Examples:
     type=click.Choice([*SAMPLES, "all"]),
     default="us24-30min",
     show_default=True,
-    help="us24-30min: 24 US symbols, 30-minute RTH bars 2025-05..2026-03; spy-daily: SPY daily 1999..2023.",
+    help="; ".join(f"{name}: {sample.description}" for name, sample in SAMPLES.items()) + ".",
 )
 @options.calendar
 @options.db
 @options.quiet
 def sample_command(dataset: str, calendar: str, db: str, quiet: bool) -> None:
-    """Load the real bars bundled in data/sample/ (see data/sample/SOURCES.md)."""
-    from ingest.load import sample_source
+    """Load the real bars (and corporate actions) bundled in data/sample/ (see data/sample/SOURCES.md)."""
+    from ingest.load import ACTIONS, sample_path, sample_source, with_companions
 
-    names = list(SAMPLES) if dataset == "all" else [dataset]
-    for name in names:
-        path, file_options, source = sample_source(name, calendar)
-        _load([path], file_options, db=db, quiet=quiet, source=source, title=f"Sample {name} loaded")
+    for name in with_companions(list(SAMPLES) if dataset == "all" else [dataset]):
+        if SAMPLES[name].holds == ACTIONS:
+            _load_actions([sample_path(name)], calendar=calendar, db=db, quiet=quiet, source=f"sample:{name}",
+                          title=f"Sample {name} loaded")  # fmt: skip
+        else:
+            path, file_options, source = sample_source(name, calendar)
+            _load([path], file_options, db=db, quiet=quiet, source=source, title=f"Sample {name} loaded")
 
 
 def _when(ctx: click.Context, param: click.Parameter, value: str | None):
@@ -233,7 +291,7 @@ class _RichReporter:
     epilog="""\b
 Examples:
   alphaduck ingest ibkr SPY QQQ --bar-size '30 mins' --start 2025-01-01
-  alphaduck ingest ibkr AAPL --bar-size 1d --start 2015-01-01 --port 4002
+  alphaduck ingest ibkr AAPL --bar-size 1d --start 2015-01-01 --port 4002 --actions
   alphaduck ingest ibkr EUR --sec-type CASH --exchange IDEALPRO --what-to-show MIDPOINT --all-hours
 """,
 )
@@ -293,6 +351,11 @@ Examples:
     help="Ask again now for spans IB answered with no data (otherwise after 1 h, 8 h, 64 h, ...).",
 )
 @click.option(
+    "--actions",
+    is_flag=True,
+    help="Also derive splits and dividends (raw.corporate_actions) from IB's adjusted daily series (--bar-size 1d).",
+)
+@click.option(
     "--replace",
     is_flag=True,
     help="Delete each symbol's stored bars of this bar size first (to switch --what-to-show or hours).",
@@ -315,8 +378,8 @@ Examples:
 @options.db
 @options.quiet
 def ibkr_command(symbols, tz, bar_size, start, end, what_to_show, rth, host, port, client_id, sec_type, exchange,
-                 primary_exchange, currency, full, retry_empty, replace, timeout, connect_timeout, calendar, db,
-                 quiet) -> None:  # fmt: skip
+                 primary_exchange, currency, full, retry_empty, actions, replace, timeout, connect_timeout,
+                 calendar, db, quiet) -> None:  # fmt: skip
     """Fetch historical bars from TWS / IB Gateway (read-only API) into raw.bars.
 
     Requests are cut to IB's longest duration for the bar size and paced under IB's
@@ -355,7 +418,7 @@ def ibkr_command(symbols, tz, bar_size, start, end, what_to_show, rth, host, por
         symbols=list(symbols), bar_size=bar_size, start=start, end=end, what_to_show=what_to_show.upper(),
         use_rth=rth, host=host, port=port, client_id=client_id, sec_type=sec_type.upper(), exchange=exchange.upper(),
         primary_exchange=primary_exchange.upper(), currency=currency.upper(), full=full, retry_empty=retry_empty,
-        replace=replace, calendar=calendar, timeout=timeout, connect_timeout=connect_timeout,
+        actions=actions, replace=replace, calendar=calendar, timeout=timeout, connect_timeout=connect_timeout,
     )  # fmt: skip
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -374,6 +437,11 @@ def ibkr_command(symbols, tz, bar_size, start, end, what_to_show, rth, host, por
             f"{stats.requests} requests ({stats.no_data} without data), {stats.pacing_retries} pacing retries, "
             f"{stats.reconnects} reconnects, {stats.waited:.0f} s waiting for pacing"
         )
+        if actions:
+            click.echo(
+                f"corporate actions from IB's adjusted series: {result.actions.inserted:,} new, "
+                f"{result.actions.updated:,} changed (raw.corporate_actions)"
+            )
         if result.rechecks_waiting:
             click.echo(
                 f"{result.rechecks_waiting} spans IB answered with no data although the exchange was open: "

@@ -62,13 +62,23 @@ _INTRADAY_GAP_S = 20 * 3600
 
 _INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                   "UBIGINT", "UHUGEINT")  # fmt: skip
-_NUMBER_TYPES = (*_INTEGER_TYPES, "FLOAT", "DOUBLE", "DECIMAL", "VARCHAR")
-# column -> the DuckDB types a typed file (Parquet) may give it
-_ACCEPTED_TYPES: dict[str, tuple[str, ...]] = {
-    **{c: _NUMBER_TYPES for c in (*NUMERIC, "bar_count")},
-    "ts": ("VARCHAR", "DATE", "TIMESTAMP"),
-    "symbol": ("VARCHAR", *_INTEGER_TYPES),
-    "bar_size": ("VARCHAR",),
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    """The DuckDB types (prefixes) a typed file (Parquet) may give a column, and their name in errors."""
+
+    types: tuple[str, ...]
+    description: str
+
+
+NUMBERS = ColumnType((*_INTEGER_TYPES, "FLOAT", "DOUBLE", "DECIMAL", "VARCHAR"), "numbers")
+TEXT = ColumnType(("VARCHAR", *_INTEGER_TYPES), "text")
+ACCEPTED_TYPES: dict[str, ColumnType] = {
+    **{c: NUMBERS for c in (*NUMERIC, "bar_count")},
+    "ts": ColumnType(("VARCHAR", "DATE", "TIMESTAMP"), "timestamps, dates or text"),
+    "symbol": TEXT,
+    "bar_size": ColumnType(("VARCHAR",), "text"),
 }
 _CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
 _CSV_COLUMNS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
@@ -96,11 +106,11 @@ class StagedFiles:
         return f"{origin} row {row_no}"
 
 
-def _quote(text: str) -> str:
+def sql_string(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
-def _ident(name: str) -> str:
+def sql_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -143,7 +153,7 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     con = duckdb.connect()
     try:
         rows = con.execute(
-            f"""select line from read_csv({_quote(path)}, header = false, auto_detect = false,
+            f"""select line from read_csv({sql_string(path)}, header = false, auto_detect = false,
                 delim = chr(1), quote = '', escape = '', columns = {{'line': 'VARCHAR'}}) limit 1"""
         ).fetchall()
     except duckdb.Error as exc:
@@ -165,23 +175,23 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     return names, delimiter
 
 
-def _reader(path: Path) -> tuple[str, str]:
+def read_source(path: Path) -> tuple[str, str]:
     name = path.name.lower()
     if name.endswith(_PARQUET_SUFFIXES):
-        return "parquet", f"read_parquet({_quote(path)})"
+        return "parquet", f"read_parquet({sql_string(path)})"
     if name.endswith(_CSV_SUFFIXES):
         names, delimiter = _csv_header(path)
         if not names or names == [""]:
             raise AlphaduckError(f"{path} line 1: no header (expected column names such as ts,open,high,low,close,volume)")
-        columns = "{" + ", ".join(f"{_quote(n)}: 'VARCHAR'" for n in names) + "}"
+        columns = "{" + ", ".join(f"{sql_string(n)}: 'VARCHAR'" for n in names) + "}"
         return "csv", (
-            f"read_csv({_quote(path)}, header = true, auto_detect = false, delim = {_quote(delimiter)}, "
+            f"read_csv({sql_string(path)}, header = true, auto_detect = false, delim = {sql_string(delimiter)}, "
             f"quote = '\"', escape = '\"', columns = {columns})"
         )
     raise AlphaduckError(f"{path}: unknown file type (expected .csv, .csv.gz or .parquet)")
 
 
-def _read_error(path: Path, kind: str, exc: duckdb.Error) -> AlphaduckError:
+def read_error(path: Path, kind: str, exc: duckdb.Error) -> AlphaduckError:
     """DuckDB's reading error as one line naming the file and line."""
     text = str(exc)
     line = _CSV_LINE.search(text)
@@ -201,11 +211,16 @@ def _read_error(path: Path, kind: str, exc: duckdb.Error) -> AlphaduckError:
     return AlphaduckError(f"{path}: cannot read as {kind.upper()}: {text.splitlines()[0]}")
 
 
-def _map_columns(path: Path, columns: list[str]) -> dict[str, str]:
+def map_columns(
+    path: Path,
+    columns: list[str],
+    aliases: dict[str, tuple[str, ...]] = ALIASES,
+    required: tuple[str, ...] = REQUIRED,
+) -> dict[str, str]:
     """canonical name -> column name in the file; raises on missing or ambiguous columns."""
     by_lower = {c.strip().lower(): c for c in columns}
     mapping: dict[str, str] = {}
-    for canonical, spellings in ALIASES.items():
+    for canonical, spellings in aliases.items():
         found = [by_lower[s] for s in spellings if s in by_lower]
         if len(found) > 1:
             raise AlphaduckError(
@@ -213,9 +228,9 @@ def _map_columns(path: Path, columns: list[str]) -> dict[str, str]:
             )
         if found:
             mapping[canonical] = found[0]
-    missing = [c for c in REQUIRED if c not in mapping]
+    missing = [c for c in required if c not in mapping]
     if missing:
-        known = {s for spellings in ALIASES.values() for s in spellings}
+        known = {s for spellings in aliases.values() for s in spellings}
         unknown = [c for low, c in by_lower.items() if low not in known]
         first = missing[0]
         hint = difflib.get_close_matches(first, unknown, n=1, cutoff=0.5)
@@ -227,15 +242,17 @@ def _map_columns(path: Path, columns: list[str]) -> dict[str, str]:
     return mapping
 
 
-def _check_types(path: Path, mapping: dict[str, str], types: dict[str, str]) -> None:
+def check_types(
+    path: Path,
+    mapping: dict[str, str],
+    types: dict[str, str],
+    accepted: dict[str, ColumnType] = ACCEPTED_TYPES,
+) -> None:
     """A typed file's columns must hold what they are named for (no booleans as volumes)."""
     for canonical, column in mapping.items():
-        duck_type = types[column]
-        if not duck_type.startswith(_ACCEPTED_TYPES[canonical]):
-            expected = {"ts": "timestamps, dates or text", "symbol": "text", "bar_size": "text"}.get(
-                canonical, "numbers"
-            )
-            raise AlphaduckError(f"{path}, column {column}: type {duck_type}, expected {expected}")
+        expected = accepted[canonical]
+        if not types[column].startswith(expected.types):
+            raise AlphaduckError(f"{path}, column {column}: type {types[column]}, expected {expected.description}")
 
 
 @dataclass(frozen=True)
@@ -252,8 +269,8 @@ class _TsSql:
 
 
 def _ts_sql(column: str, duck_type: str, tz: str) -> _TsSql:
-    col = _ident(column)
-    tzq = _quote(tz)
+    col = sql_ident(column)
+    tzq = sql_string(tz)
     if duck_type == "VARCHAR":
         text = f"trim({col})"
         is_date = rf"regexp_full_match({text}, '\d{{4}}-\d{{2}}-\d{{2}}|\d{{8}}')"
@@ -313,19 +330,19 @@ class FileStager:
         origin = str(path)
         if path.stat().st_size == 0:
             raise AlphaduckError(f"{path}: file is empty")
-        kind, source = _reader(path)
+        kind, source = read_source(path)
         self.staged.kinds[origin] = kind
         try:
             described = self.con.execute(f"describe select * from {source}").fetchall()
         except duckdb.Error as exc:
-            raise _read_error(path, kind, exc) from exc
+            raise read_error(path, kind, exc) from exc
         types = {name: duck_type for name, duck_type, *_ in described}
-        mapping = _map_columns(path, list(types))
-        _check_types(path, mapping, types)
+        mapping = map_columns(path, list(types))
+        check_types(path, mapping, types)
         try:
             self._parse(path, origin, kind, source, mapping, types)
         except duckdb.Error as exc:
-            raise _read_error(path, kind, exc) from exc
+            raise read_error(path, kind, exc) from exc
         rows = fetch_one(self.con, "select count(*) from _parsed")[0]
         if rows == 0:
             raise AlphaduckError(f"{path}: file has a header but no rows")
@@ -359,32 +376,32 @@ class FileStager:
                 raise AlphaduckError(
                     f"{path}: has a {mapping['symbol']!r} column; --symbol is only for files without one"
                 )
-            symbol = f"upper(trim({_ident(mapping['symbol'])}::varchar))"
+            symbol = f"upper(trim({sql_ident(mapping['symbol'])}::varchar))"
         elif self.options.symbol:
-            symbol = _quote(self.options.symbol.strip().upper())
+            symbol = sql_string(self.options.symbol.strip().upper())
         else:
             raise AlphaduckError(f"{path}: no symbol column: pass --symbol")
         bar_size = (
-            f"trim({_ident(mapping['bar_size'])}::varchar)" if "bar_size" in mapping else "null::varchar"
+            f"trim({sql_ident(mapping['bar_size'])}::varchar)" if "bar_size" in mapping else "null::varchar"
         )
         present = [c for c in (*NUMERIC, "bar_count") if c in mapping]
         # inner: every value parsed once; outer: the first problem of a row, from those values
         inner = [
-            f"{_quote(origin)} as origin",
+            f"{sql_string(origin)} as origin",
             f"{symbol} as symbol",
             f"{bar_size} as bar_size_text",
-            f"{_ident(mapping['ts'])} is null as ts_missing",
+            f"{sql_ident(mapping['ts'])} is null as ts_missing",
             f"{t.utc} as ts",
             f"{t.day} as day",
             f"{t.midnight} as at_midnight",
             f"{t.naive} as local_ts",
             f"{t.bad_offset} as bad_offset",
-            *[f"{_ident(mapping[c])} is null as {c}_missing" for c in present],
-            *[f"try_cast({_ident(mapping[c])} as double) as {c}" for c in present],
+            *[f"{sql_ident(mapping[c])} is null as {c}_missing" for c in present],
+            *[f"try_cast({sql_ident(mapping[c])} as double) as {c}" for c in present],
         ]
         if "symbol" in mapping:
-            inner.append(f"coalesce(trim({_ident(mapping['symbol'])}::varchar), '') = '' as symbol_blank")
-        earliest, latest = _quote(EARLIEST_BAR.isoformat()), _quote(self.latest.isoformat())
+            inner.append(f"coalesce(trim({sql_ident(mapping['symbol'])}::varchar), '') = '' as symbol_blank")
+        earliest, latest = sql_string(EARLIEST_BAR.isoformat()), sql_string(self.latest.isoformat())
         # the first problem of a row: 'column' (missing or unparseable) or 'column:what'
         checks = ["when symbol_blank then 'symbol'"] if "symbol" in mapping else []
         checks += [
@@ -436,7 +453,7 @@ class FileStager:
         row_no_sql = "row_number() over ()"  # the error path can afford it
         raw = fetch_one(
             self.con,
-            f"select raw from (select {row_no_sql} as rn, {_ident(mapping[column])}::varchar as raw from {source}) where rn = ?",
+            f"select raw from (select {row_no_sql} as rn, {sql_ident(mapping[column])}::varchar as raw from {source}) where rn = ?",
             [row_no],
         )[0]
         if what == "offset":
@@ -622,7 +639,7 @@ class FileStager:
         The first bar of a local day may be shorter (IB's hourly bars start 09:30, 10:00,
         11:00), so a short gap right after it is allowed.
         """
-        tzq = _quote(self.options.tz)
+        tzq = sql_string(self.options.tz)
         short = fetch_one(
             self.con,
             f"""
@@ -675,7 +692,7 @@ class FileStager:
 
     def _anchor_daily(self, origin: str) -> None:
         """Daily bars start at their session's open: look it up in the exchange calendar."""
-        tzq = _quote(self.options.tz)
+        tzq = sql_string(self.options.tz)
         self.con.execute(
             f"create or replace temp table _days as select row_no, coalesce(day, timezone({tzq}, ts)::date) as day from _parsed"
         )

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -37,6 +38,7 @@ import pandas as pd
 from alphaduck.bar_sizes import BarSize
 from alphaduck.errors import AlphaduckError
 from alphaduck.warehouse import attach, fetch_one, scratch
+from ingest.actions import derive_actions, store_derived
 from ingest.coverage import (
     CoverageKey,
     covered_spans,
@@ -188,6 +190,7 @@ class IbkrOptions:
     full: bool = False
     retry_empty: bool = False
     replace: bool = False
+    actions: bool = False
     calendar: str = "XNYS"
     timeout: float = 60.0
     connect_timeout: float = 10.0
@@ -213,6 +216,7 @@ class IbkrOptions:
             "full": self.full,
             "retry_empty": self.retry_empty,
             "replace": self.replace,
+            "actions": self.actions,
             "calendar": self.calendar,
         }
 
@@ -240,6 +244,11 @@ def check_options(options: IbkrOptions, now: datetime | None = None) -> None:
     for name, value in (("--timeout", options.timeout), ("--connect-timeout", options.connect_timeout)):
         if not value > 0:
             raise AlphaduckError(f"{name} {value:g}: must be more than 0 seconds")
+    if options.actions and (options.bar_size.code != "1d" or what != "TRADES"):
+        raise AlphaduckError(
+            "--actions derives splits and dividends from IB's daily adjusted series beside the daily TRADES: "
+            f"pass --bar-size 1d and --what-to-show TRADES (got {options.bar_size.code}, {what})"
+        )
     if not 0 < options.port < 65_536:
         raise AlphaduckError(f"--port {options.port}: expected 1..65535")
     for name, value in (("--start", options.start), ("--end", options.end)):
@@ -437,18 +446,24 @@ class IbSession:
         self.stats.waited += await self.limiter.wait(request)
         self.stats.requests += 1
 
-    async def historical(self, contract, chunk: Chunk) -> list:
+    async def historical(
+        self, contract, chunk: Chunk, *, what_to_show: str | None = None, open_end: bool = False
+    ) -> list:
         """Bars for one chunk ([] when IB has none); retries pacing violations, timeouts and
-        dropped connections."""
+        dropped connections. ``open_end`` asks for the ``duration`` up to now with an empty end
+        date, which IB requires of ADJUSTED_LAST."""
         o = self.options
-        end_text = f"{chunk.end.astimezone(UTC):%Y%m%d %H:%M:%S} UTC"
-        where = f"{chunk.symbol} {o.bar_size.ib_setting} {o.what_to_show} ending {end_text}"
+        what = what_to_show or o.what_to_show
+        end_text = "" if open_end else f"{chunk.end.astimezone(UTC):%Y%m%d %H:%M:%S} UTC"
+        where = f"{chunk.symbol} {o.bar_size.ib_setting} {what} " + (
+            f"ending {end_text}" if end_text else f"{chunk.duration} to now"
+        )
         failures = 0
         while True:
-            paced = self._paced(contract, o.what_to_show, end_text, chunk.duration)
+            paced = self._paced(contract, what, end_text, chunk.duration)
             await self._wait(paced)
             try:
-                return await self._request(contract, chunk, end_text, where, paced)
+                return await self._request(contract, chunk, what, end_text, where, paced)
             except PacingViolation:
                 self.stats.pacing_retries += 1
                 failures += 1
@@ -466,7 +481,9 @@ class IbSession:
                     "re-run later to resume"
                 )
 
-    async def _request(self, contract, chunk: Chunk, end_text: str, where: str, paced: PacedRequest) -> list:
+    async def _request(
+        self, contract, chunk: Chunk, what: str, end_text: str, where: str, paced: PacedRequest
+    ) -> list:
         o = self.options
         if self.ib is None or not self.ib.isConnected():
             raise ConnectionError("not connected")
@@ -476,8 +493,8 @@ class IbSession:
         started = loop.time()
         task = asyncio.ensure_future(
             self.ib.reqHistoricalDataAsync(
-                contract, endDateTime=chunk.end.astimezone(UTC), durationStr=chunk.duration,
-                barSizeSetting=o.bar_size.ib_setting, whatToShow=o.what_to_show, useRTH=o.use_rth,
+                contract, endDateTime=chunk.end.astimezone(UTC) if end_text else "", durationStr=chunk.duration,
+                barSizeSetting=o.bar_size.ib_setting, whatToShow=what, useRTH=o.use_rth,
                 formatDate=2, timeout=o.timeout,
             )
         )  # fmt: skip
@@ -543,7 +560,7 @@ def bars_frame(bars: list, chunk: Chunk, options: IbkrOptions) -> pd.DataFrame:
     trades = options.what_to_show.upper() == "TRADES"
     stamps = [b.date for b in bars]
     if not options.bar_size.is_intraday:
-        days = [d if not isinstance(d, datetime) else d.date() for d in stamps]
+        days = _session_dates(stamps)
         sessions = trading_sessions(options.calendar, min(days), max(days))
         opens = dict(zip(sessions["session_date"], sessions["open_utc"], strict=True))
         missing = [d for d in days if d not in opens]
@@ -601,6 +618,7 @@ class SeriesPlan:
     contract: object
     chunks: list[Chunk]
     kind: SeriesKind  # what the series is once these bars are stored
+    kind_recorded: bool = False  # raw.bar_series says ``kind`` (written with the first bars)
 
 
 @dataclass
@@ -754,9 +772,10 @@ def store_chunk(
     if staged:
         ingested_at = datetime.now(UTC)
         run.counts += merge_bars(con, staged, source=run.source, ingested_at=ingested_at)
-        record_series(
-            con, plan.key.symbol, options.bar_size.code, plan.kind, source=run.source, at=ingested_at
-        )
+        if not plan.kind_recorded:
+            record_series(
+                con, plan.key.symbol, options.bar_size.code, plan.kind, source=run.source, at=ingested_at
+            )
     span = (chunk.start, finished_before(chunk.end, fetched.answered_at, options.bar_size))
     record_span(
         con, plan.key, span, bars=rows, status=status, fetched_at=fetched.answered_at, run_id=run.run_id
@@ -765,7 +784,63 @@ def store_chunk(
     run.no_data_spans += status == "no_data"
     run.record(con, "running")
     con.execute("commit")
+    plan.kind_recorded = plan.kind_recorded or bool(staged)
     return rows
+
+
+def _session_dates(stamps: list) -> list[date]:
+    """Session dates of IB's daily bars (dates, or midnights from some library versions)."""
+    return [d.date() if isinstance(d, datetime) else d for d in stamps]
+
+
+def raw_daily_closes(con: duckdb.DuckDBPyConnection, symbol: str, calendar: str) -> pd.Series:
+    """The stored raw daily closes of ``symbol``, indexed by session date."""
+    rows = con.execute(
+        "select ts, close from wh.raw.bars where symbol = ? and bar_size = '1d' order by ts", [symbol]
+    ).df()
+    if rows.empty:
+        return pd.Series(dtype="float64")
+    first, last = rows["ts"].min(), rows["ts"].max()
+    sessions = trading_sessions(calendar, (first - pd.Timedelta(days=1)).date(), (last + pd.Timedelta(days=1)).date())
+    day_of = dict(zip(pd.to_datetime(sessions["open_utc"], utc=True), sessions["session_date"], strict=True))
+    return pd.Series(rows["close"].to_numpy(), index=[day_of[pd.Timestamp(t)] for t in rows["ts"]])
+
+
+async def derive_and_store_actions(
+    con: duckdb.DuckDBPyConnection,
+    session: IbSession,
+    run: Run,
+    plan: SeriesPlan,
+    options: IbkrOptions,
+    *,
+    now: datetime,
+    reporter: Reporter,
+) -> MergeCounts:
+    """--actions: IB's adjusted daily series beside the stored raw one -> raw.corporate_actions.
+
+    The adjusted bars are only compared, never stored (raw.bars holds raw prices). IB takes
+    ADJUSTED_LAST only up to now (an empty end date), so one request spans the whole history.
+    """
+    symbol = plan.key.symbol
+    raw = raw_daily_closes(con, symbol, options.calendar)
+    if raw.empty:
+        return MergeCounts()
+    first = datetime.combine(raw.index.min(), datetime.min.time(), UTC)
+    years = max(1, math.ceil((now - first).days / 365.25))
+    chunk = Chunk(symbol, first, now, f"{years} Y")
+    bars = await session.historical(plan.contract, chunk, what_to_show=ADJUSTED_KIND, open_end=True)
+    adjusted = pd.Series([b.close for b in bars], index=_session_dates([b.date for b in bars]))
+    derived = derive_actions(raw, adjusted)
+    for day, step in derived.unexplained:
+        reporter.note(
+            f"{symbol} {day}: the adjusted/raw close ratio steps by {step:.4f}, neither a split ratio nor a "
+            "dividend: not stored"
+        )
+    con.execute("begin")
+    counts = store_derived(con, symbol, derived.actions, source="ibkr")
+    run.record(con, "running")
+    con.execute("commit")
+    return counts
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run: Run, options: IbkrOptions) -> None:
@@ -787,10 +862,12 @@ def fail_run(con: duckdb.DuckDBPyConnection, run: Run, exc: BaseException) -> No
 
 @dataclass
 class IbkrResult(IngestResult):
-    """An ingest's outcome, plus the spans IB answered "no data" for in session hours."""
+    """An ingest's outcome, plus the spans IB answered "no data" for in session hours and the
+    corporate actions derived (--actions)."""
 
     no_data_spans: int = 0
     rechecks_waiting: int = 0
+    actions: MergeCounts = field(default_factory=MergeCounts)
 
 
 async def ingest_ibkr(
@@ -833,10 +910,17 @@ async def ingest_ibkr(
                 rows = store_chunk(con, run, fetched, staged, options)
                 reporter.chunk_done(chunk, rows)
 
+        actions = MergeCounts()
+        if options.actions:
+            for plan in plans:
+                actions += await derive_and_store_actions(
+                    con, session, run, plan, options, now=now(), reporter=reporter
+                )
+
         finish_run(con, run, options)
         waiting = sum(spans_to_recheck(con, p.key, now=now()) for p in plans)
         keys = [(s, options.bar_size.code) for s in contracts]
-        result = IbkrResult(run.run_id, run.rows_read, run.counts, keys, run.no_data_spans, waiting)
+        result = IbkrResult(run.run_id, run.rows_read, run.counts, keys, run.no_data_spans, waiting, actions)
         return result, session.stats
     except BaseException as exc:
         if con is not None:

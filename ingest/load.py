@@ -16,20 +16,71 @@ from ingest.sessions import validate_calendar
 from ingest.store import MergeCounts, close_stale_runs, merge_bars, new_run_id, record_run, refresh_sessions
 from ingest.tables import ensure_tables
 
-# name -> (file under data/sample, symbol for files without a symbol column)
-SAMPLES: dict[str, tuple[str, str | None]] = {
-    "us24-30min": ("us24_30min_rth_2025-05_2026-03.csv.gz", None),
-    "spy-daily": ("spy_daily_1999-11_2023-03.csv.gz", "SPY"),
+BARS, ACTIONS = "bars", "actions"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A bundled file under data/sample (see its SOURCES.md).
+
+    Parameters
+    ----------
+    filename : str
+        The file under data/sample.
+    holds : {"bars", "actions"}
+        Bars for raw.bars, or corporate actions for raw.corporate_actions.
+    description : str
+        One line for ``--help``.
+    symbol : str or None, default=None
+        The symbol of a bar file without a symbol column.
+    companions : tuple of str, default=()
+        Samples loaded together with this one (a bar file's corporate actions).
+    """
+
+    filename: str
+    holds: str
+    description: str
+    symbol: str | None = None
+    companions: tuple[str, ...] = ()
+
+
+SAMPLES: dict[str, Sample] = {
+    "us24-30min": Sample(
+        "us24_30min_rth_2025-05_2026-03.csv.gz", BARS, "24 US symbols, 30-minute RTH bars 2025-05..2026-03"
+    ),
+    "spy-daily": Sample("spy_daily_1999-11_2023-03.csv.gz", BARS, "SPY daily bars 1999..2023", symbol="SPY"),
+    "dow30-daily": Sample(
+        "dow30_spy_daily_raw_1999-11_2023-03.csv.gz",
+        BARS,
+        "the Dow 30 and SPY, raw daily bars 1999..2023, with their splits (dow30-splits)",
+        companions=("dow30-splits",),
+    ),
+    "dow30-splits": Sample(
+        "dow30_splits_1999-11_2023-03.csv", ACTIONS, "the 25 stock splits in dow30-daily (raw.corporate_actions)"
+    ),
 }
 
 
-def sample_source(name: str, calendar: str = DEFAULT_CALENDAR) -> tuple[Path, FileOptions, str]:
-    """A bundled sample's file, how to read it, and the source name its bars are stored under."""
-    filename, symbol = SAMPLES[name]
-    path = SAMPLE_DIR / filename
+def sample_path(name: str) -> Path:
+    path = SAMPLE_DIR / SAMPLES[name].filename
     if not path.exists():
         raise AlphaduckError(f"sample file {path} is missing: is this a complete checkout?")
-    return path, FileOptions(symbol=symbol, tz=DEFAULT_TZ, calendar=calendar), f"sample:{name}"
+    return path
+
+
+def with_companions(names: Sequence[str]) -> list[str]:
+    """The samples to load for ``names``: each followed by its companions, each once."""
+    return list(dict.fromkeys(n for name in names for n in (name, *SAMPLES[name].companions)))
+
+
+def sample_source(name: str, calendar: str = DEFAULT_CALENDAR) -> tuple[Path, FileOptions, str]:
+    """A bundled bar sample's file, how to read it, and the source name its bars are stored under."""
+    sample = SAMPLES[name]
+    return (
+        sample_path(name),
+        FileOptions(symbol=sample.symbol, tz=DEFAULT_TZ, calendar=calendar),
+        f"sample:{name}",
+    )
 
 
 @dataclass
@@ -118,6 +169,17 @@ def _refuse_other_kinds(con, paths: Sequence[Path]) -> None:
 
 
 def ingest_sample(name: str = "us24-30min", *, db: str | Path | None = None, calendar: str = DEFAULT_CALENDAR) -> IngestResult:
-    """Load one bundled sample (data/sample/, see its SOURCES.md)."""
-    path, options, source = sample_source(name, calendar)
-    return ingest_files([path], options, db=db, source=source)
+    """Load one bundled bar sample (data/sample/, see its SOURCES.md) and its companions."""
+    from ingest.actions import ingest_action_files
+
+    result = None
+    for each in with_companions([name]):
+        if SAMPLES[each].holds == ACTIONS:
+            ingest_action_files([sample_path(each)], calendar=calendar, db=db, source=f"sample:{each}")
+        else:
+            path, options, source = sample_source(each, calendar)
+            loaded = ingest_files([path], options, db=db, source=source)
+            result = result or loaded
+    if result is None:
+        raise AlphaduckError(f"sample {name!r} holds no bars")
+    return result

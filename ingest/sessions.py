@@ -11,9 +11,29 @@ import pandas as pd
 
 from alphaduck.errors import AlphaduckError
 
+# Building a calendar costs about a second whatever its span, so one wide calendar per name
+# is kept and only rebuilt (wider) when a span falls outside it.
+_WIDE_FROM = 1990
+_built: dict[str, tuple[int, int, object]] = {}
+
+
+def _calendar(name: str, first_year: int, last_year: int):
+    have = _built.get(name)
+    if have and have[0] <= first_year and last_year <= have[1]:
+        return have[2]
+    lo = min(first_year, _WIDE_FROM, have[0] if have else first_year)
+    hi = max(last_year, date.today().year + 1, have[1] if have else last_year)
+    try:
+        calendar = _make_calendar(name, lo, hi)
+    except ValueError:  # a calendar that does not reach back that far: only what was asked
+        lo, hi = first_year, last_year
+        calendar = _make_calendar(name, lo, hi)
+    _built[name] = (lo, hi, calendar)
+    return calendar
+
 
 @functools.lru_cache(maxsize=16)
-def _calendar(name: str, first_year: int, last_year: int):
+def _make_calendar(name: str, first_year: int, last_year: int):
     import exchange_calendars as xcals
 
     try:

@@ -78,6 +78,19 @@ create table if not exists {c}raw.ingest_coverage (
 )
 """
 
+CORPORATE_ACTIONS_DDL = """
+create table if not exists {c}raw.corporate_actions (
+    symbol varchar not null,
+    ex_date date not null,            -- first session traded without the dividend / at the new share count
+    kind varchar not null,            -- split | dividend
+    split_ratio double,               -- splits: new shares per old share (2 = 2:1, 1.5 = 3:2, 0.1 = 1:10)
+    cash_dividend double,             -- dividends: cash per share, in the trading currency
+    source varchar not null,          -- ibkr, file:NAME, sample:NAME
+    ingested_at timestamptz not null,
+    primary key (symbol, ex_date, kind)
+)
+"""
+
 BAR_SIZES_DDL = """
 create table if not exists {c}raw.bar_sizes (
     bar_size varchar primary key,     -- the code raw.bars stores: 30min, 1h, 1d
@@ -104,7 +117,15 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, catalog: str | None = None) ->
     ensure_schemas(con, catalog)
     prefix = f"{catalog}." if catalog else ""
     series_existed = _table_exists(con, catalog, "raw", "bar_series")
-    for ddl in (BARS_DDL, INGEST_RUNS_DDL, TRADING_SESSIONS_DDL, BAR_SIZES_DDL, BAR_SERIES_DDL, INGEST_COVERAGE_DDL):
+    for ddl in (
+        BARS_DDL,
+        INGEST_RUNS_DDL,
+        TRADING_SESSIONS_DDL,
+        BAR_SIZES_DDL,
+        BAR_SERIES_DDL,
+        INGEST_COVERAGE_DDL,
+        CORPORATE_ACTIONS_DDL,
+    ):
         con.execute(ddl.format(c=prefix))
     if not series_existed:
         # a warehouse from before series were recorded: what its bars are, as far as their source says

@@ -8,7 +8,8 @@ Every message is a 4-byte big-endian length and NUL-terminated fields. Server ve
 176 is inside ib_async's range (157..178); the field orders below follow its decoder
 at that version.
 
-Series: the frame may carry ``what_to_show`` (TRADES when absent) and ``rth`` (whether a bar
+Series: the frame may carry ``what_to_show`` (TRADES when absent; ADJUSTED_LAST rows are
+served only to requests with an empty end date, as IB requires) and ``rth`` (whether a bar
 lies in regular trading hours; True when absent). A request with ``useRTH=1`` gets only the
 ``rth`` bars. MIDPOINT, BID, ASK and BID_ASK requests for which the frame has no rows are
 answered from the TRADES bars with volume, wap and count -1, as IB sends them.
@@ -112,8 +113,8 @@ class FakeGateway:
         self, bars: pd.DataFrame, *, clock=None, enforce_pacing: bool = True, faults: Faults | None = None
     ):
         bars = bars.assign(
-            what_to_show=bars["what_to_show"] if "what_to_show" in bars else "TRADES",
-            rth=bars["rth"] if "rth" in bars else True,
+            what_to_show=bars["what_to_show"].fillna("TRADES") if "what_to_show" in bars else "TRADES",
+            rth=bars["rth"].fillna(True).astype(bool) if "rth" in bars else True,
         )
         self.bars = {
             key: frame.sort_values("ts").reset_index(drop=True)
@@ -358,7 +359,13 @@ class FakeGateway:
             return True
         bar = parse_bar_size(bar_size)
         count, unit = duration.split()
-        if int(count) * _UNIT_SECONDS[unit] > _max_duration_seconds(bar.seconds):
+        if what == "ADJUSTED_LAST" and end_text:
+            req.answer = "invalid"
+            self._error(w, req_id, 321, "Error validating request.-'bW' : cause - End date not supported with adjusted last")
+            return True
+        # daily bars and longer may ask for several years at once
+        years_of_days = unit == "Y" and not bar.is_intraday
+        if not years_of_days and int(count) * _UNIT_SECONDS[unit] > _max_duration_seconds(bar.seconds):
             req.answer = "invalid"
             self._error(
                 w,
@@ -442,3 +449,30 @@ def sample_frame(
     frame["wap"] = ((frame["high"] + frame["low"] + frame["close"]) / 3).round(4)
     frame["bar_count"] = (frame["volume"] // 100).astype("int64") + 1
     return frame
+
+
+def adjusted_frame(trades: pd.DataFrame, splits: pd.DataFrame, dividends: pd.DataFrame, *, decimals: int = 4) -> pd.DataFrame:
+    """IB's ADJUSTED_LAST daily series for ``trades`` (one symbol or many), by the CRSP / Yahoo rule.
+
+    Every price before an ex-date is multiplied by 1/ratio for a split (new shares per old) and
+    by (1 - dividend / previous raw close) for a cash dividend; factors compound back in time.
+    ``splits``: symbol, ex_date, split_ratio; ``dividends``: symbol, ex_date, cash_dividend.
+    Prices are rounded to ``decimals``, as a vendor's series is.
+    """
+    out = []
+    for symbol, bars in trades.groupby("symbol"):
+        bars = bars.sort_values("session_date").reset_index(drop=True)
+        days = pd.to_datetime(bars["session_date"])
+        factor = pd.Series(1.0, index=bars.index)
+        for row in splits[splits["symbol"] == symbol].itertuples():
+            factor[days < pd.Timestamp(row.ex_date)] /= row.split_ratio
+        for row in dividends[dividends["symbol"] == symbol].itertuples():
+            before = days < pd.Timestamp(row.ex_date)
+            previous_close = bars.loc[before, "close"].iloc[-1]
+            factor[before] *= 1 - row.cash_dividend / previous_close
+        adjusted = bars.copy()
+        for column in ("open", "high", "low", "close"):
+            adjusted[column] = (bars[column] * factor).round(decimals)
+        adjusted["wap"] = adjusted["close"]
+        out.append(adjusted.assign(what_to_show="ADJUSTED_LAST"))
+    return pd.concat(out, ignore_index=True)

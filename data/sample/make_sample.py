@@ -8,8 +8,11 @@ Writes, next to this script:
 - spy_daily_1999-11_2023-03.csv.gz: SPY rows of the Dow 30 + SPY daily file, unchanged.
 - spy_15min_eth_2022-10_2022-11.csv.gz: October and November 2022 of the SPY 15-minute
   extended-hours file, unchanged (regular and extended hours, across a DST change).
+- dow30_spy_daily_raw_1999-11_2023-03.csv.gz and dow30_splits_1999-11_2023-03.csv: the
+  Dow 30 + SPY raw daily bars and their splits, copied unchanged.
 """
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -68,3 +71,6 @@ copy (
     order by ts
 ) to '{here / "spy_15min_eth_2022-10_2022-11.csv.gz"}' (header, compression gzip)
 """)
+
+for name in ("dow30_spy_daily_raw_1999-11_2023-03.csv.gz", "dow30_splits_1999-11_2023-03.csv"):
+    shutil.copyfile(shared / name, here / name)
