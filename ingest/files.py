@@ -48,11 +48,12 @@ MAX_UTC_OFFSET_MINUTES = 18 * 60
 # bar_count is parsed as a number first, so 2.5 trades is refused instead of rounded
 _MAX_WHOLE = 2**53
 
-STAGED_COLUMNS = """
-    origin varchar, row_no bigint, symbol varchar, bar_size varchar, ts timestamptz,
-    open double, high double, low double, close double, volume double,
-    wap double, bar_count bigint
-"""
+# the staged view's columns, typed, for when no file has been added yet
+_EMPTY_STAGED = (
+    "null::varchar as origin, null::bigint as row_no, null::varchar as symbol, null::varchar as bar_size, "
+    "null::timestamptz as ts, null::double as open, null::double as high, null::double as low, "
+    "null::double as close, null::double as volume, null::double as wap, null::bigint as bar_count"
+)
 
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.zst", ".txt", ".txt.gz", ".tsv", ".tsv.gz")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -259,13 +260,15 @@ def check_types(
 class _TsSql:
     """SQL for one timestamp column: the UTC instant, a date for date-only values, whether the
     value is a local midnight, the naive local time (for clock-change checks), and whether a
-    written UTC offset is out of range."""
+    written UTC offset is out of range. ``casts`` are computed once per row, a level below the
+    rest, which refers to them by name."""
 
     utc: str
     day: str
     midnight: str
     naive: str = "null::timestamp"
     bad_offset: str = "false"
+    casts: tuple[tuple[str, str], ...] = ()
 
 
 def _ts_sql(column: str, duck_type: str, tz: str) -> _TsSql:
@@ -275,18 +278,31 @@ def _ts_sql(column: str, duck_type: str, tz: str) -> _TsSql:
         text = f"trim({col})"
         is_date = rf"regexp_full_match({text}, '\d{{4}}-\d{{2}}-\d{{2}}|\d{{8}}')"
         has_offset = rf"(length({text}) > 10 and regexp_matches({text}, '(Z|[+-]\d\d(:?\d\d)?)$'))"
-        naive = f"try_cast({text} as timestamp)"
-        offset = rf"regexp_extract({text}, '[+-](\d\d):?(\d\d)?$', ['h', 'm'])"
-        offset_minutes = f"(try_cast(({offset}).h as integer) * 60 + coalesce(try_cast(({offset}).m as integer), 0))"
+        # A value with a UTC offset casts to a timestamp at its wall-clock time and to a
+        # timestamptz at its instant: their difference is the offset (0 for naive values).
+        offset_us = "(epoch_us(_wall) - epoch_us(_instant))"
+        # the common shape, 2025-05-12T09:30:00-04:00, skips the regular expressions
+        iso = f"(_length = 25 and {offset_us} <> 0)"
         return _TsSql(
             utc=(
-                f"case when {is_date} then null when {has_offset} then try_cast({text} as timestamptz) "
-                f"else timezone({tzq}, {naive}) end"
+                f"case when {iso} then _instant when {is_date} then null when {has_offset} then _instant "
+                f"else timezone({tzq}, _wall) end"
             ),
-            day=f"case when {is_date} then coalesce(try_cast({text} as date), try_strptime({text}, '%Y%m%d')::date) end",
-            midnight=f"coalesce(not {is_date} and not {has_offset} and {naive} = date_trunc('day', {naive}), false)",
-            naive=f"case when not {is_date} and not {has_offset} then {naive} end",
-            bad_offset=f"coalesce({has_offset} and {offset_minutes} > {MAX_UTC_OFFSET_MINUTES}, false)",
+            day=(
+                f"case when {iso} then null when {is_date} then "
+                f"coalesce(try_cast({text} as date), try_strptime({text}, '%Y%m%d')::date) end"
+            ),
+            midnight=(
+                f"case when {iso} then false else coalesce(not {is_date} and not {has_offset} "
+                "and _wall = date_trunc('day', _wall), false) end"
+            ),
+            naive=f"case when {iso} then null when not {is_date} and not {has_offset} then _wall end",
+            bad_offset=f"coalesce(abs({offset_us}) > {MAX_UTC_OFFSET_MINUTES * 60_000_000}, false)",
+            casts=(
+                ("_instant", f"try_cast({col} as timestamptz)"),
+                ("_wall", f"try_cast({col} as timestamp)"),
+                ("_length", f"length({col})"),
+            ),
         )
     # DuckDB 2 spells a nanosecond tz-aware column (pandas' default) TIMESTAMPTZ_NS
     if duck_type.startswith(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")):
@@ -298,7 +314,7 @@ def _ts_sql(column: str, duck_type: str, tz: str) -> _TsSql:
             f"({col}::timestamp = date_trunc('day', {col}::timestamp))",
             naive=f"{col}::timestamp",
         )
-    return _TsSql("null::timestamptz", col, "false")  # DATE (_check_types allows nothing else)
+    return _TsSql("null::timestamptz", col, "false")  # DATE (check_types allows nothing else)
 
 
 class FileStager:
@@ -321,7 +337,16 @@ class FileStager:
         if options.ambiguous not in AMBIGUOUS_RULES:
             raise AlphaduckError(f"--ambiguous {options.ambiguous!r}: expected one of {', '.join(AMBIGUOUS_RULES)}")
         self.latest = latest_bar()
-        con.execute(f"create or replace temp table {table} ({STAGED_COLUMNS})")
+        self._parts: list[str] = []  # one SELECT per staged file; the staged view is their union
+        self._data = ""  # the table of the file being added
+        self._gaps: dict[float, int] = {}  # its histogram of gaps between a symbol's bars (seconds)
+        self._repeats_possible = False  # whether a key may appear twice (then unique_bars must look)
+        self._refresh_staged()
+
+    def _refresh_staged(self) -> None:
+        """The staged view over every added file: no copy of the rows is made."""
+        body = " union all ".join(self._parts) or f"select * from (select {_EMPTY_STAGED}) where false"
+        self.con.execute(f"create or replace temp view {self.staged.table} as {body}")
 
     # -- one file ---------------------------------------------------------------------------------
     def add(self, path: Path) -> int:
@@ -332,6 +357,7 @@ class FileStager:
             raise AlphaduckError(f"{path}: file is empty")
         kind, source = read_source(path)
         self.staged.kinds[origin] = kind
+        self._gaps = {}
         try:
             described = self.con.execute(f"describe select * from {source}").fetchall()
         except duckdb.Error as exc:
@@ -349,22 +375,18 @@ class FileStager:
         self._check_parse(origin, source, kind, mapping)
         self._check_clock_changes(origin, mapping)
         bar = self._bar_size(path, origin, mapping)
-        if not bar.is_intraday:
-            self._anchor_daily(origin)
-        self.con.execute(
-            f"""
-            insert into {self.staged.table}
-            select origin, row_no, symbol, ?, ts, open, high, low, close, volume, wap, bar_count
-            from _parsed
-            """,
-            [bar.code],
-        )
         if bar.is_intraday:
-            self._check_spacing(
-                origin, bar, explicit=self.options.bar_size is not None or "bar_size" in mapping
-            )
+            self._check_spacing(origin, bar, explicit=self.options.bar_size is not None or "bar_size" in mapping)
+        else:
+            self._anchor_daily(origin)
+            self._repeats_possible = True
+        self._repeats_possible = self._repeats_possible or bool(self._parts) or self._gaps.get(0, 0) > 0
+        self._parts.append(
+            f"select {sql_string(origin)} as origin, rowid + 1 as row_no, symbol, {sql_string(bar.code)} as bar_size, "
+            f"ts, open, high, low, close, volume, wap, bar_count from {self._data}"
+        )
+        self._refresh_staged()
         self.con.execute("drop view _parsed")
-        self.con.execute("drop table _parsed_data")
         return rows
 
     def _parse(
@@ -385,9 +407,15 @@ class FileStager:
             f"trim({sql_ident(mapping['bar_size'])}::varchar)" if "bar_size" in mapping else "null::varchar"
         )
         present = [c for c in (*NUMERIC, "bar_count") if c in mapping]
-        # inner: every value parsed once; outer: the first problem of a row, from those values
-        inner = [
-            f"{sql_string(origin)} as origin",
+        raw = {c: sql_ident(mapping[c]) for c in present}
+        # casts: every value parsed once; parsed: the timestamp's shape; outer: the first problem
+        # of a row, mostly from nulls (the raw value is only looked at where the parse failed)
+        casts = [
+            "*",
+            *[f"{expr} as {name}" for name, expr in t.casts],
+            *[f"try_cast({raw[c]} as double) as _value_{c}" for c in present],
+        ]
+        parsed = [
             f"{symbol} as symbol",
             f"{bar_size} as bar_size_text",
             f"{sql_ident(mapping['ts'])} is null as ts_missing",
@@ -396,11 +424,12 @@ class FileStager:
             f"{t.midnight} as at_midnight",
             f"{t.naive} as local_ts",
             f"{t.bad_offset} as bad_offset",
-            *[f"{sql_ident(mapping[c])} is null as {c}_missing" for c in present],
-            *[f"try_cast({sql_ident(mapping[c])} as double) as {c}" for c in present],
-        ]
+            *[f"_value_{c} as {c}" for c in present],
+            *[f"_value_{c} is null and nullif(trim({raw[c]}::varchar), '') is not null as {c}_unparsed"
+              for c in present],
+        ]  # fmt: skip
         if "symbol" in mapping:
-            inner.append(f"coalesce(trim({sql_ident(mapping['symbol'])}::varchar), '') = '' as symbol_blank")
+            parsed.append(f"coalesce(trim({sql_ident(mapping['symbol'])}::varchar), '') = '' as symbol_blank")
         earliest, latest = sql_string(EARLIEST_BAR.isoformat()), sql_string(self.latest.isoformat())
         # the first problem of a row: 'column' (missing or unparseable) or 'column:what'
         checks = ["when symbol_blank then 'symbol'"] if "symbol" in mapping else []
@@ -411,21 +440,21 @@ class FileStager:
             f"when day < {earliest}::date or day > {latest}::timestamptz::date then 'ts:range'",
         ]
         for c in present:
-            if c in REQUIRED:
-                checks.append(f"when {c}_missing then '{c}'")
-            checks.append(f"when not {c}_missing and {c} is null then '{c}'")
+            checks.append(f"when {c} is null and ({'true' if c in REQUIRED else 'false'} or {c}_unparsed) then '{c}'")
         if "bar_count" in mapping:
             checks.append(
                 f"when bar_count is not null and not (isfinite(bar_count) and bar_count = floor(bar_count) "
                 f"and abs(bar_count) < {_MAX_WHOLE}) then 'bar_count:whole'"
             )
         numbers = [c if c in mapping else f"null::double as {c}" for c in NUMERIC]
+        self._data = f"_parsed_{len(self._parts)}"
         self.con.execute(
             f"""
-            create or replace temp table _parsed_data as
-            with parsed as (select {", ".join(inner)} from {source})
+            create or replace temp table {self._data} as
+            with casts as (select {", ".join(casts)} from {source}),
+            parsed as (select {", ".join(parsed)} from casts)
             select
-                origin, symbol, bar_size_text, ts, day, at_midnight, local_ts, {", ".join(numbers)},
+                symbol, bar_size_text, ts, day, at_midnight, local_ts, {", ".join(numbers)},
                 case {" ".join(checks)} end as parse_error,
                 case when parse_error is null then {"bar_count" if "bar_count" in mapping else "null"}::bigint
                 end as bar_count
@@ -435,7 +464,8 @@ class FileStager:
         # an order-preserving scan gives rowid in file order: row numbers without
         # row_number() over (), which would serialise the read
         self.con.execute(
-            "create or replace temp view _parsed as select rowid + 1 as row_no, * from _parsed_data"
+            f"create or replace temp view _parsed as select {sql_string(origin)} as origin, rowid + 1 as row_no, * "
+            f"from {self._data}"
         )
 
     def _check_parse(self, origin: str, source: str, kind: str, mapping: dict[str, str]) -> None:
@@ -481,7 +511,7 @@ class FileStager:
         Gaps are refused; folds are refused unless --ambiguous says how to read them, and then
         their UTC time is set here.
         """
-        years = fetch_one(self.con, "select year(min(local_ts)), year(max(local_ts)) from _parsed_data")
+        years = fetch_one(self.con, f"select year(min(local_ts)), year(max(local_ts)) from {self._data}")
         if years is None or years[0] is None:
             return
         self.con.register("_changes", clock_changes_frame(self.options.tz, years[0], years[1]))
@@ -561,8 +591,8 @@ class FileStager:
             rows = f"select row_no, local_ts, {offset} as offset_s from _in_change"
         self.con.execute(
             f"""
-            update _parsed_data set ts = (f.local_ts - to_seconds(f.offset_s))::timestamptz
-            from ({rows}) as f where _parsed_data.rowid + 1 = f.row_no
+            update {self._data} set ts = (f.local_ts - to_seconds(f.offset_s))::timestamptz
+            from ({rows}) as f where {self._data}.rowid + 1 = f.row_no
             """
         )
         if rule == "infer":
@@ -612,24 +642,29 @@ class FileStager:
             return given
         return self._infer_intraday(path)
 
-    def _infer_intraday(self, path: Path) -> BarSize:
-        gaps = fetch_one(
-            self.con,
+    def _gap_histogram(self) -> dict[float, int]:
+        """Seconds between consecutive bars of a symbol (under 20 h) -> how often: one sort of the file
+        answers the bar size, mixed sizes, a mistyped --bar-size and repeated keys (gap 0)."""
+        rows = self.con.execute(
             f"""
             with gaps as (
-                select epoch(ts) - epoch(lag(ts) over (partition by symbol order by ts)) as gap
-                from _parsed
+                select epoch(ts) - epoch(lag(ts) over (partition by symbol order by ts)) as gap from _parsed
             )
-            select gap, count(*) as n from gaps where gap > 0 and gap < {_INTRADAY_GAP_S}
-            group by gap order by n desc, gap limit 1
-            """,
-        )
-        if not gaps:
+            select gap, count(*) from gaps where gap < {_INTRADAY_GAP_S} group by gap
+            """
+        ).fetchall()
+        return {gap: n for gap, n in rows}
+
+    def _infer_intraday(self, path: Path) -> BarSize:
+        self._gaps = self._gap_histogram()
+        spaced = {gap: n for gap, n in self._gaps.items() if gap > 0}
+        if not spaced:
             raise AlphaduckError(f"{path}: cannot infer the bar size from so few bars: pass --bar-size")
-        bar = bar_size_from_seconds(gaps[0])
+        gap = min(spaced, key=lambda g: (-spaced[g], g))
+        bar = bar_size_from_seconds(gap)
         if bar is None:
             raise AlphaduckError(
-                f"{path}: bars are most often {gaps[0]:g} s apart, which is no IB bar size: pass --bar-size"
+                f"{path}: bars are most often {gap:g} s apart, which is no IB bar size: pass --bar-size"
             )
         return bar
 
@@ -639,24 +674,40 @@ class FileStager:
         The first bar of a local day may be shorter (IB's hourly bars start 09:30, 10:00,
         11:00), so a short gap right after it is allowed.
         """
+        if not self._gaps:
+            self._gaps = self._gap_histogram()
+        spaced = {gap: n for gap, n in self._gaps.items() if gap > 0}
+        if any(gap < bar.seconds for gap in spaced):
+            self._locate_short_gap(origin, bar)
+        if explicit and spaced:
+            # a --bar-size that no two bars are apart by, where most gaps say another size, is a typo
+            n_gaps = sum(spaced.values())
+            gap = min(spaced, key=lambda g: (-spaced[g], g))
+            if n_gaps >= 10 and bar.seconds not in spaced and spaced[gap] / n_gaps > 0.5:
+                found = bar_size_from_seconds(gap)
+                raise AlphaduckError(
+                    f"{origin}: the bar size is {bar.code} but most bars are {found or f'{gap:g} s'} apart"
+                )
+
+    def _locate_short_gap(self, origin: str, bar: BarSize) -> None:
+        """The first bar that starts too soon after the previous one, unless it follows a day's first bar."""
         tzq = sql_string(self.options.tz)
         short = fetch_one(
             self.con,
             f"""
             with ordered as (
                 select row_no, symbol, ts, lag(row_no) over w as previous_row,
-                       epoch(ts) - epoch(lag(ts) over w) as gap,
-                       timezone({tzq}, lag(ts) over w)::date
-                           <> coalesce(timezone({tzq}, lag(ts, 2) over w)::date, date '0001-01-01') as after_first_of_day
-                from {self.staged.table}
-                where origin = ?
+                       epoch(ts) - epoch(lag(ts) over w) as gap, lag(ts) over w as previous_ts,
+                       lag(ts, 2) over w as before_previous_ts
+                from _parsed
                 window w as (partition by symbol order by ts)
-            )
-            select row_no, symbol, ts, gap, previous_row from ordered
-            where gap > 0 and gap < {bar.seconds} and not after_first_of_day
+            ),
+            short as (select * from ordered where gap > 0 and gap < {bar.seconds})
+            select row_no, symbol, ts, gap, previous_row from short
+            where timezone({tzq}, previous_ts)::date
+                  = coalesce(timezone({tzq}, before_previous_ts)::date, date '0001-01-01')
             order by greatest(row_no, previous_row) limit 1
             """,
-            [origin],
         )
         if short:
             row_no, symbol, ts, gap, previous_row = short
@@ -665,30 +716,6 @@ class FileStager:
                 f"the one at {self.staged.locate(origin, previous_row).removeprefix(origin + ' ')}, but the file's bars "
                 f"are {bar.code}: mixed bar sizes in one file"
             )
-        if explicit:
-            # a --bar-size that no two bars are apart by, where most gaps say another size, is a typo
-            mode = fetch_one(
-                self.con,
-                f"""
-                with gaps as (
-                    select epoch(ts) - epoch(lag(ts) over (partition by symbol order by ts)) as gap
-                    from {self.staged.table} where origin = ?
-                ),
-                counted as (
-                    select gap, count(*) as n from gaps
-                    where gap > 0 and gap < {_INTRADAY_GAP_S} group by gap
-                )
-                select arg_max(gap, n), max(n) / sum(n), sum(n), count(*) filter (where gap = {bar.seconds})
-                from counted
-                """,
-                [origin],
-            )
-            gap, share, n_gaps, exact = mode
-            if n_gaps and n_gaps >= 10 and exact == 0 and share > 0.5:
-                found = bar_size_from_seconds(gap)
-                raise AlphaduckError(
-                    f"{origin}: the bar size is {bar.code} but most bars are {found or f'{gap:g} s'} apart"
-                )
 
     def _anchor_daily(self, origin: str) -> None:
         """Daily bars start at their session's open: look it up in the exchange calendar."""
@@ -713,10 +740,10 @@ class FileStager:
                 f"{self.staged.locate(origin, row_no)}: {day} is not a {self.options.calendar} trading session{more}"
             )
         self.con.execute(
-            """
-            update _parsed_data set ts = s.open_utc
+            f"""
+            update {self._data} set ts = s.open_utc
             from _days d join _sessions s on s.session_date = d.day
-            where _parsed_data.rowid + 1 = d.row_no
+            where {self._data}.rowid + 1 = d.row_no
             """
         )
         self.con.execute("drop table _days")
@@ -726,4 +753,6 @@ class FileStager:
     def check(self) -> str:
         """Row rules and cross-file clashes over everything staged; returns the table of unique bars."""
         check_rows(self.con, self.staged.table, self.staged.locate)
+        if not self._repeats_possible:
+            return self.staged.table  # one intraday file whose gap histogram has no zero gap
         return unique_bars(self.con, self.staged.table, self.staged.locate)

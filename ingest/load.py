@@ -12,7 +12,7 @@ from alphaduck.settings import DEFAULT_CALENDAR, DEFAULT_TZ, SAMPLE_DIR
 from alphaduck.warehouse import attach, scratch
 from ingest.files import FileOptions, FileStager
 from ingest.series import file_conflict, record_file_series
-from ingest.sessions import validate_calendar
+from ingest.sessions import validate_calendar, warm_calendar
 from ingest.store import MergeCounts, close_stale_runs, merge_bars, new_run_id, record_run, refresh_sessions
 from ingest.tables import ensure_tables
 
@@ -105,6 +105,7 @@ def ingest_files(
     all of them passed, and written in one transaction.
     """
     validate_calendar(options.calendar)
+    warm_calendar(options.calendar)
     con = scratch()
     try:
         stager = FileStager(con, options)

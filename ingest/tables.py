@@ -20,8 +20,9 @@ create table if not exists {c}raw.bars (
     wap double,
     bar_count bigint,
     source varchar not null,
-    ingested_at timestamptz not null,
-    primary key (symbol, bar_size, ts)
+    ingested_at timestamptz not null
+    -- key (symbol, bar_size, ts): kept unique by ingest/store.py merge_bars, without an index
+    -- (an index cost 2 s per million new bars); warehouses from before keep their primary key
 )
 """
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from alphaduck.bar_sizes import parse_bar_size
 from alphaduck.errors import AlphaduckError
 from ingest.files import FileOptions
 from ingest.load import ingest_files
-from tests.conftest import SAMPLE_30MIN, SAMPLE_DAILY, locked, run_cli, sample_lines, snapshot
+from tests.conftest import PYTHON, ROOT, SAMPLE_30MIN, SAMPLE_DAILY, locked, run_cli, sample_lines, snapshot
 
 
 def _write(path: Path, lines: list[str]) -> Path:
@@ -507,3 +509,73 @@ def test_blank_symbol_option_is_refused(warehouse, tmp_path):
     assert result.exit_code == 2 and "Invalid value for '--symbol': is blank" in result.output
     with pytest.raises(AlphaduckError, match="--symbol is blank"):
         ingest_files([SAMPLE_DAILY], FileOptions(symbol=" "), db=warehouse)
+
+
+# -- the key without an index: merge keeps it unique, a kill changes nothing -------------------------
+
+
+def test_a_warehouse_from_before_keeps_its_primary_key_and_still_merges(tmp_path):
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("create schema raw")
+    con.execute(
+        """
+        create table raw.bars (symbol varchar not null, bar_size varchar not null, ts timestamptz not null,
+            open double not null, high double not null, low double not null, close double not null, volume double,
+            wap double, bar_count bigint, source varchar not null, ingested_at timestamptz not null,
+            primary key (symbol, bar_size, ts))
+        """
+    )
+    con.close()
+    lines = sample_lines(20)
+    assert run_cli("ingest", "file", _write(tmp_path / "a.csv", lines), "--db", db, "-q").exit_code == 0
+    changed = _corrupt(lines, 3, "volume", "1")
+    result = run_cli("ingest", "file", _write(tmp_path / "b.csv", changed), "--db", db)
+    assert "0 inserted, 1 updated" in " ".join(result.output.split())
+    bars = _bars(db)
+    assert len(bars) == 20 and bars["ts"].is_unique and bars["volume"].iloc[2] == 1
+
+
+def test_a_killed_file_ingest_loses_and_duplicates_nothing(tmp_path):
+    """kill -9 while the bars are written: the warehouse holds all of them or none, never a part
+    or a second copy, and a re-run completes it."""
+    with gzip.open(SAMPLE_30MIN, "rt") as fh:
+        header, *rows = fh.read().splitlines()
+    big = tmp_path / "big.csv"
+    # four renamed copies of the 30-minute panel: 256,608 bars, long enough to be caught writing
+    big.write_text("\n".join([header, *[r.replace(",", f",C{i}_", 1) for i in range(4) for r in rows]]) + "\n")
+    expected = 4 * len(rows)
+    outcomes = []
+    for delay in (0.0, 0.3, 0.8):
+        db = tmp_path / f"w{delay}.duckdb"
+        proc = subprocess.Popen([PYTHON, "-m", "alphaduck", "ingest", "file", str(big), "--db", str(db), "-q"],
+                                cwd=ROOT)  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not db.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if db.exists():
+            n, distinct = duckdb.connect(str(db), read_only=True).execute(
+                "select count(*), count(distinct (symbol, bar_size, ts)) from raw.bars"
+            ).fetchall()[0] if _has_bars(db) else (0, 0)
+            assert n == distinct and n in (0, expected), (delay, n)
+            outcomes.append(n)
+        result = run_cli("ingest", "file", big, "--db", db, "-q")
+        assert result.exit_code == 0, result.output
+        n, distinct = duckdb.connect(str(db), read_only=True).execute(
+            "select count(*), count(distinct (symbol, bar_size, ts)) from raw.bars"
+        ).fetchall()[0]
+        assert n == distinct == expected
+    assert outcomes  # at least one kill landed after the warehouse was opened
+
+
+def _has_bars(db: Path) -> bool:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return bool(con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = 'bars'"
+        ).fetchall()[0][0])  # fmt: skip
+    finally:
+        con.close()
