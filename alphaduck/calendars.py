@@ -3,8 +3,10 @@ time zone. Never a hand-kept list; every stage asks here."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
+import threading
 import warnings
 from datetime import date
 
@@ -12,9 +14,45 @@ import pandas as pd
 
 from alphaduck.errors import AlphaduckError
 
+# Building a calendar costs about a second whatever its span, so one wide calendar per name
+# is kept and only rebuilt (wider) when a span falls outside it.
+_WIDE_FROM = 1990
+_built: dict[str, tuple[int, int, object]] = {}
+_building = threading.Lock()
+
+
+def _calendar(name: str, first_year: int, last_year: int):
+    with _building:  # warm_calendar may be building it in the background
+        have = _built.get(name)
+        if have and have[0] <= first_year and last_year <= have[1]:
+            return have[2]
+        lo = min(first_year, _WIDE_FROM, have[0] if have else first_year)
+        hi = max(last_year, date.today().year + 1, have[1] if have else last_year)
+        try:
+            calendar = _make_calendar(name, lo, hi)
+        except ValueError:  # a calendar that does not reach back that far: only what was asked
+            lo, hi = first_year, last_year
+            calendar = _make_calendar(name, lo, hi)
+        _built[name] = (lo, hi, calendar)
+        return calendar
+
+
+def warm_calendar(name: str) -> threading.Thread:
+    """Build ``name``'s calendar in a background thread (DuckDB releases the GIL while it reads a
+    file, so the second it takes is mostly hidden); trading_sessions waits for it if needed."""
+    today = date.today().year
+
+    def build() -> None:
+        with contextlib.suppress(Exception):  # a failure shows again, properly, in the caller
+            _calendar(name, today, today)
+
+    thread = threading.Thread(target=build, name=f"calendar-{name}", daemon=True)
+    thread.start()
+    return thread
+
 
 @functools.lru_cache(maxsize=16)
-def _calendar(name: str, first_year: int, last_year: int):
+def _make_calendar(name: str, first_year: int, last_year: int):
     import exchange_calendars as xcals
 
     try:
@@ -46,9 +84,15 @@ def trading_sessions(calendar: str, start: date, end: date) -> pd.DataFrame:
 
 
 def validate_calendar(calendar: str) -> None:
-    """Fail fast, before anything is read or written, on an unknown calendar code."""
-    today = date.today()
-    _calendar(calendar, today.year, today.year)
+    """Fail fast, before anything is read or written, on an unknown calendar code (by name: building
+    the calendar waits until sessions are needed)."""
+    import exchange_calendars as xcals
+
+    names = xcals.get_calendar_names(include_aliases=True)
+    if calendar not in names:
+        hint = difflib.get_close_matches(calendar.upper(), xcals.get_calendar_names(), n=1)
+        suggestion = f"; did you mean {hint[0]}?" if hint else ""
+        raise AlphaduckError(f"unknown calendar {calendar!r}{suggestion}")
 
 
 def calendar_timezone(calendar: str) -> str:

@@ -8,12 +8,38 @@ import click
 
 from alphaduck import options
 from alphaduck.settings import DEFAULT_TZ
+from ingest.clock_changes import AMBIGUOUS_HELP, AMBIGUOUS_RULES
 from ingest.load import SAMPLES
+from ingest.series import ADJUSTED_KIND, RAW_KINDS
+
+
+def _symbol(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise click.BadParameter("is blank: pass a symbol such as SPY", ctx=ctx, param=param)
+    return value
+
+
+def _symbols(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    if any(not s.strip() for s in value):
+        raise click.BadParameter("a symbol is blank: pass symbols such as SPY AAPL", ctx=ctx, param=param)
+    return value
+
+
+def _time_zone(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise click.BadParameter(
+            f"unknown time zone {value!r} (use an IANA name such as America/New_York)", ctx=ctx, param=param
+        ) from exc
+    return value
 
 
 @click.group(name="ingest")
 def ingest() -> None:
-    """Load bars into the warehouse (raw.bars, raw.ingest_runs, raw.trading_sessions)."""
+    """Load bars and corporate actions into the warehouse (raw.bars, raw.corporate_actions, ...)."""
 
 
 def _report(result, db: str, *, quiet: bool, title: str) -> None:
@@ -79,30 +105,97 @@ Examples:
 @click.argument(
     "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option("--symbol", help="Symbol for files without a symbol column.")
+@click.option("--symbol", callback=_symbol, help="Symbol for files without a symbol column.")
 @options.bar_size(
     help="Bar size, e.g. '30 mins', 30min, 1d (default: from a bar_size column or the timestamps)."
 )
 @click.option(
-    "--tz", default=DEFAULT_TZ, show_default=True, help="Time zone of naive timestamps in the file."
+    "--tz",
+    default=DEFAULT_TZ,
+    show_default=True,
+    callback=_time_zone,
+    help="Time zone of naive timestamps in the file.",
+)
+@click.option(
+    "--ambiguous",
+    type=click.Choice(AMBIGUOUS_RULES),
+    default="raise",
+    show_default=True,
+    help=AMBIGUOUS_HELP,
 )
 @options.calendar
 @options.db
 @options.quiet
 def file_command(
-    paths: tuple[Path, ...], symbol: str | None, bar_size, tz: str, calendar: str, db: str, quiet: bool
-) -> None:
+    paths: tuple[Path, ...], symbol: str | None, bar_size, tz: str, ambiguous: str, calendar: str, db: str,
+    quiet: bool,
+) -> None:  # fmt: skip
     """Load CSV (also .gz) or Parquet files of bars into raw.bars.
 
     Columns: ts, open, high, low, close, volume (required); symbol, bar_size, wap,
     bar_count (optional). Timestamps are bar starts: with a UTC offset, naive (read
-    in --tz), or plain dates for daily bars (anchored at the session open). All files
-    are checked before anything is written; one bad row rejects the whole load.
+    in --tz), or plain dates for daily bars (anchored at the session open). A naive
+    time that daylight saving time repeats or skips is refused (see --ambiguous). All
+    files are checked before anything is written; one bad row rejects the whole load.
     """
     from ingest.files import FileOptions
 
-    file_options = FileOptions(symbol=symbol, bar_size=bar_size, tz=tz, calendar=calendar)
+    file_options = FileOptions(symbol=symbol, bar_size=bar_size, tz=tz, calendar=calendar, ambiguous=ambiguous)
     _load(list(paths), file_options, db=db, quiet=quiet, source=None, title="Bars loaded")
+
+
+def _report_actions(result, db: str, *, quiet: bool, title: str) -> None:
+    if quiet:
+        return
+    from alphaduck.warehouse import connect
+    from ingest.summary import actions_summary, print_actions_summary
+
+    con = connect(db, read_only=True)
+    try:
+        rows = actions_summary(con, result.symbols)
+    finally:
+        con.close()
+    print_actions_summary(
+        rows,
+        title=title,
+        footer=(
+            f"run {result.run_id}: {result.rows_read:,} rows read, {result.counts.inserted:,} actions inserted, "
+            f"{result.counts.updated:,} updated, warehouse {db}"
+        ),
+    )
+
+
+def _load_actions(paths: list[Path], *, calendar: str, db: str, quiet: bool, source: str | None, title: str) -> None:
+    from ingest.actions import ingest_action_files
+
+    result = ingest_action_files(paths, calendar=calendar, db=db, source=source)
+    _report_actions(result, db, quiet=quiet, title=title)
+
+
+@ingest.command(
+    name="actions",
+    epilog="""\b
+Examples:
+  alphaduck ingest actions data/sample/dow30_splits_1999-11_2023-03.csv
+  alphaduck ingest actions dividends.parquet splits.csv
+""",
+)
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@options.calendar
+@options.db
+@options.quiet
+def actions_command(paths: tuple[Path, ...], calendar: str, db: str, quiet: bool) -> None:
+    """Load corporate actions (splits, cash dividends) from CSV or Parquet into raw.corporate_actions.
+
+    Columns: symbol, ex_date (the first session without the dividend / at the new share
+    count, a --calendar session), and split_ratio (new shares per old: 2 for 2:1, 1.5 for
+    3:2, 0.1 for 1:10) and/or cash_dividend (cash per share); a row with both is a split
+    and a dividend. Raw bars stay raw: dbt adjusts them with these rows. Loading the same
+    file again changes nothing; one bad row rejects the whole load.
+    """
+    _load_actions(list(paths), calendar=calendar, db=db, quiet=quiet, source=None, title="Corporate actions loaded")
 
 
 @ingest.command(
@@ -110,6 +203,7 @@ def file_command(
     epilog="""\b
 Examples:
   alphaduck ingest sample
+  alphaduck ingest sample --dataset dow30-daily
   alphaduck ingest sample --dataset all --db /tmp/demo.duckdb
 """,
 )
@@ -118,19 +212,22 @@ Examples:
     type=click.Choice([*SAMPLES, "all"]),
     default="us24-30min",
     show_default=True,
-    help="us24-30min: 24 US symbols, 30-minute RTH bars 2025-05..2026-03; spy-daily: SPY daily 1999..2023.",
+    help="; ".join(f"{name}: {sample.description}" for name, sample in SAMPLES.items()) + ".",
 )
 @options.calendar
 @options.db
 @options.quiet
 def sample_command(dataset: str, calendar: str, db: str, quiet: bool) -> None:
-    """Load the real bars bundled in data/sample/ (see data/sample/SOURCES.md)."""
-    from ingest.load import sample_source
+    """Load the real bars (and corporate actions) bundled in data/sample/ (see data/sample/SOURCES.md)."""
+    from ingest.load import ACTIONS, sample_path, sample_source, with_companions
 
-    names = list(SAMPLES) if dataset == "all" else [dataset]
-    for name in names:
-        path, file_options, source = sample_source(name, calendar)
-        _load([path], file_options, db=db, quiet=quiet, source=source, title=f"Sample {name} loaded")
+    for name in with_companions(list(SAMPLES) if dataset == "all" else [dataset]):
+        if SAMPLES[name].holds == ACTIONS:
+            _load_actions([sample_path(name)], calendar=calendar, db=db, quiet=quiet, source=f"sample:{name}",
+                          title=f"Sample {name} loaded")  # fmt: skip
+        else:
+            path, file_options, source = sample_source(name, calendar)
+            _load([path], file_options, db=db, quiet=quiet, source=source, title=f"Sample {name} loaded")
 
 
 def _when(ctx: click.Context, param: click.Parameter, value: str | None):
@@ -139,6 +236,8 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None):
         return None
     import pandas as pd
 
+    from ingest.validate import EARLIEST_BAR, latest_bar
+
     try:
         stamp = pd.Timestamp(value)
     except ValueError as exc:
@@ -146,13 +245,30 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None):
             f"cannot parse {value!r}: use 2025-06-01 or 2025-06-01T09:30", ctx=ctx, param=param
         ) from exc
     if stamp.tzinfo is None:
-        stamp = stamp.tz_localize(ctx.params.get("tz") or DEFAULT_TZ)
-    return stamp.tz_convert("UTC").to_pydatetime()
+        tz = ctx.params.get("tz") or DEFAULT_TZ
+        try:
+            stamp = stamp.tz_localize(tz)
+        except ValueError as exc:  # pandas' AmbiguousTimeError and NonExistentTimeError
+            folded = "ambiguous" in str(exc).lower() or "infer" in str(exc)
+            happens = "happens twice (clocks go back)" if folded else "does not exist (clocks go forward)"
+            raise click.BadParameter(
+                f"{value} {happens} in {tz} at a daylight saving time change: give it a UTC offset, "
+                "e.g. 2025-11-02T01:30-04:00",
+                ctx=ctx,
+                param=param,
+            ) from exc
+    stamp = stamp.tz_convert("UTC").to_pydatetime()
+    if not EARLIEST_BAR <= stamp <= latest_bar():
+        raise click.BadParameter(
+            f"{value} is out of range: bars start between {EARLIEST_BAR:%Y-%m-%d} and now", ctx=ctx, param=param
+        )
+    return stamp
 
 
 class _RichReporter:
-    def __init__(self, progress) -> None:
+    def __init__(self, progress, *, quiet: bool) -> None:
         self.progress = progress
+        self.quiet = quiet
         self.task = progress.add_task("connecting", total=None, bars=0)
         self.bars = 0
 
@@ -166,7 +282,8 @@ class _RichReporter:
         )
 
     def note(self, text: str) -> None:
-        self.progress.console.print(f"[dim]{text}[/dim]")
+        if not self.quiet:
+            self.progress.console.print(f"[dim]{text}[/dim]")
 
 
 @ingest.command(
@@ -174,13 +291,18 @@ class _RichReporter:
     epilog="""\b
 Examples:
   alphaduck ingest ibkr SPY QQQ --bar-size '30 mins' --start 2025-01-01
-  alphaduck ingest ibkr AAPL --bar-size 1d --start 2015-01-01 --port 4002
+  alphaduck ingest ibkr AAPL --bar-size 1d --start 2015-01-01 --port 4002 --actions
   alphaduck ingest ibkr EUR --sec-type CASH --exchange IDEALPRO --what-to-show MIDPOINT --all-hours
 """,
 )
-@click.argument("symbols", nargs=-1, required=True)
+@click.argument("symbols", nargs=-1, required=True, callback=_symbols)
 @click.option(
-    "--tz", default=DEFAULT_TZ, show_default=True, is_eager=True, help="Time zone of naive --start/--end."
+    "--tz",
+    default=DEFAULT_TZ,
+    show_default=True,
+    is_eager=True,
+    callback=_time_zone,
+    help="Time zone of naive --start/--end.",
 )
 @options.bar_size(default="30 mins")
 @click.option(
@@ -191,9 +313,10 @@ Examples:
 @click.option("--end", callback=_when, help="Bars starting before this [default: now].")
 @click.option(
     "--what-to-show",
-    type=click.Choice(["TRADES", "MIDPOINT", "BID", "ASK", "BID_ASK"], case_sensitive=False),
+    type=click.Choice([*RAW_KINDS, ADJUSTED_KIND], case_sensitive=False),
     default="TRADES",
     show_default=True,
+    help="What the bars are. A series holds one kind: another kind is refused (see --replace).",
 )
 @click.option(
     "--rth/--all-hours", default=True, show_default=True, help="Regular trading hours only, or all hours."
@@ -201,12 +324,18 @@ Examples:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option(
     "--port",
-    type=int,
+    type=click.IntRange(1, 65_535),
     default=7497,
     show_default=True,
     help="TWS 7497 paper / 7496 live; Gateway 4002 / 4001.",
 )
-@click.option("--client-id", type=int, default=17, show_default=True)
+@click.option(
+    "--client-id",
+    type=click.IntRange(0, 2**31 - 1),
+    default=17,
+    show_default=True,
+    help="API client id; each connection to TWS / Gateway needs its own.",
+)
 @click.option(
     "--sec-type", default="STK", show_default=True, help="STK (stocks and ETFs), IND, CASH, FUT, ..."
 )
@@ -214,14 +343,33 @@ Examples:
 @click.option("--primary-exchange", default="", help="Disambiguates symbols listed on several exchanges.")
 @click.option("--currency", default="USD", show_default=True)
 @click.option(
-    "--full", is_flag=True, help="Fetch the whole span again instead of resuming after stored bars."
+    "--full", is_flag=True, help="Fetch the whole span again, ignoring what was fetched before."
 )
 @click.option(
-    "--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for one request."
+    "--retry-empty",
+    is_flag=True,
+    help="Ask again now for spans IB answered with no data (otherwise after 1 h, 8 h, 64 h, ...).",
+)
+@click.option(
+    "--actions",
+    is_flag=True,
+    help="Also derive splits and dividends (raw.corporate_actions) from IB's adjusted daily series (--bar-size 1d).",
+)
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Delete each symbol's stored bars of this bar size first (to switch --what-to-show or hours).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for one request.",
 )
 @click.option(
     "--connect-timeout",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=10.0,
     show_default=True,
     help="Seconds to wait for the API handshake.",
@@ -230,13 +378,16 @@ Examples:
 @options.db
 @options.quiet
 def ibkr_command(symbols, tz, bar_size, start, end, what_to_show, rth, host, port, client_id, sec_type, exchange,
-                 primary_exchange, currency, full, timeout, connect_timeout, calendar, db, quiet) -> None:  # fmt: skip
+                 primary_exchange, currency, full, retry_empty, actions, replace, timeout, connect_timeout,
+                 calendar, db, quiet) -> None:  # fmt: skip
     """Fetch historical bars from TWS / IB Gateway (read-only API) into raw.bars.
 
     Requests are cut to IB's longest duration for the bar size and paced under IB's
     limits (60 per 10 minutes, none identical within 15 s, 5 per contract within 2 s).
-    Each request is stored in its own transaction: stop it at any time and run the
-    same command again to resume.
+    Each answer is stored with the span it covers (raw.ingest_coverage) in its own
+    transaction: stop it at any time and run the same command again to fetch exactly
+    what is still missing. A symbol's bars of one size are one kind (TRADES, MIDPOINT,
+    ...; regular or all hours): a fetch of another kind is refused, not overwritten.
     """
     import asyncio
 
@@ -257,18 +408,24 @@ def ibkr_command(symbols, tz, bar_size, start, end, what_to_show, rth, host, por
         raise click.BadParameter(
             f"--start {start:%Y-%m-%d %H:%M} UTC is not before --end {end:%Y-%m-%d %H:%M} UTC"
         )
+    if what_to_show.upper() == ADJUSTED_KIND:
+        raise click.BadParameter(
+            "adjusted prices are never stored as raw bars: pass --actions to turn IB's ADJUSTED_LAST series "
+            "into raw.corporate_actions",
+            param_hint="'--what-to-show'",
+        )
     ib_options = IbkrOptions(
         symbols=list(symbols), bar_size=bar_size, start=start, end=end, what_to_show=what_to_show.upper(),
         use_rth=rth, host=host, port=port, client_id=client_id, sec_type=sec_type.upper(), exchange=exchange.upper(),
-        primary_exchange=primary_exchange.upper(), currency=currency.upper(), full=full, calendar=calendar, timeout=timeout,
-        connect_timeout=connect_timeout,
+        primary_exchange=primary_exchange.upper(), currency=currency.upper(), full=full, retry_empty=retry_empty,
+        actions=actions, replace=replace, calendar=calendar, timeout=timeout, connect_timeout=connect_timeout,
     )  # fmt: skip
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[bars]:,} bars"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         transient=True, disable=quiet,
     ) as progress:  # fmt: skip
-        reporter = _RichReporter(progress)
+        reporter = _RichReporter(progress, quiet=quiet)
         try:
             result, stats = asyncio.run(ingest_ibkr(ib_options, db=db, reporter=reporter))
         except KeyboardInterrupt:
@@ -280,4 +437,14 @@ def ibkr_command(symbols, tz, bar_size, start, end, what_to_show, rth, host, por
             f"{stats.requests} requests ({stats.no_data} without data), {stats.pacing_retries} pacing retries, "
             f"{stats.reconnects} reconnects, {stats.waited:.0f} s waiting for pacing"
         )
+        if actions:
+            click.echo(
+                f"corporate actions from IB's adjusted series: {result.actions.inserted:,} new, "
+                f"{result.actions.updated:,} changed (raw.corporate_actions)"
+            )
+        if result.rechecks_waiting:
+            click.echo(
+                f"{result.rechecks_waiting} spans IB answered with no data although the exchange was open: "
+                "they are asked again after 1 h (then 8 h, 64 h, ...), or now with --retry-empty"
+            )
     _report(result, db, quiet=quiet, title="Bars from IBKR")

@@ -1,9 +1,21 @@
 """Historical bars from Interactive Brokers (TWS or IB Gateway) into raw.bars.
 
 Read-only connection (``readonly=True``): this module can never place an order.
-Requests are cut to IB's longest duration for the bar size, paced by ``PacingLimiter``
-and written one chunk per transaction, so a kill loses nothing already fetched and a
-re-run resumes from the last stored bar.
+
+An ingest is four steps over small dataclasses:
+
+1. **plan** (``plan_requests``): for each symbol, the gaps of [start, end) that no earlier
+   answer covers (raw.ingest_coverage, see ingest/coverage.py), cut into requests of IB's
+   longest duration for the bar size;
+2. **fetch** (``fetch_chunk``): one request, paced by ``PacingLimiter``, retried through
+   pacing violations, timeouts and dropped connections;
+3. **validate** (``validate_chunk``): the row rules every bar passes;
+4. **store** (``store_chunk``): the bars merged and the span recorded as covered, in one
+   transaction, so a kill loses at most the request in flight and a re-run asks for
+   exactly what is missing.
+
+A series holds one kind of bars (raw.bar_series): a fetch of another kind (MIDPOINT over
+TRADES, all-hours daily bars over regular-hours ones) is refused before anything is written.
 
 Works with ib_async and, when that is what is installed, ib_insync (same API).
 """
@@ -14,8 +26,9 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -25,15 +38,36 @@ import pandas as pd
 from alphaduck.bar_sizes import BarSize
 from alphaduck.errors import AlphaduckError
 from alphaduck.warehouse import attach, fetch_one, scratch
+from ingest.actions import derive_actions, store_derived
+from ingest.coverage import (
+    CoverageKey,
+    covered_spans,
+    exchange_open_during,
+    finished_before,
+    gaps,
+    record_span,
+    spans_to_recheck,
+)
+from ingest.coverage import forget_series as forget_coverage
 from ingest.load import IngestResult
 from ingest.pacing import Clock, PacedRequest, PacingLimiter, SystemClock
+from ingest.series import ADJUSTED_KIND, RAW_KINDS, SeriesKind, conflicts, merged, record_series, stored_kind
 from ingest.sessions import trading_sessions, validate_calendar
-from ingest.store import MergeCounts, merge_bars, new_run_id, record_run, refresh_sessions
+from ingest.store import (
+    MergeCounts,
+    close_stale_runs,
+    forget_bars,
+    merge_bars,
+    new_run_id,
+    record_run,
+    refresh_sessions,
+)
 from ingest.tables import ensure_tables
-from ingest.validate import check_rows, unique_bars
+from ingest.validate import check_rows, check_time_bounds, unique_bars
 
 # error codes that only inform (farm status, HMDS messages) or speak of a request we dropped
 _INFORMATIONAL = {165, 366, 2103, 2104, 2105, 2106, 2107, 2108, 2119, 2158}
+CLIENT_ID_IN_USE = 326
 _API_HELP = (
     "start TWS or IB Gateway, enable the API (Configure > Settings > API > Enable ActiveX and Socket "
     "Clients) and check the port (TWS 7497 paper / 7496 live, Gateway 4002 paper / 4001 live)"
@@ -106,10 +140,7 @@ class Chunk:
 
 
 def plan_chunks(symbol: str, start: datetime, end: datetime, bar: BarSize) -> list[Chunk]:
-    """Cut [start, end) into requests of IB's longest duration, oldest first.
-
-    Oldest first: the last stored bar then marks how far a killed run got.
-    """
+    """Cut [start, end) into requests of IB's longest duration, oldest first."""
     duration = max_duration(bar)
     step = _duration_offset(duration)
     chunks: list[Chunk] = []
@@ -121,22 +152,6 @@ def plan_chunks(symbol: str, start: datetime, end: datetime, bar: BarSize) -> li
     return chunks[::-1]
 
 
-def missing_spans(
-    start: datetime, end: datetime, stored: tuple[datetime, datetime] | None, *, full: bool
-) -> list[tuple[datetime, datetime]]:
-    """The parts of [start, end) not yet stored; the last stored bar is fetched again
-    because it may have been a bar still forming when it was stored."""
-    if full or stored is None:
-        return [(start, end)] if start < end else []
-    first, last = stored
-    spans = []
-    if start < first:
-        spans.append((start, min(first, end)))
-    if end > last:
-        spans.append((max(last, start), end))
-    return [(a, b) for a, b in spans if a < b]
-
-
 def default_start(end: datetime, bar: BarSize) -> datetime:
     """How far back to go when nothing is stored and no --start is given."""
     if bar.seconds < 60:
@@ -146,7 +161,7 @@ def default_start(end: datetime, bar: BarSize) -> datetime:
     return end - timedelta(days=5 * 365)
 
 
-# -- the session with the gateway --------------------------------------------------------------------
+# -- options -----------------------------------------------------------------------------------------
 
 
 class PacingViolation(Exception):
@@ -173,6 +188,9 @@ class IbkrOptions:
     primary_exchange: str = ""
     currency: str = "USD"
     full: bool = False
+    retry_empty: bool = False
+    replace: bool = False
+    actions: bool = False
     calendar: str = "XNYS"
     timeout: float = 60.0
     connect_timeout: float = 10.0
@@ -196,8 +214,54 @@ class IbkrOptions:
             "primary_exchange": self.primary_exchange,
             "currency": self.currency,
             "full": self.full,
+            "retry_empty": self.retry_empty,
+            "replace": self.replace,
+            "actions": self.actions,
             "calendar": self.calendar,
         }
+
+    @property
+    def kind(self) -> SeriesKind:
+        return SeriesKind(self.what_to_show, self.use_rth)
+
+    def unique_symbols(self) -> list[str]:
+        return list(dict.fromkeys(s.strip().upper() for s in self.symbols))
+
+
+def check_options(options: IbkrOptions, now: datetime | None = None) -> None:
+    """Everything wrong with the options, found before connecting (one line each)."""
+    if not options.symbols or any(not s.strip() for s in options.symbols):
+        raise AlphaduckError("a symbol is blank: pass symbols such as SPY AAPL")
+    what = options.what_to_show.upper()
+    if what == ADJUSTED_KIND:
+        raise AlphaduckError(
+            "--what-to-show ADJUSTED_LAST: adjusted prices are never stored as raw bars (raw.bars holds raw "
+            "prices, adjustment is a dbt model); pass --actions to turn IB's adjusted series into "
+            "raw.corporate_actions"
+        )
+    if what not in RAW_KINDS:
+        raise AlphaduckError(f"--what-to-show {options.what_to_show!r}: expected one of {', '.join(RAW_KINDS)}")
+    for name, value in (("--timeout", options.timeout), ("--connect-timeout", options.connect_timeout)):
+        if not value > 0:
+            raise AlphaduckError(f"{name} {value:g}: must be more than 0 seconds")
+    if options.actions and (options.bar_size.code != "1d" or what != "TRADES"):
+        raise AlphaduckError(
+            "--actions derives splits and dividends from IB's daily adjusted series beside the daily TRADES: "
+            f"pass --bar-size 1d and --what-to-show TRADES (got {options.bar_size.code}, {what})"
+        )
+    if not 0 < options.port < 65_536:
+        raise AlphaduckError(f"--port {options.port}: expected 1..65535")
+    for name, value in (("--start", options.start), ("--end", options.end)):
+        if value is not None:
+            check_time_bounds(value, name, now)
+    if options.start and options.end and options.start >= options.end:
+        raise AlphaduckError(
+            f"--start {options.start:%Y-%m-%d %H:%M} UTC is not before --end {options.end:%Y-%m-%d %H:%M} UTC"
+        )
+    validate_calendar(options.calendar)
+
+
+# -- the session with the gateway --------------------------------------------------------------------
 
 
 @dataclass
@@ -224,12 +288,18 @@ class IbSession:
         self.stats = SessionStats()
         self._errors: list[tuple[int, int, str]] = []
         self._error_seen = asyncio.Event()
+        self._refused: str | None = None  # IB's text when it refused our client id (326)
+        self._refused_seen = asyncio.Event()
 
     @property
     def address(self) -> str:
         return f"{self.options.host}:{self.options.port}"
 
     def _on_error(self, req_id: int, code: int, text: str, *_: object) -> None:
+        if code == CLIENT_ID_IN_USE:
+            self._refused = text
+            self._refused_seen.set()
+            return
         if req_id is None or req_id < 0 or code in _INFORMATIONAL or 2100 <= code < 2200:
             return
         if code == 162 and "cancel" in text.lower():
@@ -254,8 +324,26 @@ class IbSession:
         }
         if "fetchFields" in inspect.signature(ib.connectAsync).parameters:
             kwargs["fetchFields"] = self.lib.ib.StartupFetchNONE  # no orders, no account sync
+        self._refused = None
+        self._refused_seen.clear()
+        connecting = asyncio.ensure_future(ib.connectAsync(**kwargs))
+        refused = asyncio.ensure_future(self._refused_seen.wait())
         try:
-            await ib.connectAsync(**kwargs)
+            # IB answers a client id in use with error 326 and hangs up; the library would
+            # only notice at the handshake timeout
+            await asyncio.wait({connecting, refused}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            refused.cancel()
+        if self._refused is not None:
+            self._drop(connecting)
+            ib.errorEvent -= self._on_error
+            ib.client.disconnect()  # IB.disconnect() wants a finished handshake
+            raise AlphaduckError(
+                f"IB gateway at {self.address} refused client id {o.client_id}: error {CLIENT_ID_IN_USE} "
+                f"{self._refused.rstrip('.')}: another API client is connected with it; pass another --client-id"
+            )
+        try:
+            connecting.result()
         except ConnectionRefusedError as exc:
             raise AlphaduckError(
                 f"cannot reach IB gateway at {self.address} (connection refused): {_API_HELP}"
@@ -290,7 +378,7 @@ class IbSession:
                 continue
         raise AlphaduckError(
             f"lost the connection to IB gateway at {self.address} and could not reconnect "
-            f"({self.options.max_reconnects} tries); re-run to resume from the last stored bar"
+            f"({self.options.max_reconnects} tries); re-run to resume: only what is missing is fetched"
         )
 
     async def qualify(self, symbol: str):
@@ -358,17 +446,24 @@ class IbSession:
         self.stats.waited += await self.limiter.wait(request)
         self.stats.requests += 1
 
-    async def historical(self, contract, chunk: Chunk) -> list:
-        """Bars for one chunk; retries pacing violations, timeouts and dropped connections."""
+    async def historical(
+        self, contract, chunk: Chunk, *, what_to_show: str | None = None, open_end: bool = False
+    ) -> list:
+        """Bars for one chunk ([] when IB has none); retries pacing violations, timeouts and
+        dropped connections. ``open_end`` asks for the ``duration`` up to now with an empty end
+        date, which IB requires of ADJUSTED_LAST."""
         o = self.options
-        end_text = f"{chunk.end.astimezone(UTC):%Y%m%d %H:%M:%S} UTC"
-        where = f"{chunk.symbol} {o.bar_size.ib_setting} {o.what_to_show} ending {end_text}"
+        what = what_to_show or o.what_to_show
+        end_text = "" if open_end else f"{chunk.end.astimezone(UTC):%Y%m%d %H:%M:%S} UTC"
+        where = f"{chunk.symbol} {o.bar_size.ib_setting} {what} " + (
+            f"ending {end_text}" if end_text else f"{chunk.duration} to now"
+        )
         failures = 0
         while True:
-            paced = self._paced(contract, o.what_to_show, end_text, chunk.duration)
+            paced = self._paced(contract, what, end_text, chunk.duration)
             await self._wait(paced)
             try:
-                return await self._request(contract, chunk, end_text, where, paced)
+                return await self._request(contract, chunk, what, end_text, where, paced)
             except PacingViolation:
                 self.stats.pacing_retries += 1
                 failures += 1
@@ -386,7 +481,9 @@ class IbSession:
                     "re-run later to resume"
                 )
 
-    async def _request(self, contract, chunk: Chunk, end_text: str, where: str, paced: PacedRequest) -> list:
+    async def _request(
+        self, contract, chunk: Chunk, what: str, end_text: str, where: str, paced: PacedRequest
+    ) -> list:
         o = self.options
         if self.ib is None or not self.ib.isConnected():
             raise ConnectionError("not connected")
@@ -396,8 +493,8 @@ class IbSession:
         started = loop.time()
         task = asyncio.ensure_future(
             self.ib.reqHistoricalDataAsync(
-                contract, endDateTime=chunk.end.astimezone(UTC), durationStr=chunk.duration,
-                barSizeSetting=o.bar_size.ib_setting, whatToShow=o.what_to_show, useRTH=o.use_rth,
+                contract, endDateTime=chunk.end.astimezone(UTC) if end_text else "", durationStr=chunk.duration,
+                barSizeSetting=o.bar_size.ib_setting, whatToShow=what, useRTH=o.use_rth,
                 formatDate=2, timeout=o.timeout,
             )
         )  # fmt: skip
@@ -463,7 +560,7 @@ def bars_frame(bars: list, chunk: Chunk, options: IbkrOptions) -> pd.DataFrame:
     trades = options.what_to_show.upper() == "TRADES"
     stamps = [b.date for b in bars]
     if not options.bar_size.is_intraday:
-        days = [d if not isinstance(d, datetime) else d.date() for d in stamps]
+        days = _session_dates(stamps)
         sessions = trading_sessions(options.calendar, min(days), max(days))
         opens = dict(zip(sessions["session_date"], sessions["open_utc"], strict=True))
         missing = [d for d in days if d not in opens]
@@ -500,7 +597,7 @@ def _locate_ib(origin: str, row_no: int, symbol: str | None = None, ts: object =
     return f"{origin} bar at {ts:%Y-%m-%d %H:%M} UTC" if ts is not None else f"{origin} bar {row_no}"
 
 
-# -- the whole ingest --------------------------------------------------------------------------------
+# -- the steps of one ingest -------------------------------------------------------------------------
 
 
 class Reporter:
@@ -513,6 +610,266 @@ class Reporter:
     def note(self, text: str) -> None: ...
 
 
+@dataclass
+class SeriesPlan:
+    """What one symbol needs: its coverage key, its contract, and the requests for its gaps."""
+
+    key: CoverageKey
+    contract: object
+    chunks: list[Chunk]
+    kind: SeriesKind  # what the series is once these bars are stored
+    kind_recorded: bool = False  # raw.bar_series says ``kind`` (written with the first bars)
+
+
+@dataclass
+class Fetched:
+    """IB's answer to one request."""
+
+    plan: SeriesPlan
+    chunk: Chunk
+    bars: list
+    answered_at: datetime
+
+
+@dataclass
+class Run:
+    """The raw.ingest_runs row of this ingest, kept up to date as chunks are stored."""
+
+    run_id: str
+    source: str
+    parameters: dict
+    started_at: datetime
+    counts: MergeCounts = field(default_factory=MergeCounts)
+    rows_read: int = 0
+    no_data_spans: int = 0
+
+    def record(self, con: duckdb.DuckDBPyConnection, status: str, error: str | None = None) -> None:
+        record_run(
+            con, self.run_id, source=self.source, parameters=self.parameters, started_at=self.started_at,
+            status=status, counts=self.counts, error=error,
+        )  # fmt: skip
+
+
+async def qualify_all(session: IbSession, options: IbkrOptions) -> dict[str, object]:
+    """symbol -> contract; an unknown or ambiguous symbol stops the ingest before anything is written."""
+    return {symbol: await session.qualify(symbol) for symbol in options.unique_symbols()}
+
+
+def open_warehouse(db: str | Path | None) -> duckdb.DuckDBPyConnection:
+    con = scratch()
+    try:
+        attach(con, db)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _series_start(
+    con: duckdb.DuckDBPyConnection, key: CoverageKey, covered: list, options: IbkrOptions, end: datetime
+) -> datetime:
+    """Where to begin without --start: the first span ever fetched (so holes after it are filled),
+    else after the last stored bar (bars from a file: only newer ones are asked for), else
+    ``default_start``."""
+    if options.start:
+        return options.start
+    if covered:
+        return covered[0][0]
+    last = fetch_one(
+        con, "select max(ts) from wh.raw.bars where symbol = ? and bar_size = ?", [key.symbol, key.bar_size.code]
+    )[0]
+    return last if last is not None else default_start(end, options.bar_size)
+
+
+def _refuse_other_kind(symbol: str, options: IbkrOptions, stored: SeriesKind) -> AlphaduckError:
+    bar = options.bar_size.code
+    return AlphaduckError(
+        f"raw.bars holds {symbol} {bar} {stored.describe()}; {options.kind.describe()} would overwrite them "
+        f"(a bar's key is symbol, bar_size, ts): fetch them into another warehouse (--db), or pass --replace "
+        f"to delete the stored {symbol} {bar} bars first"
+    )
+
+
+async def plan_requests(
+    con: duckdb.DuckDBPyConnection,
+    session: IbSession,
+    contracts: dict[str, object],
+    options: IbkrOptions,
+    *,
+    end: datetime,
+    now: datetime,
+    reporter: Reporter,
+) -> list[SeriesPlan]:
+    """Step 1: the requests each symbol needs, from the gaps in its coverage.
+
+    Refuses a fetch of another kind of bars into an existing series (unless --replace, which
+    deletes that series first).
+    """
+    plans = []
+    for symbol, contract in contracts.items():
+        key = CoverageKey(symbol, options.bar_size, options.what_to_show, options.use_rth)
+        stored = stored_kind(con, symbol, options.bar_size.code)
+        if conflicts(stored, options.kind, options.bar_size):
+            if not options.replace:
+                raise _refuse_other_kind(symbol, options, stored)
+        if options.replace and stored is not None:
+            deleted = forget_bars(con, symbol, options.bar_size.code)
+            forget_coverage(con, symbol, options.bar_size.code)
+            reporter.note(f"{symbol}: deleted {deleted:,} stored {options.bar_size.code} bars (--replace)")
+            stored = None
+        covered = [] if options.full else covered_spans(con, key, now=now, retry_empty=options.retry_empty)
+        start = _series_start(con, key, covered, options, end)
+        if options.full or not covered or start < covered[0][0]:
+            head = await session.head_timestamp(contract)
+            if head is not None and head > start:
+                reporter.note(f"{symbol}: IB has bars from {head:%Y-%m-%d %H:%M} UTC on")
+                start = head
+        chunks = [c for lo, hi in gaps(start, end, covered) for c in plan_chunks(symbol, lo, hi, options.bar_size)]
+        plans.append(SeriesPlan(key, contract, chunks, merged(stored, options.kind)))
+    return plans
+
+
+def new_run(options: IbkrOptions, started_at: datetime) -> Run:
+    source = f"ibkr:{options.what_to_show}"
+    return Run(new_run_id(source), source, options.parameters(), started_at)
+
+
+async def fetch_chunk(
+    session: IbSession, plan: SeriesPlan, chunk: Chunk, now: Callable[[], datetime]
+) -> Fetched:
+    """Step 2: one request, with its retries."""
+    bars = await session.historical(plan.contract, chunk)
+    return Fetched(plan, chunk, bars, now())
+
+
+def validate_chunk(con: duckdb.DuckDBPyConnection, fetched: Fetched, options: IbkrOptions) -> str | None:
+    """Step 3: the answer as checked rows for raw.bars; returns the staged table (None if no bars)."""
+    frame = bars_frame(fetched.bars, fetched.chunk, options)
+    if frame.empty:
+        return None
+    con.register("_chunk", frame)
+    con.execute("create or replace temp table _chunk_bars as select * from _chunk")
+    con.unregister("_chunk")
+    check_rows(con, "_chunk_bars", _locate_ib)
+    return unique_bars(con, "_chunk_bars", _locate_ib)
+
+
+def _span_status(fetched: Fetched, options: IbkrOptions, bars: int) -> str:
+    if bars or fetched.bars:
+        return "bars"
+    span = (fetched.chunk.start, fetched.chunk.end)
+    return "no_data" if exchange_open_during(options.calendar, span, use_rth=options.use_rth) else "closed"
+
+
+def store_chunk(
+    con: duckdb.DuckDBPyConnection, run: Run, fetched: Fetched, staged: str | None, options: IbkrOptions
+) -> int:
+    """Step 4: merge the bars and record the span as covered, in one transaction; returns the rows."""
+    plan, chunk = fetched.plan, fetched.chunk
+    rows = fetch_one(con, f"select count(*) from {staged}")[0] if staged else 0
+    status = _span_status(fetched, options, rows)
+    con.execute("begin")
+    if staged:
+        ingested_at = datetime.now(UTC)
+        run.counts += merge_bars(con, staged, source=run.source, ingested_at=ingested_at)
+        if not plan.kind_recorded:
+            record_series(
+                con, plan.key.symbol, options.bar_size.code, plan.kind, source=run.source, at=ingested_at
+            )
+    span = (chunk.start, finished_before(chunk.end, fetched.answered_at, options.bar_size))
+    record_span(
+        con, plan.key, span, bars=rows, status=status, fetched_at=fetched.answered_at, run_id=run.run_id
+    )
+    run.rows_read += rows
+    run.no_data_spans += status == "no_data"
+    run.record(con, "running")
+    con.execute("commit")
+    plan.kind_recorded = plan.kind_recorded or bool(staged)
+    return rows
+
+
+def _session_dates(stamps: list) -> list[date]:
+    """Session dates of IB's daily bars (dates, or midnights from some library versions)."""
+    return [d.date() if isinstance(d, datetime) else d for d in stamps]
+
+
+def raw_daily_closes(con: duckdb.DuckDBPyConnection, symbol: str, calendar: str) -> pd.Series:
+    """The stored raw daily closes of ``symbol``, indexed by session date."""
+    rows = con.execute(
+        "select ts, close from wh.raw.bars where symbol = ? and bar_size = '1d' order by ts", [symbol]
+    ).df()
+    if rows.empty:
+        return pd.Series(dtype="float64")
+    first, last = rows["ts"].min(), rows["ts"].max()
+    sessions = trading_sessions(calendar, (first - pd.Timedelta(days=1)).date(), (last + pd.Timedelta(days=1)).date())
+    day_of = dict(zip(pd.to_datetime(sessions["open_utc"], utc=True), sessions["session_date"], strict=True))
+    return pd.Series(rows["close"].to_numpy(), index=[day_of[pd.Timestamp(t)] for t in rows["ts"]])
+
+
+async def derive_and_store_actions(
+    con: duckdb.DuckDBPyConnection,
+    session: IbSession,
+    run: Run,
+    plan: SeriesPlan,
+    options: IbkrOptions,
+    *,
+    now: datetime,
+    reporter: Reporter,
+) -> MergeCounts:
+    """--actions: IB's adjusted daily series beside the stored raw one -> raw.corporate_actions.
+
+    The adjusted bars are only compared, never stored (raw.bars holds raw prices). IB takes
+    ADJUSTED_LAST only up to now (an empty end date), so one request spans the whole history.
+    """
+    symbol = plan.key.symbol
+    raw = raw_daily_closes(con, symbol, options.calendar)
+    if raw.empty:
+        return MergeCounts()
+    first = datetime.combine(raw.index.min(), datetime.min.time(), UTC)
+    years = max(1, math.ceil((now - first).days / 365.25))
+    chunk = Chunk(symbol, first, now, f"{years} Y")
+    bars = await session.historical(plan.contract, chunk, what_to_show=ADJUSTED_KIND, open_end=True)
+    adjusted = pd.Series([b.close for b in bars], index=_session_dates([b.date for b in bars]))
+    derived = derive_actions(raw, adjusted)
+    for day, step in derived.unexplained:
+        reporter.note(
+            f"{symbol} {day}: the adjusted/raw close ratio steps by {step:.4f}, neither a split ratio nor a "
+            "dividend: not stored"
+        )
+    con.execute("begin")
+    counts = store_derived(con, symbol, derived.actions, source="ibkr")
+    run.record(con, "running")
+    con.execute("commit")
+    return counts
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run: Run, options: IbkrOptions) -> None:
+    con.execute("begin")
+    refresh_sessions(con, options.calendar)
+    run.record(con, "ok")
+    con.execute("commit")
+
+
+def fail_run(con: duckdb.DuckDBPyConnection, run: Run, exc: BaseException) -> None:
+    interrupted = isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
+    with contextlib.suppress(duckdb.Error):  # no transaction open is fine
+        con.execute("rollback")
+    run.record(con, "interrupted" if interrupted else "failed", None if interrupted else str(getattr(exc, "message", exc)))
+
+
+# -- the whole ingest --------------------------------------------------------------------------------
+
+
+@dataclass
+class IbkrResult(IngestResult):
+    """An ingest's outcome, plus the spans IB answered "no data" for in session hours and the
+    corporate actions derived (--actions)."""
+
+    no_data_spans: int = 0
+    rechecks_waiting: int = 0
+    actions: MergeCounts = field(default_factory=MergeCounts)
+
+
 async def ingest_ibkr(
     options: IbkrOptions,
     *,
@@ -521,96 +878,57 @@ async def ingest_ibkr(
     limiter: PacingLimiter | None = None,
     reporter: Reporter | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> tuple[IngestResult, SessionStats]:
-    """Fetch and store bars for every symbol; see the module docstring for the guarantees."""
+) -> tuple[IbkrResult, SessionStats]:
+    """Fetch and store bars for every symbol: plan -> fetch -> validate -> store (module docstring)."""
     reporter = reporter or Reporter()
-    validate_calendar(options.calendar)
+    started_at = now()
+    check_options(options, started_at)
     session = IbSession(options, clock, limiter)
     await session.connect()
     con = None
-    run_id = None
-    counts = MergeCounts()
-    rows_read = 0
-    started_at = now()
+    run = new_run(options, started_at)
+    recorded = False
     try:
-        # everything that can be wrong with the input is found before the warehouse is touched
-        contracts = {}
-        for symbol in dict.fromkeys(s.upper() for s in options.symbols):
-            contracts[symbol] = await session.qualify(symbol)
-        con = scratch()
-        attach(con, db)
+        contracts = await qualify_all(session, options)
+        con = open_warehouse(db)
+        end = min(options.end or started_at, started_at)
+        # planning reads and writes (tables, stale runs, --replace) in one transaction with the
+        # run's first row: a refused plan leaves the warehouse as it was
         con.execute("begin")
         ensure_tables(con, "wh")
+        close_stale_runs(con, found_by=run.run_id)
+        plans = await plan_requests(con, session, contracts, options, end=end, now=started_at, reporter=reporter)
+        run.record(con, "running")
         con.execute("commit")
+        recorded = True
+        reporter.planned(sum(len(p.chunks) for p in plans))
 
-        end = options.end or started_at
-        chunks: list[Chunk] = []
-        for symbol, contract in contracts.items():
-            stored = fetch_one(
-                con,
-                "select min(ts), max(ts) from wh.raw.bars where symbol = ? and bar_size = ?",
-                [symbol, options.bar_size.code],
-            )
-            stored = stored if stored and stored[0] is not None else None
-            start = options.start or (stored[0] if stored else default_start(end, options.bar_size))
-            if options.full or stored is None or start < stored[0]:
-                head = await session.head_timestamp(contract)
-                if head is not None and head > start:
-                    reporter.note(f"{symbol}: IB has bars from {head:%Y-%m-%d %H:%M} UTC on")
-                    start = head
-            for lo, hi in missing_spans(start, end, stored, full=options.full):
-                chunks += plan_chunks(symbol, lo, hi, options.bar_size)
-        reporter.planned(len(chunks))
+        for plan in plans:
+            for chunk in plan.chunks:
+                fetched = await fetch_chunk(session, plan, chunk, now)
+                staged = validate_chunk(con, fetched, options)
+                rows = store_chunk(con, run, fetched, staged, options)
+                reporter.chunk_done(chunk, rows)
 
-        source = f"ibkr:{options.what_to_show}"
-        run_id = new_run_id(source)
-        params = options.parameters()
-        con.execute("begin")
-        record_run(con, run_id, source=source, parameters=params, started_at=started_at, status="running")
-        con.execute("commit")
-
-        for chunk in chunks:
-            bars = await session.historical(contracts[chunk.symbol], chunk)
-            frame = bars_frame(bars, chunk, options)
-            rows_read += len(frame)
-            if not frame.empty:
-                con.register("_chunk", frame)
-                con.execute("create or replace temp table _chunk_bars as select * from _chunk")
-                con.unregister("_chunk")
-                check_rows(con, "_chunk_bars", _locate_ib)
-                unique = unique_bars(con, "_chunk_bars", _locate_ib)
-                con.execute("begin")
-                counts += merge_bars(con, unique, source=source, ingested_at=datetime.now(UTC))
-                record_run(
-                    con,
-                    run_id,
-                    source=source,
-                    parameters=params,
-                    started_at=started_at,
-                    status="running",
-                    counts=counts,
+        actions = MergeCounts()
+        if options.actions:
+            for plan in plans:
+                actions += await derive_and_store_actions(
+                    con, session, run, plan, options, now=now(), reporter=reporter
                 )
-                con.execute("commit")
-            reporter.chunk_done(chunk, len(frame))
 
-        con.execute("begin")
-        refresh_sessions(con, options.calendar)
-        record_run(
-            con, run_id, source=source, parameters=params, started_at=started_at, status="ok", counts=counts
-        )
-        con.execute("commit")
+        finish_run(con, run, options)
+        waiting = sum(spans_to_recheck(con, p.key, now=now()) for p in plans)
         keys = [(s, options.bar_size.code) for s in contracts]
-        return IngestResult(run_id, rows_read, counts, keys), session.stats
+        result = IbkrResult(run.run_id, run.rows_read, run.counts, keys, run.no_data_spans, waiting, actions)
+        return result, session.stats
     except BaseException as exc:
-        if con is not None and run_id is not None:
-            interrupted = isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
-            with contextlib.suppress(duckdb.Error):  # no transaction open is fine
-                con.execute("rollback")
-            record_run(
-                con, run_id, source=f"ibkr:{options.what_to_show}", parameters=options.parameters(),
-                started_at=started_at, status="interrupted" if interrupted else "failed", counts=counts,
-                error=None if interrupted else str(getattr(exc, "message", exc)),
-            )  # fmt: skip
+        if con is not None:
+            if recorded:
+                fail_run(con, run, exc)
+            else:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("rollback")
         raise
     finally:
         session.disconnect()

@@ -11,24 +11,76 @@ from alphaduck.errors import AlphaduckError
 from alphaduck.settings import DEFAULT_CALENDAR, DEFAULT_TZ, SAMPLE_DIR
 from alphaduck.warehouse import attach, scratch
 from ingest.files import FileOptions, FileStager
-from ingest.sessions import validate_calendar
-from ingest.store import MergeCounts, merge_bars, new_run_id, record_run, refresh_sessions
+from ingest.series import file_conflict, record_file_series
+from ingest.sessions import validate_calendar, warm_calendar
+from ingest.store import MergeCounts, close_stale_runs, merge_bars, new_run_id, record_run, refresh_sessions
 from ingest.tables import ensure_tables
 
-# name -> (file under data/sample, symbol for files without a symbol column)
-SAMPLES: dict[str, tuple[str, str | None]] = {
-    "us24-30min": ("us24_30min_rth_2025-05_2026-03.csv.gz", None),
-    "spy-daily": ("spy_daily_1999-11_2023-03.csv.gz", "SPY"),
+BARS, ACTIONS = "bars", "actions"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A bundled file under data/sample (see its SOURCES.md).
+
+    Parameters
+    ----------
+    filename : str
+        The file under data/sample.
+    holds : {"bars", "actions"}
+        Bars for raw.bars, or corporate actions for raw.corporate_actions.
+    description : str
+        One line for ``--help``.
+    symbol : str or None, default=None
+        The symbol of a bar file without a symbol column.
+    companions : tuple of str, default=()
+        Samples loaded together with this one (a bar file's corporate actions).
+    """
+
+    filename: str
+    holds: str
+    description: str
+    symbol: str | None = None
+    companions: tuple[str, ...] = ()
+
+
+SAMPLES: dict[str, Sample] = {
+    "us24-30min": Sample(
+        "us24_30min_rth_2025-05_2026-03.csv.gz", BARS, "24 US symbols, 30-minute RTH bars 2025-05..2026-03"
+    ),
+    "spy-daily": Sample("spy_daily_1999-11_2023-03.csv.gz", BARS, "SPY daily bars 1999..2023", symbol="SPY"),
+    "dow30-daily": Sample(
+        "dow30_spy_daily_raw_1999-11_2023-03.csv.gz",
+        BARS,
+        "the Dow 30 and SPY, raw daily bars 1999..2023, with their splits (dow30-splits)",
+        companions=("dow30-splits",),
+    ),
+    "dow30-splits": Sample(
+        "dow30_splits_1999-11_2023-03.csv", ACTIONS, "the 25 stock splits in dow30-daily (raw.corporate_actions)"
+    ),
 }
 
 
-def sample_source(name: str, calendar: str = DEFAULT_CALENDAR) -> tuple[Path, FileOptions, str]:
-    """A bundled sample's file, how to read it, and the source name its bars are stored under."""
-    filename, symbol = SAMPLES[name]
-    path = SAMPLE_DIR / filename
+def sample_path(name: str) -> Path:
+    path = SAMPLE_DIR / SAMPLES[name].filename
     if not path.exists():
         raise AlphaduckError(f"sample file {path} is missing: is this a complete checkout?")
-    return path, FileOptions(symbol=symbol, tz=DEFAULT_TZ, calendar=calendar), f"sample:{name}"
+    return path
+
+
+def with_companions(names: Sequence[str]) -> list[str]:
+    """The samples to load for ``names``: each followed by its companions, each once."""
+    return list(dict.fromkeys(n for name in names for n in (name, *SAMPLES[name].companions)))
+
+
+def sample_source(name: str, calendar: str = DEFAULT_CALENDAR) -> tuple[Path, FileOptions, str]:
+    """A bundled bar sample's file, how to read it, and the source name its bars are stored under."""
+    sample = SAMPLES[name]
+    return (
+        sample_path(name),
+        FileOptions(symbol=sample.symbol, tz=DEFAULT_TZ, calendar=calendar),
+        f"sample:{name}",
+    )
 
 
 @dataclass
@@ -53,6 +105,7 @@ def ingest_files(
     all of them passed, and written in one transaction.
     """
     validate_calendar(options.calendar)
+    warm_calendar(options.calendar)
     con = scratch()
     try:
         stager = FileStager(con, options)
@@ -63,7 +116,8 @@ def ingest_files(
             if on_file:
                 on_file(Path(path), rows)
         unique = stager.check()
-        keys = con.execute(f"select distinct symbol, bar_size from {unique} order by 1, 2").fetchall()
+        con.execute(f"create or replace temp table _keys as select distinct symbol, bar_size from {unique}")
+        keys = con.execute("select * from _keys order by 1, 2").fetchall()
 
         source = source or ("file:" + ",".join(Path(p).name for p in paths))[:200]
         started_at = datetime.now(UTC)
@@ -79,7 +133,11 @@ def ingest_files(
         con.execute("begin")
         try:
             ensure_tables(con, "wh")
-            counts = merge_bars(con, unique, source=source, ingested_at=datetime.now(UTC))
+            close_stale_runs(con, found_by=run_id)
+            _refuse_other_kinds(con, paths)
+            ingested_at = datetime.now(UTC)
+            counts = merge_bars(con, unique, source=source, ingested_at=ingested_at)
+            record_file_series(con, "_keys", source=source, at=ingested_at)
             refresh_sessions(con, options.calendar)
             record_run(
                 con,
@@ -99,7 +157,30 @@ def ingest_files(
         con.close()
 
 
+def _refuse_other_kinds(con, paths: Sequence[Path]) -> None:
+    """Files hold trade bars: refuse to overwrite a series of other bars (MIDPOINT from IB, say)."""
+    clash = file_conflict(con, "_keys")
+    if clash:
+        symbol, bar_size, stored = clash
+        names = ", ".join(str(p) for p in paths)
+        raise AlphaduckError(
+            f"{names}: raw.bars holds {symbol} {bar_size} {stored.describe()} and a file holds trade bars, which "
+            "would overwrite them: load the file into another warehouse (--db)"
+        )
+
+
 def ingest_sample(name: str = "us24-30min", *, db: str | Path | None = None, calendar: str = DEFAULT_CALENDAR) -> IngestResult:
-    """Load one bundled sample (data/sample/, see its SOURCES.md)."""
-    path, options, source = sample_source(name, calendar)
-    return ingest_files([path], options, db=db, source=source)
+    """Load one bundled bar sample (data/sample/, see its SOURCES.md) and its companions."""
+    from ingest.actions import ingest_action_files
+
+    result = None
+    for each in with_companions([name]):
+        if SAMPLES[each].holds == ACTIONS:
+            ingest_action_files([sample_path(each)], calendar=calendar, db=db, source=f"sample:{each}")
+        else:
+            path, options, source = sample_source(each, calendar)
+            loaded = ingest_files([path], options, db=db, source=source)
+            result = result or loaded
+    if result is None:
+        raise AlphaduckError(f"sample {name!r} holds no bars")
+    return result

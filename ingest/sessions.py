@@ -1,3 +1,3 @@
-"""Trading sessions: moved to alphaduck.calendars (every stage needs the calendar)."""
+"""Trading sessions: in alphaduck.calendars (every stage needs the calendar)."""
 
-from alphaduck.calendars import trading_sessions, validate_calendar  # noqa: F401
+from alphaduck.calendars import trading_sessions, validate_calendar, warm_calendar  # noqa: F401

@@ -38,14 +38,29 @@ def merge_bars(
     ingested_at: datetime,
     catalog: str = "wh",
 ) -> MergeCounts:
-    """Upsert the staged bars (one row per key) into raw.bars; unchanged bars are not touched.
+    """Merge the staged bars (one row per key) into raw.bars; unchanged bars are not touched.
 
     A bar counts as changed when OHLCV differ, or when the new source gives a wap or
     bar_count that differs from the stored one (a file without wap never erases IB's).
     Pass an ``ingested_at`` taken after the warehouse was opened for writing: dbt's
     incremental models treat bars ingested after the last build as the ones to recompute,
     so it must never be earlier than a build that ran before this write.
+
+    raw.bars keeps (symbol, bar_size, ts) unique without an index (maintaining one cost
+    about 2 s per million new bars): a changed bar is deleted and inserted again, a new one
+    inserted, inside the caller's transaction, and the row count is checked to have grown
+    by exactly the new bars.
     """
+    columns = "symbol, bar_size, ts, open, high, low, close, volume, wap, bar_count"
+    if not _overlaps(con, staged, catalog):
+        # nothing stored where these bars are (a new series, or newer bars): every bar is new
+        before = fetch_one(con, f"select count(*) from {catalog}.raw.bars")[0]
+        con.execute(
+            f"insert into {catalog}.raw.bars ({columns}, source, ingested_at) select {columns}, ?, ? from {staged}",
+            [source, ingested_at],
+        )
+        inserted = fetch_one(con, f"select count(*) from {catalog}.raw.bars")[0] - before
+        return MergeCounts(inserted, 0)
     changed = " or ".join(
         [f"s.{c} is distinct from b.{c}" for c in _VALUES]
         + [f"(s.{c} is not null and s.{c} is distinct from b.{c})" for c in ("wap", "bar_count")]
@@ -54,7 +69,8 @@ def merge_bars(
         f"""
         create or replace temp table _delta as
         select s.symbol, s.bar_size, s.ts, s.open, s.high, s.low, s.close, s.volume,
-               s.wap, s.bar_count, b.symbol is null as is_new
+               coalesce(s.wap, b.wap) as wap, coalesce(s.bar_count, b.bar_count) as bar_count,
+               b.symbol is null as is_new
         from {staged} as s
         left join {catalog}.raw.bars as b
             on b.symbol = s.symbol and b.bar_size = s.bar_size and b.ts = s.ts
@@ -64,31 +80,44 @@ def merge_bars(
     inserted, updated = fetch_one(
         con, "select count(*) filter (where is_new), count(*) filter (where not is_new) from _delta"
     )
-    columns = "symbol, bar_size, ts, open, high, low, close, volume, wap, bar_count, source, ingested_at"
-    select = "select symbol, bar_size, ts, open, high, low, close, volume, wap, bar_count, ?, ? from _delta"
-    if updated:
+    if inserted or updated:
+        before = fetch_one(con, f"select count(*) from {catalog}.raw.bars")[0]
+        if updated:
+            con.execute(
+                f"""
+                delete from {catalog}.raw.bars as b using _delta as d
+                where not d.is_new and b.symbol = d.symbol and b.bar_size = d.bar_size and b.ts = d.ts
+                """
+            )
         con.execute(
             f"""
-            insert into {catalog}.raw.bars ({columns})
-            {select}
-            on conflict (symbol, bar_size, ts) do update set
-                open = excluded.open,
-                high = excluded.high,
-                low = excluded.low,
-                close = excluded.close,
-                volume = excluded.volume,
-                wap = coalesce(excluded.wap, wap),
-                bar_count = coalesce(excluded.bar_count, bar_count),
-                source = excluded.source,
-                ingested_at = excluded.ingested_at
+            insert into {catalog}.raw.bars
+                (symbol, bar_size, ts, open, high, low, close, volume, wap, bar_count, source, ingested_at)
+            select symbol, bar_size, ts, open, high, low, close, volume, wap, bar_count, ?, ? from _delta
             """,
             [source, ingested_at],
         )
-    elif inserted:
-        # only new keys: a plain insert skips the per-row conflict handling
-        con.execute(f"insert into {catalog}.raw.bars ({columns}) {select}", [source, ingested_at])
+        after = fetch_one(con, f"select count(*) from {catalog}.raw.bars")[0]
+        if after != before + inserted:
+            raise RuntimeError(f"raw.bars grew by {after - before:,} rows for {inserted:,} new bars: key not unique")
     con.execute("drop table _delta")
     return MergeCounts(inserted, updated)
+
+
+def _overlaps(con: duckdb.DuckDBPyConnection, staged: str, catalog: str) -> bool:
+    """Whether any stored bar lies within the span the staged bars cover, series by series."""
+    return bool(
+        fetch_one(
+            con,
+            f"""
+            with spans as (select symbol, bar_size, min(ts) as lo, max(ts) as hi from {staged} group by all)
+            select exists (
+                select 1 from {catalog}.raw.bars as b
+                join spans as s on b.symbol = s.symbol and b.bar_size = s.bar_size and b.ts between s.lo and s.hi
+            )
+            """,
+        )[0]
+    )
 
 
 def new_run_id(source: str) -> str:
@@ -134,6 +163,35 @@ def record_run(
             error,
         ],
     )
+
+
+def close_stale_runs(con: duckdb.DuckDBPyConnection, *, found_by: str, catalog: str = "wh") -> int:
+    """Mark runs still ``running`` as ``interrupted``; returns how many.
+
+    Only a writer calls this, and DuckDB lets one process write a warehouse at a time: a run
+    still ``running`` then belongs to a process that died without recording its end (kill -9,
+    a power cut). Its committed requests stay stored; raw.ingest_coverage says which.
+    """
+    rows = con.execute(
+        f"""
+        update {catalog}.raw.ingest_runs
+        set status = 'interrupted',
+            error = 'the process ended without recording an outcome (killed?); found by run ' || ?
+        where status = 'running'
+        returning run_id
+        """,
+        [found_by],
+    ).fetchall()
+    return len(rows)
+
+
+def forget_bars(con: duckdb.DuckDBPyConnection, symbol: str, bar_size: str, *, catalog: str = "wh") -> int:
+    """Delete one series' bars and its raw.bar_series row (``--replace``); returns the bars deleted."""
+    where, key = "where symbol = ? and bar_size = ?", [symbol, bar_size]
+    deleted = fetch_one(con, f"select count(*) from {catalog}.raw.bars {where}", key)[0]
+    con.execute(f"delete from {catalog}.raw.bars {where}", key)
+    con.execute(f"delete from {catalog}.raw.bar_series {where}", key)
+    return deleted
 
 
 def refresh_sessions(con: duckdb.DuckDBPyConnection, calendar: str, *, catalog: str = "wh") -> None:

@@ -43,3 +43,33 @@ def print_summary(
         table.caption = footer
         table.caption_justify = "left"
     (console or Console()).print(table)
+
+
+def actions_summary(con: duckdb.DuckDBPyConnection, symbols: Sequence[str] | None = None) -> list[tuple]:
+    """(symbol, splits, dividends, first ex_date, last ex_date) per symbol, optionally only ``symbols``."""
+    rows = con.execute(
+        """
+        select symbol, count(*) filter (where kind = 'split'), count(*) filter (where kind = 'dividend'),
+               min(ex_date), max(ex_date)
+        from raw.corporate_actions group by symbol order by symbol
+        """
+    ).fetchall()
+    if symbols is not None:
+        wanted = set(symbols)
+        rows = [r for r in rows if r[0] in wanted]
+    return rows
+
+
+def print_actions_summary(
+    rows: Sequence[tuple], *, title: str, console: Console | None = None, footer: str | None = None
+) -> None:
+    table = Table(title=title, title_justify="left")
+    for name, justify in (("symbol", "left"), ("splits", "right"), ("dividends", "right"),
+                          ("first ex-date", "left"), ("last ex-date", "left")):  # fmt: skip
+        table.add_column(name, justify=justify)
+    for symbol, splits, dividends, first, last in rows:
+        table.add_row(symbol, f"{splits:,}", f"{dividends:,}", f"{first}", f"{last}")
+    if footer:
+        table.caption = footer
+        table.caption_justify = "left"
+    (console or Console()).print(table)

@@ -20,8 +20,9 @@ create table if not exists {c}raw.bars (
     wap double,
     bar_count bigint,
     source varchar not null,
-    ingested_at timestamptz not null,
-    primary key (symbol, bar_size, ts)
+    ingested_at timestamptz not null
+    -- key (symbol, bar_size, ts): kept unique by ingest/store.py merge_bars, without an index
+    -- (an index cost 2 s per million new bars); warehouses from before keep their primary key
 )
 """
 
@@ -34,7 +35,7 @@ create table if not exists {c}raw.ingest_runs (
     finished_at timestamptz,
     rows_inserted bigint not null default 0,
     rows_updated bigint not null default 0,
-    status varchar not null,          -- running | ok | failed | interrupted
+    status varchar not null,          -- running | ok | failed | interrupted (killed: marked by the next run)
     error varchar
 )
 """
@@ -50,6 +51,47 @@ create table if not exists {c}raw.trading_sessions (
 )
 """
 
+BAR_SERIES_DDL = """
+create table if not exists {c}raw.bar_series (
+    symbol varchar not null,
+    bar_size varchar not null,
+    what_to_show varchar not null,    -- what the bars are: TRADES, MIDPOINT, BID, ASK, BID_ASK (files: TRADES)
+    use_rth boolean,                  -- true: regular hours only; false: all hours; null: not known (files)
+    source varchar not null,          -- the source of the first bars of the series
+    updated_at timestamptz not null,
+    primary key (symbol, bar_size)
+)
+"""
+
+INGEST_COVERAGE_DDL = """
+create table if not exists {c}raw.ingest_coverage (
+    symbol varchar not null,
+    bar_size varchar not null,
+    what_to_show varchar not null,
+    use_rth boolean not null,
+    span_start timestamptz not null,  -- IB was asked for the bars starting in [span_start, span_end)
+    span_end timestamptz not null,
+    bars bigint not null,             -- bars it answered with
+    status varchar not null,          -- bars | closed (no data, no session) | no_data (no data in session hours)
+    no_data_answers integer not null, -- "no data" answers in a row for this span (re-asked with back-off)
+    fetched_at timestamptz not null,
+    run_id varchar not null
+)
+"""
+
+CORPORATE_ACTIONS_DDL = """
+create table if not exists {c}raw.corporate_actions (
+    symbol varchar not null,
+    ex_date date not null,            -- first session traded without the dividend / at the new share count
+    kind varchar not null,            -- split | dividend
+    split_ratio double,               -- splits: new shares per old share (2 = 2:1, 1.5 = 3:2, 0.1 = 1:10)
+    cash_dividend double,             -- dividends: cash per share, in the trading currency
+    source varchar not null,          -- ibkr, file:NAME, sample:NAME
+    ingested_at timestamptz not null,
+    primary key (symbol, ex_date, kind)
+)
+"""
+
 BAR_SIZES_DDL = """
 create table if not exists {c}raw.bar_sizes (
     bar_size varchar primary key,     -- the code raw.bars stores: 30min, 1h, 1d
@@ -61,12 +103,42 @@ create table if not exists {c}raw.bar_sizes (
 BAR_COLUMNS = ("symbol", "bar_size", "ts", "open", "high", "low", "close", "volume", "wap", "bar_count")
 
 
+def _table_exists(con: duckdb.DuckDBPyConnection, catalog: str | None, schema: str, name: str) -> bool:
+    database = catalog or con.execute("select current_database()").fetchall()[0][0]
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_tables() where database_name = ? and schema_name = ? and table_name = ?",
+            [database, schema, name],
+        ).fetchall()[0][0]
+    )
+
+
 def ensure_tables(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> None:
     """Create the pipeline schemas and the raw tables that do not exist yet."""
     ensure_schemas(con, catalog)
     prefix = f"{catalog}." if catalog else ""
-    for ddl in (BARS_DDL, INGEST_RUNS_DDL, TRADING_SESSIONS_DDL, BAR_SIZES_DDL):
+    series_existed = _table_exists(con, catalog, "raw", "bar_series")
+    for ddl in (
+        BARS_DDL,
+        INGEST_RUNS_DDL,
+        TRADING_SESSIONS_DDL,
+        BAR_SIZES_DDL,
+        BAR_SERIES_DDL,
+        INGEST_COVERAGE_DDL,
+        CORPORATE_ACTIONS_DDL,
+    ):
         con.execute(ddl.format(c=prefix))
+    if not series_existed:
+        # a warehouse from before series were recorded: what its bars are, as far as their source says
+        con.execute(
+            f"""
+            insert into {prefix}raw.bar_series
+            select symbol, bar_size,
+                   coalesce(max(case when source like 'ibkr:%' then split_part(source, ':', 2) end), 'TRADES'),
+                   null, min(source), now()
+            from {prefix}raw.bars group by symbol, bar_size
+            """
+        )
     # dbt reads bar lengths from here, so alphaduck/bar_sizes.py stays their only definition
     values = ", ".join(f"('{b.code}', '{b.ib_setting}', {b.seconds})" for b in BAR_SIZES.values())
     con.execute(f"insert or replace into {prefix}raw.bar_sizes values {values}")

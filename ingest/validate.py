@@ -9,6 +9,7 @@ volume. ``Locate`` turns (origin, row_no, symbol, ts) into the words an error us
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 
@@ -18,6 +19,28 @@ from alphaduck.warehouse import fetch_one
 Locate = Callable[[str, int, str, object], str]
 
 PRICES = ("open", "high", "low", "close")
+
+# Bars outside these bounds are typos or unit mix-ups, and would break what reads them later
+# (pandas timestamps end in 2262, exchange calendars in a few decades): refused on the way in.
+EARLIEST_BAR = datetime(1900, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=2)  # a bar has started by now; two days absorb clocks and time zones
+# More shares than the world trades in a year; squares of volumes (variances in the feature
+# layer) must stay finite in doubles, which 1e308 does not.
+MAX_VOLUME = 1e15
+
+
+def latest_bar(now: datetime | None = None) -> datetime:
+    """The latest bar start accepted: bars have started by now."""
+    return (now or datetime.now(UTC)) + FUTURE_SLACK
+
+
+def check_time_bounds(value: datetime, what: str, now: datetime | None = None) -> None:
+    """Refuse a timestamp (an option, a request end) outside [EARLIEST_BAR, latest_bar()]."""
+    if value < EARLIEST_BAR or value > latest_bar(now):
+        raise AlphaduckError(
+            f"{what} {value:%Y-%m-%d %H:%M} UTC is out of range: bars start between "
+            f"{EARLIEST_BAR:%Y-%m-%d} and now"
+        )
 
 # (column, failing condition, message) in the order a person would fix them
 _ROW_CHECKS: list[tuple[str, str, str]] = [
@@ -36,6 +59,13 @@ _ROW_CHECKS: list[tuple[str, str, str]] = [
     ),
     ("volume", "volume is not null and not isfinite(volume)", "'volume is ' || volume::varchar"),
     ("volume", "volume < 0", "'volume is negative (' || volume::varchar || ')'"),
+    (
+        "volume",
+        f"volume > {MAX_VOLUME:g}",
+        f"'volume ' || volume::varchar || ' is out of range (at most {MAX_VOLUME:g})'",
+    ),
+    ("wap", "wap is not null and not (isfinite(wap) and wap > 0)", "'wap is ' || wap::varchar || ' (must be finite and > 0)'"),
+    ("bar_count", "bar_count < 0", "'bar_count is negative (' || bar_count::varchar || ')'"),
 ]
 
 

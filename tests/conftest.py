@@ -19,6 +19,7 @@ from alphaduck.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_30MIN = ROOT / "data" / "sample" / "us24_30min_rth_2025-05_2026-03.csv.gz"
 SAMPLE_DAILY = ROOT / "data" / "sample" / "spy_daily_1999-11_2023-03.csv.gz"
+SAMPLE_ETH = ROOT / "data" / "sample" / "spy_15min_eth_2022-10_2022-11.csv.gz"
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")

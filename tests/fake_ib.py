@@ -8,9 +8,16 @@ Every message is a 4-byte big-endian length and NUL-terminated fields. Server ve
 176 is inside ib_async's range (157..178); the field orders below follow its decoder
 at that version.
 
+Series: the frame may carry ``what_to_show`` (TRADES when absent; ADJUSTED_LAST rows are
+served only to requests with an empty end date, as IB requires) and ``rth`` (whether a bar
+lies in regular trading hours; True when absent). A request with ``useRTH=1`` gets only the
+``rth`` bars. MIDPOINT, BID, ASK and BID_ASK requests for which the frame has no rows are
+answered from the TRADES bars with volume, wap and count -1, as IB sends them.
+
 Faults for tests: pacing enforcement (IB's three rules, on a shared clock) answered with
-error 162, injected 162 pacing errors, dropped connections, a stall after N answers,
-unknown symbols (error 200), durations too long for the bar size (error 321).
+error 162, injected 162 pacing errors, spurious "HMDS query returned no data" answers,
+dropped connections, a stall after N answers, unknown symbols (error 200), durations too
+long for the bar size (error 321), a client id already in use (error 326, then hang up).
 """
 
 from __future__ import annotations
@@ -87,7 +94,9 @@ class Request:
 @dataclass
 class Faults:
     pacing_errors_at: set[int] = field(default_factory=set)  # historical request ordinals (1-based)
+    no_data_at: set[int] = field(default_factory=set)  # answered "no data" although there are bars
     drop_at: set[int] = field(default_factory=set)
+    client_ids_in_use: set[int] = field(default_factory=set)  # startApi with one of these: error 326
     stall_after: int | None = None  # answer this many historical requests, then go silent
     refuse_handshake: bool = False
 
@@ -103,11 +112,15 @@ class FakeGateway:
     def __init__(
         self, bars: pd.DataFrame, *, clock=None, enforce_pacing: bool = True, faults: Faults | None = None
     ):
+        bars = bars.assign(
+            what_to_show=bars["what_to_show"].fillna("TRADES") if "what_to_show" in bars else "TRADES",
+            rth=bars["rth"].fillna(True).astype(bool) if "rth" in bars else True,
+        )
         self.bars = {
             key: frame.sort_values("ts").reset_index(drop=True)
-            for key, frame in bars.groupby(["symbol", "bar_size"])
+            for key, frame in bars.groupby(["symbol", "bar_size", "what_to_show"])
         }
-        self.symbols = sorted({s for s, _ in self.bars})
+        self.symbols = sorted({s for s, _, _ in self.bars})
         self.clock = clock or _Clock()
         self.enforce_pacing = enforce_pacing
         self.faults = faults or Faults()
@@ -192,7 +205,10 @@ class FakeGateway:
 
     async def _handle(self, f: list[str], w: asyncio.StreamWriter) -> bool:
         msg = int(f[0])
-        if msg == 71:  # startApi
+        if msg == 71:  # startApi: 71, 2, clientId, optionalCapabilities
+            if int(f[2]) in self.faults.client_ids_in_use:
+                self._error(w, -1, 326, "Unable to connect as the client id is already in use. Retry with a unique client id.")
+                return False  # and TWS hangs up
             w.write(_encode(9, 1, 1) + _encode(15, 1, ACCOUNT))
         elif msg == 61:  # reqPositions
             w.write(_encode(62, 1))
@@ -275,13 +291,20 @@ class FakeGateway:
             + _encode(52, 1, req_id)
         )
 
-    def _series(self, symbol: str, bar_size: str) -> pd.DataFrame | None:
-        return self.bars.get((symbol, parse_bar_size(bar_size).code))
+    def _series(self, symbol: str, bar_size: str, what: str, use_rth: bool) -> pd.DataFrame | None:
+        code = parse_bar_size(bar_size).code
+        series = self.bars.get((symbol, code, what))
+        if series is None and what in ("MIDPOINT", "BID", "ASK", "BID_ASK"):
+            trades = self.bars.get((symbol, code, "TRADES"))
+            series = None if trades is None else trades.assign(volume=-1, wap=-1.0, bar_count=-1)
+        if series is not None and use_rth:
+            series = series[series["rth"]]
+        return series
 
     def _head_timestamp(self, f: list[str], w: asyncio.StreamWriter) -> None:
         req_id, symbol = f[1], f[3]
         self.requests.append(Request("head", symbol, what_to_show=f[16], at=self.clock.now()))
-        firsts = [frame["ts"].iloc[0] for (s, _), frame in self.bars.items() if s == symbol]
+        firsts = [frame["ts"].iloc[0] for (s, _, _), frame in self.bars.items() if s == symbol]
         if not firsts:
             self._error(w, req_id, 162, "Historical Market Data Service error message:No head time stamp")
             return
@@ -336,7 +359,13 @@ class FakeGateway:
             return True
         bar = parse_bar_size(bar_size)
         count, unit = duration.split()
-        if int(count) * _UNIT_SECONDS[unit] > _max_duration_seconds(bar.seconds):
+        if what == "ADJUSTED_LAST" and end_text:
+            req.answer = "invalid"
+            self._error(w, req_id, 321, "Error validating request.-'bW' : cause - End date not supported with adjusted last")
+            return True
+        # daily bars and longer may ask for several years at once
+        years_of_days = unit == "Y" and not bar.is_intraday
+        if not years_of_days and int(count) * _UNIT_SECONDS[unit] > _max_duration_seconds(bar.seconds):
             req.answer = "invalid"
             self._error(
                 w,
@@ -345,13 +374,13 @@ class FakeGateway:
                 f"Error validating request.-'bP' : cause - Historical data request for duration {duration} is not supported for bar size {bar_size}",
             )
             return True
-        series = self._series(symbol, bar_size)
+        series = self._series(symbol, bar_size, what, use_rth)
         end = _parse_end(end_text) if end_text else datetime.now(UTC)
         start = _window_start(end, duration)
         rows = (
             series[(series["ts"] >= start) & (series["ts"] < end)] if series is not None else pd.DataFrame()
         )
-        if rows.empty:
+        if rows.empty or n in self.faults.no_data_at:
             req.answer = "no data"
             self._error(
                 w,
@@ -394,7 +423,8 @@ def _parse_end(text: str) -> datetime:
 def sample_frame(
     path, *, symbol: str | None = None, bar_size: str | None = None, calendar: str = "XNYS"
 ) -> pd.DataFrame:
-    """Bars of a sample file as the gateway serves them (wap and bar_count made up from OHLC)."""
+    """Bars of a sample file as the gateway serves them (wap and bar_count made up from OHLC);
+    ``rth`` marks the bars inside their session's regular hours."""
     frame = pd.read_csv(path)
     if symbol:
         frame["symbol"] = symbol
@@ -408,7 +438,41 @@ def sample_frame(
         frame["ts"] = pd.to_datetime(frame["session_date"].map(opens), utc=True)
     else:
         frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+        from ingest.sessions import trading_sessions
+
+        local_days = frame["ts"].dt.tz_convert("America/New_York").dt.date
+        sessions = trading_sessions(calendar, local_days.min(), local_days.max()).set_index("session_date")
+        opens = pd.to_datetime(local_days.map(sessions["open_utc"]), utc=True)
+        closes = pd.to_datetime(local_days.map(sessions["close_utc"]), utc=True)
+        frame["rth"] = ((frame["ts"] >= opens) & (frame["ts"] < closes)).fillna(False).astype(bool)
     frame["bar_size"] = bar_size or ("1d" if daily else "30min")
     frame["wap"] = ((frame["high"] + frame["low"] + frame["close"]) / 3).round(4)
     frame["bar_count"] = (frame["volume"] // 100).astype("int64") + 1
     return frame
+
+
+def adjusted_frame(trades: pd.DataFrame, splits: pd.DataFrame, dividends: pd.DataFrame, *, decimals: int = 4) -> pd.DataFrame:
+    """IB's ADJUSTED_LAST daily series for ``trades`` (one symbol or many), by the CRSP / Yahoo rule.
+
+    Every price before an ex-date is multiplied by 1/ratio for a split (new shares per old) and
+    by (1 - dividend / previous raw close) for a cash dividend; factors compound back in time.
+    ``splits``: symbol, ex_date, split_ratio; ``dividends``: symbol, ex_date, cash_dividend.
+    Prices are rounded to ``decimals``, as a vendor's series is.
+    """
+    out = []
+    for symbol, bars in trades.groupby("symbol"):
+        bars = bars.sort_values("session_date").reset_index(drop=True)
+        days = pd.to_datetime(bars["session_date"])
+        factor = pd.Series(1.0, index=bars.index)
+        for row in splits[splits["symbol"] == symbol].itertuples():
+            factor[days < pd.Timestamp(row.ex_date)] /= row.split_ratio
+        for row in dividends[dividends["symbol"] == symbol].itertuples():
+            before = days < pd.Timestamp(row.ex_date)
+            previous_close = bars.loc[before, "close"].iloc[-1]
+            factor[before] *= 1 - row.cash_dividend / previous_close
+        adjusted = bars.copy()
+        for column in ("open", "high", "low", "close"):
+            adjusted[column] = (bars[column] * factor).round(decimals)
+        adjusted["wap"] = adjusted["close"]
+        out.append(adjusted.assign(what_to_show="ADJUSTED_LAST"))
+    return pd.concat(out, ignore_index=True)

@@ -280,6 +280,7 @@ def test_killed_mid_run_loses_nothing_and_a_rerun_completes(tmp_path, bars_30min
     assert con.execute("select status, rows_inserted from raw.ingest_runs").fetchall() == [
         ("running", len(partial))
     ]
+    killed_run = con.execute("select run_id from raw.ingest_runs").fetchall()[0][0]
     con.close()
 
     with FakeGateway(bars_30min) as gw:
@@ -288,12 +289,18 @@ def test_killed_mid_run_loses_nothing_and_a_rerun_completes(tmp_path, bars_30min
         )
         assert done.returncode == 0, done.stderr
         spy_requests = [r for r in gw.historical if r.symbol == "SPY"]
-    assert len(spy_requests) == 2  # only what was missing: from the last stored bar on
+    assert len(spy_requests) == 1  # only what was missing: the last month
     final = stored(db)
     want = expected_bars(bars_30min, ["SPY", "AAPL"], MAY, SEP)
     assert len(final) == len(want)
     assert not final.duplicated(["symbol", "bar_size", "ts"]).any()
     assert sorted(final["close"].tolist()) == sorted(want["close"].tolist())
+    # the killed run does not stay "running" forever: the next run marks it
+    con = duckdb.connect(str(db), read_only=True)
+    runs = con.execute("select run_id, status, error from raw.ingest_runs order by started_at").fetchall()
+    con.close()
+    assert [(r[0], r[1]) for r in runs] == [(killed_run, "interrupted"), (runs[1][0], "ok")]
+    assert "killed?" in runs[0][2] and runs[1][0] in runs[0][2]
 
 
 def test_unknown_client_library_is_refused(monkeypatch):

@@ -6,8 +6,13 @@ Writes, next to this script:
 - us24_30min_rth_2025-05_2026-03.csv.gz: the 24-symbol 5-minute RTH panel resampled to
   30-minute bars (first open, max high, min low, last close, summed volume, bar start ts).
 - spy_daily_1999-11_2023-03.csv.gz: SPY rows of the Dow 30 + SPY daily file, unchanged.
+- spy_15min_eth_2022-10_2022-11.csv.gz: October and November 2022 of the SPY 15-minute
+  extended-hours file, unchanged (regular and extended hours, across a DST change).
+- dow30_spy_daily_raw_1999-11_2023-03.csv.gz and dow30_splits_1999-11_2023-03.csv: the
+  Dow 30 + SPY raw daily bars and their splits, copied unchanged.
 """
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -58,3 +63,14 @@ copy (
     order by ts
 ) to '{here / "spy_daily_1999-11_2023-03.csv.gz"}' (header, compression gzip)
 """)
+
+con.sql(f"""
+copy (
+    select * from read_csv('{shared / "spy_15min_eth_2021-03_2023-02.csv"}', all_varchar = true)
+    where ts >= '2022-10-01' and ts < '2022-12-01'
+    order by ts
+) to '{here / "spy_15min_eth_2022-10_2022-11.csv.gz"}' (header, compression gzip)
+""")
+
+for name in ("dow30_spy_daily_raw_1999-11_2023-03.csv.gz", "dow30_splits_1999-11_2023-03.csv"):
+    shutil.copyfile(shared / name, here / name)
