@@ -18,11 +18,19 @@ from alphaduck.errors import AlphaduckError
 
 KEY_COLUMNS = ("symbol", "bar_size", "ts")
 LABEL_PREFIX = "label_"
-# the labels fct_features holds (h = dbt var label_horizon)
-LABEL_RETURN = "label_fwd_return_h"
-LABEL_DIRECTION = "label_direction_h"
+# the labels fct_features holds for every h in dbt var label_horizons (bars held after the fill)
+LABEL_KINDS = ("fwd_return", "direction", "xs_rank", "xs_excess")
 
-BOOKKEEPING = frozenset({"symbol", "bar_size", "ts", "bar_seq", "session_date", "ingested_at", "warmup_complete"})
+
+def label_column(kind: str, horizon: int) -> str:
+    """The label column of a kind and horizon: label_column("fwd_return", 5) -> label_fwd_return_5."""
+    if kind not in LABEL_KINDS:
+        raise ValueError(f"label kind must be one of {', '.join(LABEL_KINDS)}, got {kind!r}")
+    return f"{LABEL_PREFIX}{kind}_{int(horizon)}"
+
+BOOKKEEPING = frozenset(
+    {"symbol", "bar_size", "ts", "bar_seq", "session_date", "ingested_at", "warmup_complete", "price_factor"}
+)
 RAW_BAR = frozenset({"open", "high", "low", "close", "volume"})
 PRICE_LEVEL = frozenset(
     {"sma", "ema", "wma", "macd", "macd_signal", "macd_hist", "atr", "bb_upper", "bb_middle", "bb_lower", "obv", "vwap_session"}
@@ -81,7 +89,14 @@ class BuiltFeatures:
 
     @property
     def horizon(self) -> int:
+        """The default horizon (dbt var label_horizon): what training and analysis use unless told."""
         return int(self.vars["label_horizon"])
+
+    @property
+    def horizons(self) -> list[int]:
+        """Every horizon the labels were built for (dbt var label_horizons)."""
+        horizons = self.vars.get("label_horizons", [self.horizon])
+        return sorted({int(h) for h in (horizons if isinstance(horizons, list) else [horizons])})
 
     @property
     def label_price(self) -> str:
@@ -95,10 +110,9 @@ class BuiltFeatures:
     def calendar(self) -> str:
         return str(self.vars["calendar"])
 
-    @property
-    def label_lookahead(self) -> int:
-        """Bars past the decision bar a label reads: the fill bar and h more."""
-        return self.horizon + 1
+    def label_lookahead(self, horizon: int) -> int:
+        """Bars past the decision bar a label of this horizon reads: the fill bar and h more."""
+        return int(horizon) + 1
 
     @property
     def fill(self) -> str:

@@ -26,8 +26,8 @@ from alphaduck.errors import AlphaduckError
 EXAMPLE_QUERY = """\
 select symbol,
        count(*) as bars,
-       round(10000 * avg(label_fwd_return_h) filter (where rsi < 30), 1) as next_bar_bps_rsi_below_30,
-       round(10000 * avg(label_fwd_return_h) filter (where rsi > 70), 1) as next_bar_bps_rsi_above_70
+       round(10000 * avg(label_fwd_return_1) filter (where rsi < 30), 1) as next_bar_bps_rsi_below_30,
+       round(10000 * avg(label_fwd_return_1) filter (where rsi > 70), 1) as next_bar_bps_rsi_above_70
 from marts.fct_features
 where warmup_complete and bar_size = '30min'
 group by symbol

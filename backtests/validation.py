@@ -38,7 +38,7 @@ def score_validation(db, model) -> ScoredWindow:
         calendar = built_features(con).calendar
         loaded = feature_data.load_features(
             con, bar_size=model.metadata["bar_size"], features=model.features, symbols=model.metadata["symbols"],
-            start=start, end=end, labels=False,
+            start=start, end=end,
         )  # fmt: skip
         if loaded.frame.empty:
             raise AlphaduckError(f"model {model.run_id}: no feature rows in its validation window {start}..{end}")

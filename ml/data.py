@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from alphaduck.errors import AlphaduckError
-from alphaduck.features import FEATURE_TABLE, LABEL_DIRECTION, LABEL_RETURN, feature_columns, is_label
+from alphaduck.features import FEATURE_TABLE, feature_columns, is_label
 from alphaduck.warehouse import columns_of, symbol_window_filter
 
 ID_COLUMNS = ["symbol", "bar_size", "ts", "session_date"]
@@ -56,7 +56,7 @@ def load_features(
     symbols: list[str] | None = None,
     start: str | None = None,
     end: str | None = None,
-    labels: bool = True,
+    labels: list[str] | None = None,
 ) -> FeatureFrame:
     """Warmed-up rows of one bar size (optionally some symbols, sessions in [start, end]).
 
@@ -68,7 +68,13 @@ def load_features(
     missing = [c for c in features if c not in columns]
     if missing:
         raise AlphaduckError(f"{FEATURE_TABLE} lacks feature columns {', '.join(missing)}")
-    wanted = ID_COLUMNS + features + ([LABEL_RETURN, LABEL_DIRECTION] if labels else [])
+    missing_labels = [c for c in labels or [] if c not in columns]
+    if missing_labels:
+        raise AlphaduckError(
+            f"{FEATURE_TABLE} has no label {', '.join(missing_labels)}: add its horizon to dbt var label_horizons "
+            "(and fct_features.yml) and run `alphaduck build`"
+        )
+    wanted = ID_COLUMNS + features + list(dict.fromkeys(labels or []))
     clauses, window = symbol_window_filter(symbols, start, end)
     where, params = ["warmup_complete", "bar_size = ?", *clauses], [bar_size, *window]
     sql = f"select {', '.join(wanted)} from {FEATURE_TABLE} where {' and '.join(where)} order by ts, symbol"

@@ -23,7 +23,7 @@ from ml.registry import RegisteredModel, check_fits, resolve
 
 COLUMNS = [
     "run_id", "symbol", "bar_size", "ts", "proba_up", "predicted_direction", "confidence", "predicted_return", "score",
-    "created_at",
+    "horizon", "created_at",
 ]  # fmt: skip
 KEY = ["run_id", "symbol", "bar_size", "ts"]
 
@@ -73,6 +73,7 @@ def score_frame(model: RegisteredModel, frame: pd.DataFrame, created_at: datetim
         out["confidence"] = np.nan
         out["predicted_return"] = score
     out["score"] = raw
+    out["horizon"] = int(model.metadata["horizon"])
     out["created_at"] = created_at
     return out[COLUMNS].reset_index(drop=True)
 
@@ -128,7 +129,7 @@ def predict(
         check_fits(model, con)
         check_feature_list(model, feature_data.table_columns(con))
         loaded = feature_data.load_features(
-            con, bar_size=model.metadata["bar_size"], features=model.features, symbols=symbols, start=start, end=end, labels=False
+            con, bar_size=model.metadata["bar_size"], features=model.features, symbols=symbols, start=start, end=end
         )  # fmt: skip
         has_table = relation_exists(con, PREDICTIONS)
     finally:
@@ -145,6 +146,7 @@ def predict(
     try:
         # warehouses built before the score column existed get it
         con.execute(f"alter table {PREDICTIONS} add column if not exists score double")
+        con.execute(f"alter table {PREDICTIONS} add column if not exists horizon integer")
         inserted, updated = upsert_predictions(con, rows)
     finally:
         con.close()

@@ -26,7 +26,7 @@ import pandas as pd
 
 from alphaduck import options
 from alphaduck.errors import AlphaduckError, ChecksFailedError
-from alphaduck.features import LABEL_DIRECTION, LABEL_RETURN, built_features
+from alphaduck.features import built_features, label_column
 from alphaduck.settings import PROJECT_ROOT, warehouse_path
 from alphaduck.warehouse import connect, warehouse_id
 from ml import data as feature_data
@@ -59,6 +59,7 @@ class TrainOptions:
     valid_fraction: float = 0.2
     test_start: str | None = None
     valid_start: str | None = None
+    horizon: int | None = None  # bars held after the fill; default dbt var label_horizon
     n_iter: int = 10
     n_splits: int = 4
     embargo: int | None = None  # bars; default the label horizon
@@ -171,7 +172,6 @@ def train(
     if opts.objective not in OBJECTIVES:
         raise AlphaduckError(f"--objective {opts.objective!r}: expected one of {', '.join(OBJECTIVES)}")
     classification = opts.objective == "classification"
-    label = LABEL_DIRECTION if classification else LABEL_RETURN
 
     # 1. the features gate: no training on data that fails it, unless told (and recorded)
     progress("quality gate (features)", 0, 1)
@@ -192,8 +192,13 @@ def train(
     con = connect(db, read_only=True)
     try:
         bar_size = feature_data.choose_bar_size(con, opts.bar_size)
-        loaded = feature_data.load_features(con, bar_size=bar_size, symbols=opts.symbols or None)
         built = built_features(con)
+        # the horizon the labels were built with (marts.feature_builds), not a guess from the data
+        horizon = opts.horizon or built.horizon
+        return_label = label_column("fwd_return", horizon)
+        label = label_column("direction", horizon) if classification else return_label
+        loaded = feature_data.load_features(con, bar_size=bar_size, symbols=opts.symbols or None,
+                                            labels=[label, return_label])  # fmt: skip
     finally:
         con.close()
     frame, features = loaded.frame, loaded.features
@@ -201,8 +206,6 @@ def train(
         what = f" for {', '.join(opts.symbols)}" if opts.symbols else ""
         raise AlphaduckError(f"no warmed-up {bar_size} feature rows{what}: ingest more history and run `alphaduck build`")
     frame = frame[frame[label].notna()]
-    # the horizon the labels were built with (marts.feature_builds), not a guess from the data
-    horizon = built.horizon
     embargo = horizon if opts.embargo is None else opts.embargo
     try:
         windows = time_windows(
@@ -222,8 +225,8 @@ def train(
     )
     test_rows = frame[day >= test_start]
     feature_data.refuse_leaks(train_rows, features, label)
-    if label != LABEL_RETURN:
-        feature_data.refuse_leaks(train_rows, features, LABEL_RETURN)
+    if label != return_label:
+        feature_data.refuse_leaks(train_rows, features, return_label)
     if classification:
         for name, part in (("training", train_rows), ("validation", valid_rows)):
             classes = part[label].unique()
@@ -302,7 +305,7 @@ def train(
     # 5. the test window, beside the baselines
     progress("test metrics", 0, 1)
     test_score = score(X_test)
-    metrics = evaluate(train_rows, test_rows, test_score, label=label, return_label=LABEL_RETURN, classification=classification)
+    metrics = evaluate(train_rows, test_rows, test_score, label=label, return_label=return_label, classification=classification)
     raw_quantiles = {f"{q:.2f}": float(np.quantile(raw_score(X_valid), q)) for q in np.round(np.arange(0.01, 1.0, 0.01), 2)}
 
     progress("feature importance", 0, 1)
@@ -343,7 +346,7 @@ def train(
         "git_commit": git_commit(),
         "objective": opts.objective,
         "label": label,
-        "return_label": LABEL_RETURN,
+        "return_label": return_label,
         "horizon": horizon,
         "label_price": built.label_price,  # the fill the labels measure: backtests check it
         "fill": built.fill,
@@ -413,7 +416,7 @@ def metrics_table(metadata: dict):
     name="train",
     epilog="""\b
 Examples:
-  python -m ml.train                               # classifier on label_direction_h
+  python -m ml.train                               # classifier on label_direction_1
   alphaduck train --n-iter 20 --n-splits 5 --seed 1
   alphaduck train --objective regression --calibrate --symbol SPY --symbol QQQ
   alphaduck train --test-start 2026-01-02 --valid-start 2025-11-03
@@ -423,6 +426,7 @@ Examples:
 @options.bar_size(help="Bar size to train on (default: the only one in the feature table).")
 @click.option("--symbol", "symbols", multiple=True, help="Train on these symbols only (repeatable).")
 @click.option("--objective", type=click.Choice(OBJECTIVES), default="classification", show_default=True)
+@click.option("--horizon", type=click.IntRange(min=1), help="Label horizon in bars, one of dbt var label_horizons [default: label_horizon].")
 @click.option("--n-iter", default=10, show_default=True, help="Parameter settings the search samples.")
 @click.option("--n-splits", default=4, show_default=True, help="Purged time-series CV folds.")
 @click.option("--embargo", type=int, help="Bars between training and each CV fold beyond the label horizon [default: the horizon].")
@@ -435,14 +439,14 @@ Examples:
 @click.option("--skip-gate", is_flag=True, help="Train even if the features quality gate fails (recorded in the model).")
 @click.option("--models", "models_root", type=click.Path(path_type=Path), help="Registry directory [default: models].")
 @options.quiet
-def train_command(db, bar_size, symbols, objective, n_iter, n_splits, embargo, seed, test_fraction, valid_fraction,
+def train_command(db, bar_size, symbols, objective, horizon, n_iter, n_splits, embargo, seed, test_fraction, valid_fraction,
                   test_start, valid_start, calibrate, skip_gate, models_root, quiet) -> None:  # fmt: skip
     """Train LightGBM on marts.fct_features and register it under models/<run_id>/."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     opts = TrainOptions(
-        bar_size=bar_size.code if bar_size else None, symbols=list(symbols), objective=objective, n_iter=n_iter,
+        bar_size=bar_size.code if bar_size else None, symbols=list(symbols), objective=objective, horizon=horizon, n_iter=n_iter,
         n_splits=n_splits, embargo=embargo, seed=seed, test_fraction=test_fraction, valid_fraction=valid_fraction,
         test_start=test_start, valid_start=valid_start, calibrate=calibrate, skip_gate=skip_gate,
     )  # fmt: skip

@@ -142,7 +142,7 @@ def test_every_indicator_equals_talib_after_its_warmup(features_db):
     assert checked > 2_000_000
 
 
-FEATURE_EXCLUDED = {"symbol", "label_fwd_return_h", "label_direction_h"}
+FEATURE_EXCLUDED = {"symbol"}  # and every label_* column
 
 
 def same(a: pd.Series, b: pd.Series) -> bool:
@@ -157,17 +157,20 @@ def test_no_feature_changes_when_the_future_is_cut_off(features_db, symbol, bar_
     full = features(features_db, symbol, bar_size).iloc[: cut + 1].reset_index(drop=True)
     truncated = features(features_db, f"{symbol}~cut{cut}", bar_size)
     assert len(truncated) == cut + 1
-    changed = [c for c in full.columns if c not in FEATURE_EXCLUDED and not same(full[c], truncated[c])]
+    changed = [c for c in full.columns if c not in FEATURE_EXCLUDED and not c.startswith("label_")
+               and not same(full[c], truncated[c])]
     assert not changed, f"features at t <= cut depend on later bars: {changed}"
-    # labels: equal wherever their future bars (the fill bar and one more) are inside the cut
-    assert same(full.label_fwd_return_h.iloc[:-2], truncated.label_fwd_return_h.iloc[:-2])
-    assert truncated.label_fwd_return_h.iloc[-2:].isna().all()
+    # labels: equal wherever their future bars (the fill bar and h more) are inside the cut
+    for h in (1, 5, 20):
+        label = f"label_fwd_return_{h}"
+        assert same(full[label].iloc[: -(h + 1)], truncated[label].iloc[: -(h + 1)])
+        assert truncated[label].iloc[-(h + 1) :].isna().all()
 
 
 def expected_labels(f: pd.DataFrame, *, h: int = 1, price: str = "open", band: float = 0.0) -> tuple[pd.Series, pd.Series]:
     """What a decision on each bar's close earns, filled on the next bar at ``price`` and held
     h bars, and its direction (null for an exact zero or inside the dead band)."""
-    realised = f[price].shift(-(h + 1)) / f[price].shift(-1) - 1
+    realised = (f[price].shift(-(h + 1)) / f[price].shift(-1) - 1).rename(f"label_fwd_return_{h}")
     direction = pd.Series(np.where(realised > band, 1.0, np.where(realised < -band, 0.0, np.nan)))
     return realised, direction
 
@@ -175,13 +178,15 @@ def expected_labels(f: pd.DataFrame, *, h: int = 1, price: str = "open", band: f
 def test_labels_are_the_return_the_next_open_fill_earns(features_db):
     for symbol, bar_size in real_series(features_db):
         f = features(features_db, symbol, bar_size)
-        realised, direction = expected_labels(f)
-        assert same(f.label_fwd_return_h, realised), f"{symbol} {bar_size}"
-        assert f.label_fwd_return_h.iloc[-2:].isna().all() and f.label_fwd_return_h.iloc[:-2].notna().all()
-        assert same(f.label_direction_h.astype(float), direction), f"{symbol} {bar_size}"
+        for h in (1, 5, 20):
+            realised, direction = expected_labels(f, h=h)
+            label = f[f"label_fwd_return_{h}"]
+            assert same(label, realised), f"{symbol} {bar_size} {h}"
+            assert label.iloc[-(h + 1) :].isna().all() and label.iloc[: -(h + 1)].notna().all()
+            assert same(f[f"label_direction_{h}"].astype(float), direction), f"{symbol} {bar_size} {h}"
     # a flat move is not a down move: exact zeros have no direction (the old label said 0)
-    flat = features(features_db, "SPY", INTRADAY).query("label_fwd_return_h == 0")
-    assert len(flat) > 10 and flat.label_direction_h.isna().all()
+    flat = features(features_db, "SPY", INTRADAY).query("label_fwd_return_1 == 0")
+    assert len(flat) > 10 and flat.label_direction_1.isna().all()
 
 
 def test_the_label_follows_label_price_horizon_and_dead_band(tmp_path):
@@ -193,18 +198,19 @@ def test_the_label_follows_label_price_horizon_and_dead_band(tmp_path):
     con.execute(f"copy (select * from read_csv('{SAMPLE_30MIN}') where symbol in ('SPY', 'XOM')) to '{four}' (header)")
     con.close()
     assert run_cli("ingest", "file", four, "--db", db, "-q").exit_code == 0
-    result = run_cli("build", "--db", db, "-q", "--var", "label_price=close", "--var", "label_horizon=3",
-                     "--var", "label_dead_band=0.0005")  # fmt: skip
+    result = run_cli("build", "--db", db, "-q", "--var", "label_price=close", "--var", "label_horizons=[3]",
+                     "--var", "label_horizon=3", "--var", "label_dead_band=0.0005")  # fmt: skip
     assert result.exit_code == 0, result.output
     for symbol in ("SPY", "XOM"):
         f = features(db, symbol)
         realised, direction = expected_labels(f, h=3, price="close", band=0.0005)
-        assert same(f.label_fwd_return_h, realised) and same(f.label_direction_h.astype(float), direction)
-        assert f.label_fwd_return_h.iloc[-4:].isna().all() and f.label_fwd_return_h.iloc[:-4].notna().all()
+        assert same(f.label_fwd_return_3, realised) and same(f.label_direction_3.astype(float), direction)
+        assert f.label_fwd_return_3.iloc[-4:].isna().all() and f.label_fwd_return_3.iloc[:-4].notna().all()
+        assert "label_fwd_return_1" not in f.columns
     con = duckdb.connect(str(db), read_only=True)
     recorded = json.loads(con.execute("select vars from marts.feature_builds order by built_at desc limit 1").fetchall()[0][0])
     con.close()
-    assert (recorded["label_price"], recorded["label_horizon"], recorded["label_dead_band"]) == ("close", 3, 0.0005)
+    assert (recorded["label_price"], recorded["label_horizons"], recorded["label_dead_band"]) == ("close", [3], 0.0005)
     gate = run_cli("check", "--db", db, "--suite", "features", "--no-docs")
     assert gate.exit_code == 0, gate.output
     bad = run_cli("build", "--db", db, "-q", "--var", "label_price=vwap")
@@ -356,9 +362,10 @@ def test_a_missing_bar_fails_the_session_completeness_test(tmp_path):
 
 
 def test_a_changed_feature_var_takes_effect_on_an_incremental_build(tmp_path):
-    """`alphaduck build --var rsi_window=10 --var label_horizon=2` after a default build: the
-    incremental build recomputes every row (not only new bars), equal to a fresh full build
-    with those vars, and training takes the horizon from the build record."""
+    """`alphaduck build --var rsi_window=10 --var label_dead_band=0.001 --var label_horizon=5`
+    after a default build: the incremental build recomputes every row (not only new bars),
+    equal to a fresh full build with those vars, and training takes its default horizon from
+    the build record."""
     db = tmp_path / "vars.duckdb"
     two = tmp_path / "two.csv"
     con = duckdb.connect()
@@ -367,12 +374,12 @@ def test_a_changed_feature_var_takes_effect_on_an_incremental_build(tmp_path):
     assert run_cli("ingest", "file", two, "--db", db, "-q").exit_code == 0
     assert run_cli("build", "--db", db, "-q").exit_code == 0
     before = features(db, "SPY")
-    changed = ["--var", "rsi_window=10", "--var", "label_horizon=2"]
+    changed = ["--var", "rsi_window=10", "--var", "label_dead_band=0.001", "--var", "label_horizon=5"]
     result = run_cli("build", "--db", db, *changed)
     assert result.exit_code == 0, result.output
     after = features(db, "SPY")
-    assert not same(before.rsi, after.rsi) and not same(before.label_fwd_return_h, after.label_fwd_return_h)
-    assert same(after.label_fwd_return_h, expected_labels(after, h=2)[0])
+    assert not same(before.rsi, after.rsi) and not same(before.label_direction_1, after.label_direction_1)
+    assert same(after.label_direction_1.astype(float), expected_labels(after, h=1, band=0.001)[1])
     assert deviation(after.rsi.to_numpy(float)[100:], talib.RSI(after.close.to_numpy(float), 10)[100:]).max() < TOLERANCE
 
     fresh = tmp_path / "fresh.duckdb"
@@ -390,7 +397,7 @@ def test_a_changed_feature_var_takes_effect_on_an_incremental_build(tmp_path):
     trained = run_cli("train", "--db", db, "--models", models, "--n-iter", "1", "--n-splits", "2", "-q")
     assert trained.exit_code == 0, trained.output
     metadata = json.loads((models / "latest" / "metadata.json").read_text())
-    assert metadata["horizon"] == 2 and metadata["dbt_vars"]["rsi_window"] == 10
+    assert metadata["horizon"] == 5 and metadata["label"] == "label_direction_5" and metadata["dbt_vars"]["rsi_window"] == 10
 
 
 def test_all_hours_minute_bars_warm_up_over_a_whole_previous_session(tmp_path):

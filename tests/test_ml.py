@@ -135,7 +135,7 @@ def test_train_registers_everything_needed_to_reproduce_the_model(trained):
     run = models / m["run_id"]
     assert (models / "latest").resolve() == run.resolve()
     assert {p.name for p in run.iterdir()} == {"model.txt", "metadata.json", "importance.csv", "importance.png", "calibration.json"}
-    assert m["label"] == "label_direction_h" and m["horizon"] == 1 and m["embargo"] == 1
+    assert m["label"] == "label_direction_1" and m["horizon"] == 1 and m["embargo"] == 1
     assert m["symbols"] == sorted(SYMBOLS) and m["bar_size"] == "30min"
     assert not any(f.startswith("label_") for f in m["features"]) and "close" not in m["features"]
     assert len(m["features"]) == 187 and m["features"][:2] == ["ret_1", "log_ret_1"]
@@ -206,11 +206,11 @@ def test_same_seed_and_data_give_the_same_model_file(trained, tmp_path):
 
 def test_a_planted_leak_is_refused_by_name(sample_copy, tmp_path):
     execute(sample_copy, "alter table marts.fct_features add column future_hint double",
-            "update marts.fct_features set future_hint = label_fwd_return_h * 1.01")  # fmt: skip
+            "update marts.fct_features set future_hint = label_fwd_return_1 * 1.01")  # fmt: skip
     models = tmp_path / "models"
     result = run_cli("train", "--db", sample_copy, "--models", models, "--skip-gate", *symbols_args(), *FAST)
     assert result.exit_code == 2
-    assert "features that track label_fwd_return_h almost exactly (look-ahead?): future_hint (rho=1.0000)" in result.output
+    assert "features that track label_fwd_return_1 almost exactly (look-ahead?): future_hint (rho=1.0000)" in result.output
     assert not models.exists()
 
 
@@ -229,9 +229,9 @@ def test_errors_name_the_problem(sample_copy, tmp_path):
 
     none = train("--symbol", "NOPE")
     assert none.exit_code == 2 and "no warmed-up 30min feature rows for NOPE" in none.output
-    execute(sample_copy, "update marts.fct_features set label_direction_h = 1 where label_direction_h is not null")
+    execute(sample_copy, "update marts.fct_features set label_direction_1 = 1 where label_direction_1 is not null")
     single = train(*symbols_args())
-    assert single.exit_code == 2 and "label_direction_h has a single class (1) in the training window" in single.output
+    assert single.exit_code == 2 and "label_direction_1 has a single class (1) in the training window" in single.output
     unknown = run_cli("predict", "--db", sample_copy, "--models", tmp_path, "--run-id", "nope")
     assert unknown.exit_code == 2 and f"unknown model run 'nope' in {tmp_path}" in unknown.output
     empty = tmp_path / "empty.duckdb"
@@ -262,7 +262,7 @@ def test_regression_objective_predicts_returns(trained, tmp_path):
                      "--symbol", "SPY", "--symbol", "QQQ", *FAST)  # fmt: skip
     assert result.exit_code == 0, result.output
     m = json.loads((models / "latest" / "metadata.json").read_text())
-    assert m["label"] == "label_fwd_return_h" and set(m["test_metrics"]["pooled"]["model"]) == {"rmse", "direction_accuracy", "ic"}
+    assert m["label"] == "label_fwd_return_1" and set(m["test_metrics"]["pooled"]["model"]) == {"rmse", "direction_accuracy", "ic"}
     assert run_cli("predict", "--db", reg_db, "--models", models, "-q").exit_code == 0
     nulls, returns = query(reg_db, f"select count(proba_up), count(predicted_return) from ml.predictions where run_id = '{m['run_id']}'")[0]
     assert nulls == 0 and returns > 0
@@ -273,11 +273,11 @@ def test_the_guard_refuses_a_label_among_the_features():
     from ml.data import refuse_leaks
 
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"label_fwd_return_h": rng.normal(size=200), "rsi": rng.uniform(0, 100, 200)})
-    frame["label_direction_h"] = (frame["label_fwd_return_h"] > 0).astype(int)
-    with pytest.raises(AlphaduckError, match="label columns among the features: label_fwd_return_h"):
-        refuse_leaks(frame, ["rsi", "label_fwd_return_h"], "label_direction_h")
-    refuse_leaks(frame, ["rsi"], "label_direction_h")  # an honest feature passes
+    frame = pd.DataFrame({"label_fwd_return_1": rng.normal(size=200), "rsi": rng.uniform(0, 100, 200)})
+    frame["label_direction_1"] = (frame["label_fwd_return_1"] > 0).astype(int)
+    with pytest.raises(AlphaduckError, match="label columns among the features: label_fwd_return_1"):
+        refuse_leaks(frame, ["rsi", "label_fwd_return_1"], "label_direction_1")
+    refuse_leaks(frame, ["rsi"], "label_direction_1")  # an honest feature passes
 
 
 def share_selected(db, models, q: float) -> float:
@@ -339,8 +339,8 @@ def test_a_model_is_refused_on_another_warehouse_bar_size_or_changed_rows(traine
     # the same warehouse, its training history rewritten since (e.g. rebuilt on other prices)
     changed = tmp_path / "changed.duckdb"
     shutil.copy(db, changed)
-    execute(changed, f"update marts.fct_features set label_fwd_return_h = -label_fwd_return_h, "
-                     f"label_direction_h = 1 - label_direction_h "
+    execute(changed, f"update marts.fct_features set label_fwd_return_1 = -label_fwd_return_1, "
+                     f"label_direction_1 = 1 - label_direction_1 "
                      f"where symbol = 'SPY' and session_date = '{m['windows']['train'][0]}'")  # fmt: skip
     result = run_cli("predict", "--db", changed, "--models", models)
     assert result.exit_code == 2 and "that have changed in this warehouse since" in " ".join(result.output.split())

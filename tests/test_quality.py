@@ -47,7 +47,7 @@ def test_the_sample_passes_every_suite_and_the_run_is_recorded(predicted_copy, t
     docs = tmp_path / "docs"
     result = check(predicted_copy, docs=docs)
     assert result.exit_code == 0, result.output
-    assert "gate passed: 28 passed, 0 failed" in result.output
+    assert "gate passed: 29 passed, 0 failed" in result.output
     model = query(predicted_copy, "select run_id, train_window from ml.train_runs")[0]
     window = "..".join(f"{d:%Y-%m-%d}" for d in model[1])
     assert f"against {window} (training window of model {model[0]})" in " ".join(result.output.split())
@@ -59,7 +59,7 @@ def test_the_sample_passes_every_suite_and_the_run_is_recorded(predicted_copy, t
     runs = query(predicted_copy, "select success, suites from ml.gate_runs order by checked_at desc limit 1")
     assert runs == [(True, ["raw", "features", "drift", "predictions"])]
     assert query(predicted_copy, "select count(*), bool_and(success) from ml.gate_results where run_id = "
-                 "(select run_id from ml.gate_runs order by checked_at desc limit 1)") == [(28, True)]
+                 "(select run_id from ml.gate_runs order by checked_at desc limit 1)") == [(29, True)]
 
 
 def test_a_suite_that_cannot_run_fails_and_says_why(sample_copy, predicted, tmp_path, monkeypatch):
@@ -137,7 +137,7 @@ def test_features_with_nulls_missing_rows_or_bad_labels_fail(sample_copy):
         "update marts.fct_features set rsi = null where symbol = 'SPY' and bar_seq = 1000",
         "update marts.fct_features set stoch_k = 101 where symbol = 'QQQ' and bar_seq = 1200",
         "delete from marts.fct_features where symbol = 'TSLA' and bar_seq = 5",
-        "update marts.fct_features set label_fwd_return_h = null, label_direction_h = null where symbol = 'NVDA' and bar_seq = 900",
+        "update marts.fct_features set label_fwd_return_1 = null, label_direction_1 = null where symbol = 'NVDA' and bar_seq = 900",
     )
     result = check(sample_copy, "--suite", "features", "--no-record")
     assert result.exit_code == 1

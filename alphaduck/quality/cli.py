@@ -68,7 +68,8 @@ Examples:
   alphaduck check --threshold max_ks=0.3 --threshold max_age_days=3
 \b
 Suites: raw (OHLC consistency, positive prices, volume, unique keys, spikes, bars per
-session against the calendar, zero-volume and large-move shares, stale symbols),
+session against the calendar, zero-volume and large-move shares (across recorded splits),
+stale symbols, and split-like gaps no corporate action explains),
 features (row count = staging, no nulls after warm-up, bounded features in range,
 labels null only at the tail), drift (per bar size: KS and mean shift of the last
 sessions against the training window of the newest model trained on this warehouse at

@@ -18,8 +18,7 @@ from alphaduck.contracts import PREDICTIONS, TRAIN_RUNS
 from alphaduck.features import (
     BOUNDED,
     FEATURE_TABLE,
-    LABEL_DIRECTION,
-    LABEL_RETURN,
+    label_column,
     BuiltFeatures,
     feature_columns,
 )
@@ -28,49 +27,83 @@ from alphaduck.warehouse import columns_of, relation_exists
 # -- raw.bars ----------------------------------------------------------------------------------------
 
 
-def raw_bars(con: duckdb.DuckDBPyConnection, *, max_abs_return: float) -> pd.DataFrame:
+def _returns(con: duckdb.DuckDBPyConnection, calendar: str) -> str:
+    """CTEs ending in `returns`: every raw bar with its close-to-close return (ret) and the
+    return to the next close (ret_around), both measured across a split recorded in
+    raw.corporate_actions at the new share count (a split that is explained is not a move)."""
+    from alphaduck.calendars import calendar_timezone
+
+    tz = calendar_timezone(calendar).replace("'", "''")
+    splits = (
+        "select symbol, ex_date, exp(sum(ln(split_ratio))) as ratio from raw.corporate_actions "
+        "where kind = 'split' group by symbol, ex_date"
+        if relation_exists(con, "raw.corporate_actions")
+        else "select null::varchar as symbol, null::date as ex_date, null::double as ratio where false"
+    )
+    return f"""
+        dated as (
+            select
+                symbol, bar_size, ts, open, high, low, close, volume,
+                timezone('{tz}', ts)::date as trade_date,
+                lag(timezone('{tz}', ts)::date) over w as previous_date,
+                lag(close) over w as previous_close,
+                lead(close) over w as next_close
+            from raw.bars
+            window w as (partition by symbol, bar_size order by ts)
+        ),
+        splits as ({splits}),
+        returns as (
+            select
+                dated.*,
+                -- the previous close in today's shares: divided by the ratio of a split that
+                -- takes effect with this bar (the first bar of its ex-date)
+                close / (dated.previous_close / coalesce(
+                    case when dated.trade_date <> dated.previous_date then splits.ratio end, 1.0
+                )) - 1 as ret,
+                next_close / (dated.previous_close / coalesce(
+                    case when dated.trade_date <> dated.previous_date then splits.ratio end, 1.0
+                )) - 1 as ret_around
+            from dated
+            left join splits on splits.symbol = dated.symbol and splits.ex_date = dated.trade_date
+        )"""
+
+
+def raw_bars(con: duckdb.DuckDBPyConnection, *, calendar: str, max_abs_return: float) -> pd.DataFrame:
     """Every bar with its close-to-close return and whether it looks like a bad tick.
 
     A spike is a close that jumps more than ``max_abs_return`` away from the previous close
     and comes back (the next close is within half that of the previous one), or a wick that
     reaches more than ``max_abs_return`` beyond the bar's body. A genuine gap does not come
-    back, so it is not a spike (the per-symbol share of large moves watches those).
+    back, so it is not a spike (the per-symbol share of large moves watches those). Returns
+    are measured across recorded splits (raw.corporate_actions).
     """
     return con.execute(
         f"""
-        with ordered as (
-            select
-                symbol, bar_size, ts, open, high, low, close, volume,
-                close / lag(close) over w - 1 as ret,
-                lead(close) over w / lag(close) over w - 1 as ret_around
-            from raw.bars
-            window w as (partition by symbol, bar_size order by ts)
-        )
+        with {_returns(con, calendar)}
         select
             symbol, bar_size, ts, open, high, low, close, volume, ret,
             coalesce(abs(ret) > {max_abs_return} and abs(ret_around) < {max_abs_return / 2}, false)
                 or high > greatest(open, close) * (1 + {max_abs_return})
                 or low < least(open, close) * (1 - {max_abs_return}) as is_spike
-        from ordered
+        from returns
         order by symbol, bar_size, ts
         """
     ).df()
 
 
 def raw_symbols(con: duckdb.DuckDBPyConnection, *, calendar: str, max_abs_return: float) -> pd.DataFrame:
-    """One row per (symbol, bar_size): share of zero-volume bars and of large moves, and how
-    many sessions its last bar is behind the newest series of the same bar size."""
+    """One row per (symbol, bar_size): share of zero-volume bars and of large moves (across
+    recorded splits), and how many sessions its last bar is behind the newest series of the
+    same bar size."""
     return con.execute(
         f"""
-        with series as (
+        with {_returns(con, calendar)},
+        series as (
             select
                 symbol, bar_size, count(*) as bars, max(ts) as last_ts,
                 avg(case when volume = 0 then 1.0 else 0.0 end) as zero_volume_share,
                 avg(case when abs(ret) > {max_abs_return} then 1.0 else 0.0 end) as large_move_share
-            from (
-                select *, close / lag(close) over (partition by symbol, bar_size order by ts) - 1 as ret
-                from raw.bars
-            )
+            from returns
             group by symbol, bar_size
         ),
         newest as (
@@ -91,6 +124,91 @@ def raw_symbols(con: duckdb.DuckDBPyConnection, *, calendar: str, max_abs_return
         """,
         [calendar],
     ).df()
+
+
+# price ratios of the common splits (new / old price): 2:1, 3:2, 3:1, 4:1, 5:1, 7:1, 10:1 and
+# the reverse splits 1:2 .. 1:10
+SPLIT_PRICE_RATIOS = (1 / 2, 2 / 3, 1 / 3, 1 / 4, 1 / 5, 1 / 7, 1 / 10, 2.0, 3 / 2, 3.0, 4.0, 5.0, 7.0, 10.0)
+
+
+def raw_splits(
+    con: duckdb.DuckDBPyConnection, *, calendar: str, tolerance: float, persist_sessions: int
+) -> pd.DataFrame:
+    """One row per (symbol, bar_size, session): whether the session opened with a gap that looks
+    like an unexplained split.
+
+    A split-like gap: the session's first open against the previous session's last close is
+    within ``tolerance`` of a common split's price ratio (1/2, 2/3, 1/3, ... and the reverse
+    splits), and it persists as a split does: over the next ``persist_sessions`` sessions the
+    median close stays at the new level (0.8 .. 1.25 x the gap against the median before) and the
+    money traded carries on (median dollar volume 0.35 .. 1.6 x before: a split changes the share
+    count, not the money; a crash brings a surge of it). Unexplained: no split of that symbol
+    in raw.corporate_actions on that date. Each such row names the split it looks like and the
+    actions-file line that would explain it."""
+    from alphaduck.calendars import calendar_timezone
+
+    ratios = ", ".join(f"({r!r})" for r in SPLIT_PRICE_RATIOS)
+    has_actions = relation_exists(con, "raw.corporate_actions")
+    actions = (
+        "select symbol, ex_date from raw.corporate_actions where kind = 'split'"
+        if has_actions
+        else "select null::varchar as symbol, null::date as ex_date where false"
+    )
+    frame = con.execute(
+        f"""
+        with sessions as (
+            select symbol, bar_size, timezone(?, ts)::date as session_date,
+                   min_by(open, ts) as first_open, max_by(close, ts) as last_close,
+                   sum(volume * close) as dollar_volume
+            from raw.bars
+            group by all
+        ),
+        around as (
+            select *,
+                   first_open / lag(last_close) over w as gap,
+                   median(last_close) over (w rows between {persist_sessions} preceding and 1 preceding) as close_before,
+                   median(last_close) over (w rows between current row and {persist_sessions - 1} following) as close_after,
+                   median(dollar_volume) over (w rows between {persist_sessions} preceding and 1 preceding) as money_before,
+                   median(dollar_volume) over (w rows between current row and {persist_sessions - 1} following) as money_after
+            from sessions
+            window w as (partition by symbol, bar_size order by session_date)
+        ),
+        matched as (
+            select around.*, r.ratio as price_ratio
+            from around
+            left join (values {ratios}) as r(ratio) on abs(around.gap / r.ratio - 1) <= ?
+        ),
+        judged as (
+            select *,
+                   price_ratio is not null
+                   and close_after / close_before / gap between 0.8 and 1.25
+                   and coalesce(money_after / nullif(money_before, 0) between 0.35 and 1.6, true) as split_like
+            from matched
+        )
+        select j.symbol, j.bar_size, j.session_date, j.gap, j.price_ratio,
+               j.split_like and a.symbol is null as unexplained_split
+        from judged as j
+        left join ({actions}) as a on a.symbol = j.symbol and a.ex_date = j.session_date
+        order by j.symbol, j.bar_size, j.session_date
+        """,
+        [calendar_timezone(calendar), tolerance],
+    ).df()
+    ratio = 1 / frame["price_ratio"]  # new shares per old
+
+    def label(r: float) -> str:
+        from fractions import Fraction
+
+        f = Fraction(r).limit_denominator(10)
+        return f"{f.numerator}:{f.denominator}"
+
+    flagged = frame["unexplained_split"].fillna(False).astype(bool)
+    frame["unexplained_split"] = flagged
+    frame["likely_split"] = [label(r) if f else "" for r, f in zip(ratio, flagged, strict=True)]
+    frame["actions_line"] = [
+        f"`alphaduck ingest actions FILE` with the row {s},{d:%Y-%m-%d},{r:g}" if f else ""
+        for s, d, r, f in zip(frame["symbol"], pd.to_datetime(frame["session_date"]), ratio, flagged, strict=True)
+    ]
+    return frame[["symbol", "bar_size", "session_date", "likely_split", "actions_line", "unexplained_split"]]
 
 
 def raw_sessions(con: duckdb.DuckDBPyConnection, *, calendar: str) -> pd.DataFrame:
@@ -160,28 +278,37 @@ def feature_columns_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def feature_labels(con: duckdb.DuckDBPyConnection, built: BuiltFeatures) -> pd.DataFrame:
-    """One row per series: labels must be null exactly where their future bars are missing,
-    i.e. only on the series' last h + 1 bars (the fill bar and h more, h = the horizon of the
-    recorded build), and the direction null exactly where the return is null or inside the
-    dead band (an exact zero included)."""
+    """One row per (series, horizon): each forward-return label must be null exactly where its
+    future bars are missing, i.e. only on the series' last h + 1 bars (the fill bar and h more,
+    for every h the recorded build computed), and its direction null exactly where the return
+    is null or inside the dead band (an exact zero included)."""
+    parts = []
+    for h in built.horizons:
+        label, direction = label_column("fwd_return", h), label_column("direction", h)
+        parts.append(
+            f"""
+            select symbol, bar_size, {h} as horizon,
+                   count(*) filter (where {label} is null and from_end > {built.label_lookahead(h)}) as label_nulls_before_tail,
+                   count(*) filter (where {label} is not null and from_end <= {built.label_lookahead(h)}) as labels_in_tail,
+                   count(*) filter (
+                       where ({direction} is null) <> ({label} is null or abs({label}) <= $band)
+                   ) as direction_mismatches
+            from ranked
+            group by symbol, bar_size
+            """
+        )
+    columns = ", ".join(label_column(kind, h) for h in built.horizons for kind in ("fwd_return", "direction"))
     return con.execute(
         f"""
         with ranked as (
-            select symbol, bar_size, {LABEL_RETURN} as label, {LABEL_DIRECTION} as direction,
+            select symbol, bar_size, {columns},
                    row_number() over (partition by symbol, bar_size order by ts desc) as from_end
             from {FEATURE_TABLE}
         )
-        select symbol, bar_size,
-               count(*) filter (where label is null and from_end > $tail) as label_nulls_before_tail,
-               count(*) filter (where label is not null and from_end <= $tail) as labels_in_tail,
-               count(*) filter (
-                   where (direction is null) <> (label is null or abs(label) <= $band)
-               ) as direction_mismatches
-        from ranked
-        group by symbol, bar_size
-        order by symbol, bar_size
+        {" union all ".join(parts)}
+        order by symbol, bar_size, horizon
         """,
-        {"tail": built.label_lookahead, "band": built.dead_band},
+        {"band": built.dead_band},
     ).df()
 
 

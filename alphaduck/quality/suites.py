@@ -37,6 +37,8 @@ class Thresholds:
     max_sessions_behind: int = 1  # per symbol: sessions its last bar trails the newest symbol's
     max_age_days: float | None = None  # per symbol: days since its last bar (live use; off for history)
     max_incomplete_session_share: float = 0.0  # share of full sessions with bars missing (or extra)
+    split_tolerance: float = 0.03  # an opening gap this close to a common split's price ratio ...
+    split_persist_sessions: int = 20  # ... that persists this many sessions is a split needing an action
     drift_latest_sessions: int = 20  # drift compares the last N sessions ...
     max_ks: float = 0.40  # ... with the reference window: KS statistic per feature at most this
     max_mean_shift_std: float = 1.0  # ... and its mean moved by at most this many reference std
@@ -90,7 +92,7 @@ def _between(column: str, *, low=None, high=None, mostly: float = 1.0, strict_lo
 
 
 def raw_checks(con: duckdb.DuckDBPyConnection, t: Thresholds, calendar: str) -> list[Check]:
-    bars = frames.raw_bars(con, max_abs_return=t.max_abs_return)
+    bars = frames.raw_bars(con, calendar=calendar, max_abs_return=t.max_abs_return)
     bar_checks = [
         Expect("high >= low", "every bar", gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="high", column_B="low", or_equal=True)),
         Expect("high >= open", "every bar", gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="high", column_B="open", or_equal=True)),
@@ -113,6 +115,13 @@ def raw_checks(con: duckdb.DuckDBPyConnection, t: Thresholds, calendar: str) -> 
     ]  # fmt: skip
     if t.max_age_days is not None:
         symbol_checks.append(Expect("days since last bar", f"<= {t.max_age_days:g}", _between("age_days", high=t.max_age_days)))
+    split_checks = [
+        Expect(
+            "no unexplained split",
+            f"gap within {t.split_tolerance:g} of a split ratio, persisting {t.split_persist_sessions} sessions, needs an action",
+            gxe.ExpectColumnValuesToBeInSet(column="unexplained_split", value_set=[False]),
+        )
+    ]
     session_checks = [
         Expect(
             "bars per session = calendar",
@@ -126,6 +135,8 @@ def raw_checks(con: duckdb.DuckDBPyConnection, t: Thresholds, calendar: str) -> 
         Check("raw", "bars", bars, ["symbol", "bar_size", "ts"], bar_checks),
         Check("raw", "symbols", frames.raw_symbols(con, calendar=calendar, max_abs_return=t.max_abs_return), ["symbol", "bar_size"], symbol_checks),
         Check("raw", "sessions", frames.raw_sessions(con, calendar=calendar), ["symbol", "bar_size", "session_date"], session_checks),
+        Check("raw", "splits", frames.raw_splits(con, calendar=calendar, tolerance=t.split_tolerance, persist_sessions=t.split_persist_sessions),
+              ["symbol", "bar_size", "session_date", "likely_split", "actions_line"], split_checks),
     ]  # fmt: skip
 
 
@@ -167,7 +178,7 @@ def feature_checks(con: duckdb.DuckDBPyConnection, t: Thresholds, calendar: str)
     return [
         Check("features", "table", frames.feature_table(con), ["feature_rows"], table),
         Check("features", "columns", frames.feature_columns_summary(con), ["feature"], columns),
-        Check("features", "labels", frames.feature_labels(con, built), ["symbol", "bar_size"], labels),
+        Check("features", "labels", frames.feature_labels(con, built), ["symbol", "bar_size", "horizon"], labels),
     ]
 
 

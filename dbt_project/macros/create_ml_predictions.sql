@@ -10,15 +10,17 @@
             symbol varchar not null,
             bar_size varchar not null,
             ts timestamptz not null,            -- the decision bar (its close)
-            proba_up double,                    -- classifier: P(label_direction_h = 1)
+            proba_up double,                    -- classifier: P(label_direction_<h> = 1)
             predicted_direction tinyint not null,
             confidence double,                  -- |proba_up - 0.5| * 2
-            predicted_return double,            -- regressor: predicted label_fwd_return_h
+            predicted_return double,            -- regressor: predicted label_fwd_return_<h>
             created_at timestamptz not null,
             score double,                       -- the uncalibrated model output rankings use
+            horizon integer,                    -- h of the labels the model learnt (bars held after the fill)
             primary key (run_id, symbol, bar_size, ts)
         );
         alter table {{ adapter.quote(target.database) }}.ml.predictions add column if not exists score double;
+        alter table {{ adapter.quote(target.database) }}.ml.predictions add column if not exists horizon integer;
         -- dbt rolls the hooks' connection back when they end: keep the table
         commit;
     {% else %}

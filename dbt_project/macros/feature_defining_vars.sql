@@ -10,7 +10,7 @@
         'macd_signal', 'rsi_window', 'stoch_fastk', 'stoch_slowk', 'stoch_slowd', 'willr_window',
         'cci_window', 'roc_window', 'mfi_window', 'atr_window', 'adx_window', 'bbands_window',
         'bbands_nbdev', 'volatility_window', 'volume_z_window', 'alpha158_windows',
-        'label_horizon', 'label_price', 'label_dead_band', 'warmup_bars',
+        'label_horizons', 'label_horizon', 'label_price', 'label_dead_band', 'warmup_bars',
     ] -%}
     {%- set values = {} -%}
     {%- for name in names -%}

@@ -6,15 +6,17 @@
     through bars_to_compute() and keeps only rows that pass rows_to_write(). In a full
     build both are "everything". In an incremental build, per (symbol, bar_size):
       resume_seq   the first bar ingested after the newest bar the state table has seen (a
-                   new bar, or a corrected / back-filled one: the ingester stamps only what
-                   changed);
+                   new bar, a corrected / back-filled one, or one a new corporate action
+                   adjusts: the ingester stamps only what changed);
       computed     from `incremental_lookback_bars` before it, widened to the open of the
                    session before that bar's, so rolling windows, session VWAP, the session
                    gap and recursive indicators see the same history a full build gives them
                    (recursive ones within (1 - alpha)^1000);
-      written      from resume_seq - label_lookahead_bars() (labels of the last bars change
-                   when their future bar arrives).
-    Series with nothing new are not read at all. -#}
+      written      from the first timestamp at or after resume_seq - label_lookahead_bars()
+                   of any series of the bar size (labels of the last bars change when their
+                   future bars arrive, and cross-sectional labels rank every symbol at a
+                   timestamp): every series of that bar size is rewritten from there.
+    Series that end before that timestamp are not read at all. -#}
 
 {#- The table that says what has been computed already, or none when this build computes
     everything: an incremental model's own table, or for an ephemeral intermediate the
@@ -54,18 +56,35 @@
         where s.seen_until is null or b.ingested_at > s.seen_until
         group by b.symbol, b.bar_size
     ),
-    window_start as (
-        -- the open of the session before the lookback's first bar: the session gap needs
-        -- the previous session's close
-        select r.symbol, r.bar_size, r.resume_seq, coalesce(p.session_start_seq, 0) as start_seq
+    rewrite_from as (
+        -- per bar size, the first timestamp whose rows change: a series' first new bar less
+        -- the bars its labels look ahead. Every series is rewritten from there, so the
+        -- cross-sectional labels at those timestamps rank every symbol, not only the new ones.
+        select r.bar_size, min(a.ts) as from_ts
         from resume as r
         join {{ bars }} as a
             on a.symbol = r.symbol and a.bar_size = r.bar_size
-            and a.bar_seq = greatest(r.resume_seq - {{ label_lookahead_bars() }} - {{ var('incremental_lookback_bars') }}, 0)
+            and a.bar_seq = greatest(r.resume_seq - {{ label_lookahead_bars() }}, 0)
+        group by r.bar_size
+    ),
+    series_write as (
+        select b.symbol, b.bar_size, min(b.bar_seq) as write_from_seq
+        from {{ bars }} as b
+        join rewrite_from as f on f.bar_size = b.bar_size and b.ts >= f.from_ts
+        group by b.symbol, b.bar_size
+    ),
+    window_start as (
+        -- the open of the session before the lookback's first bar: the session gap needs
+        -- the previous session's close
+        select w.symbol, w.bar_size, w.write_from_seq, coalesce(p.session_start_seq, 0) as start_seq
+        from series_write as w
+        join {{ bars }} as a
+            on a.symbol = w.symbol and a.bar_size = w.bar_size
+            and a.bar_seq = greatest(w.write_from_seq - {{ var('incremental_lookback_bars') }}, 0)
         left join {{ bars }} as p
             on p.symbol = a.symbol and p.bar_size = a.bar_size and p.bar_seq = a.session_start_seq - 1
     )
-    select b.*, w.resume_seq - {{ label_lookahead_bars() }} as write_from_seq
+    select b.*, w.write_from_seq
     from {{ bars }} as b
     join window_start as w on w.symbol = b.symbol and w.bar_size = b.bar_size
     where b.bar_seq >= w.start_seq

@@ -31,7 +31,7 @@
 
 with recursive bars as (
 
-    {{ bars_to_compute(ref('stg_bars')) }}
+    {{ bars_to_compute(ref('int_bars')) }}
 
 ),
 

@@ -9,7 +9,7 @@
 
 with bars as (
 
-    {{ bars_to_compute(ref('stg_bars')) }}
+    {{ bars_to_compute(ref('int_bars')) }}
 
 ),
 

@@ -5,7 +5,7 @@
 
 with bars as (
 
-    {{ bars_to_compute(ref('stg_bars')) }}
+    {{ bars_to_compute(ref('int_bars')) }}
 
 ),
 
@@ -44,7 +44,12 @@ obv_start as (
     select
         signed.*,
         {%- if state is not none %}
-        case when signed.i = 0 then coalesce(carried.carried_obv, signed.volume) else signed.signed_volume end
+        -- (from the series' first bar, nothing is carried: an adjustment may have changed it)
+        case
+            when signed.i = 0 and signed.bar_seq > 0 then coalesce(carried.carried_obv, signed.volume)
+            when signed.i = 0 then signed.volume
+            else signed.signed_volume
+        end
         {%- else %}
         -- TA-Lib starts the total at the first bar's volume
         case when signed.i = 0 then signed.volume else signed.signed_volume end

@@ -1,7 +1,8 @@
 {#- Predictions beside what happened: each scored bar with its realised forward return and
-    direction, and when it was (hour of day, day of week), so hit rates are one GROUP BY.
-    A view: always as current as ml.predictions. -#}
+    direction over the model's horizon, and when it was (hour of day, day of week), so hit
+    rates are one GROUP BY. A view: always as current as ml.predictions. -#}
 {{ config(materialized='view') }}
+{%- set horizons = label_horizons() %}
 
 with predictions as (
 
@@ -13,34 +14,63 @@ features as (
 
     select
         symbol, bar_size, ts, session_date, close, minute_of_session, day_of_week,
-        label_fwd_return_h, label_direction_h
+        {%- for h in horizons %}
+        label_fwd_return_{{ h }},
+        label_direction_{{ h }}{{ "," if not loop.last }}
+        {%- endfor %}
     from {{ ref('fct_features') }}
+
+),
+
+realised as (
+
+    select
+        predictions.*,
+        {#- a model's horizon is one of the label horizons it was trained on; older rows
+            without one take the default #}
+        {%- set h = 'coalesce(predictions.horizon, ' ~ var('label_horizon') ~ ')' %}
+        case {{ h }}
+            {%- for horizon in horizons %}
+            when {{ horizon }} then features.label_fwd_return_{{ horizon }}
+            {%- endfor %}
+        end as realised_return,
+        case {{ h }}
+            {%- for horizon in horizons %}
+            when {{ horizon }} then features.label_direction_{{ horizon }}
+            {%- endfor %}
+        end as realised_direction,
+        features.session_date,
+        features.day_of_week,
+        features.minute_of_session,
+        features.close
+    from predictions
+    left join features
+        on features.symbol = predictions.symbol
+        and features.bar_size = predictions.bar_size
+        and features.ts = predictions.ts
 
 )
 
 select
-    predictions.run_id,
-    predictions.symbol,
-    predictions.bar_size,
-    predictions.ts,
-    features.session_date,
-    cast(extract(hour from {{ local_timestamp('predictions.ts', var('exchange_timezone')) }}) as integer) as hour_of_day,
-    features.day_of_week,
-    features.minute_of_session,
-    features.close,
-    predictions.proba_up,
-    predictions.predicted_direction,
-    predictions.confidence,
-    predictions.predicted_return,
-    features.label_fwd_return_h as realised_return,
-    features.label_direction_h as realised_direction,
+    run_id,
+    symbol,
+    bar_size,
+    ts,
+    session_date,
+    cast(extract(hour from {{ local_timestamp('ts', var('exchange_timezone')) }}) as integer) as hour_of_day,
+    day_of_week,
+    minute_of_session,
+    close,
+    proba_up,
+    predicted_direction,
+    confidence,
+    predicted_return,
+    coalesce(horizon, {{ var('label_horizon') }}) as horizon,
+    realised_return,
+    realised_direction,
     case
-        when features.label_direction_h is null then null
-        else predictions.predicted_direction = features.label_direction_h
+        when realised_direction is null then null
+        else predicted_direction = realised_direction
     end as is_hit,
-    predictions.created_at
-from predictions
-left join features
-    on features.symbol = predictions.symbol
-    and features.bar_size = predictions.bar_size
-    and features.ts = predictions.ts
+    created_at
+from realised
