@@ -18,6 +18,7 @@ import click
 from alphaduck import options
 from alphaduck.errors import EXIT_CHECKS_FAILED, AlphaduckError
 from alphaduck.settings import PROJECT_ROOT, warehouse_path
+from alphaduck.warehouse import Warehouse
 
 
 @dataclass
@@ -33,21 +34,32 @@ class BuildOutcome:
         return not self.failures
 
 
-def check_warehouse(db: str | Path | None) -> tuple[Path, str | None]:
+def create_stage_tables(warehouse: Warehouse) -> None:
+    """Create the tables dbt reads that a later stage writes (contracts.STAGE_TABLES), with
+    the DDL their owner defines."""
+    import importlib
+
+    from alphaduck.contracts import STAGE_TABLES
+
+    with warehouse.transaction() as con:
+        for target in STAGE_TABLES.values():
+            module, attribute = target.split(":")
+            con.execute(getattr(importlib.import_module(module), attribute))
+
+
+def check_warehouse(db: Warehouse | str | Path | None) -> tuple[Path, str | None]:
     """The warehouse file, refused at once if it is missing, empty or not a DuckDB file, and
     the calendar its sessions were filled for."""
     from alphaduck.calendars import warehouse_calendar
-    from alphaduck.warehouse import connect, fetch_one
+    from alphaduck.warehouse import fetch_one
 
-    path = warehouse_path(db)
-    con = connect(path, read_only=True)  # names the missing file; a locked file fails here too
-    try:
+    warehouse = Warehouse.of(db)
+    path = warehouse.path
+    with warehouse.reader() as con:  # names the missing file; a locked file fails here too
         has_bars = fetch_one(
             con, "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = 'bars'"
         )[0]
         calendar = warehouse_calendar(con) if has_bars else None
-    finally:
-        con.close()
     if not has_bars:
         raise AlphaduckError(
             f"warehouse {path} has no raw.bars: run `alphaduck ingest sample` (or `alphaduck ingest file|ibkr`) first"
@@ -70,21 +82,18 @@ def build_vars(calendar: str | None, overrides: dict | None = None) -> dict:
 def parse_vars(pairs: tuple[str, ...] | list[str]) -> dict:
     """NAME=VALUE strings (values in YAML: 5, 0.001, close, [1, 5, 20]) for dbt vars,
     refusing names dbt_project.yml does not define, with a suggestion."""
-    import difflib
-
     import yaml
 
+    from alphaduck.pairs import split_pairs
     from alphaduck.settings import project_vars
 
-    known = project_vars()
+    try:
+        parsed = split_pairs(pairs, project_vars(), what="dbt var")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--var") from exc
     values: dict = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        name = name.strip()
-        if not sep or name not in known:
-            hint = difflib.get_close_matches(name, known, n=1)
-            suggestion = f"; did you mean {hint[0]}?" if hint else ""
-            raise click.BadParameter(f"{pair!r}: unknown dbt var {name!r}{suggestion}", param_hint="--var")
+    for name, text in parsed:
+        pair = f"{name}={text}"
         try:
             values[name] = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -93,7 +102,7 @@ def parse_vars(pairs: tuple[str, ...] | list[str]) -> dict:
 
 
 def dbt_build(
-    db: str | Path | None,
+    db: Warehouse | str | Path | None,
     *,
     full_refresh: bool = False,
     select: tuple[str, ...] = (),
@@ -114,6 +123,7 @@ def dbt_build(
 
     path, stored_calendar = check_warehouse(db)
     passed_vars = build_vars(calendar or stored_calendar, dbt_vars)
+    create_stage_tables(Warehouse(path))
     from dbt.cli.main import dbtRunner
 
     done, total = 0, 0

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from alphaduck.errors import AlphaduckError
 from alphaduck.settings import MODELS_DIR
@@ -56,6 +57,37 @@ class RegisteredModel:
         # the model file is read once per RegisteredModel, not per call
         return self.booster.predict(X, num_iteration=self.metadata["parameters"].get("n_estimators"))
 
+    @property
+    def folds(self) -> list[dict]:
+        """The models a run holds, as folds: a walk-forward run's, or one covering a single
+        model's test window and after. Each has its windows and validation score quantiles."""
+        if self.metadata.get("kind") == "walk_forward":
+            return list(self.metadata["folds"])
+        return [{"fold": 0, "windows": self.metadata["windows"],
+                 "valid_raw_score_quantiles": self.metadata.get("valid_raw_score_quantiles")}]  # fmt: skip
+
+    def score_percentile(self, ts: pd.Series, raw: np.ndarray) -> np.ndarray:
+        """Where each raw score falls among the validation scores of the model that made it
+        (the fold whose test window holds ``ts``; after the last, the last): 0.8 means
+        higher than 80% of them. Quantile thresholds compare this, so long_quantile=0.8 takes
+        the top fifth whichever fold scored the row."""
+        stamps = pd.to_datetime(pd.Series(ts)).dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize().to_numpy()
+        raw = np.asarray(raw, float)
+        out = np.full(len(raw), np.nan)
+        folds = self.folds
+        starts = [np.datetime64(pd.Timestamp(f["windows"]["test"][0])) for f in folds]
+        which = np.clip(np.searchsorted(np.array(starts), stamps, side="right") - 1, 0, len(folds) - 1)
+        for k, fold in enumerate(folds):
+            quantiles = fold.get("valid_raw_score_quantiles")
+            if not quantiles:
+                raise AlphaduckError(f"model {self.run_id} has no validation score quantiles: retrain it")
+            levels = np.array([float(q) for q in quantiles])
+            values = np.array(list(quantiles.values()), float)
+            mine = which == k
+            # monotone interpolation through (value, level) points: exact at every percent
+            out[mine] = np.interp(raw[mine], values, levels, left=0.0, right=1.0)
+        return out
+
     def score(self, X) -> np.ndarray:
         """The model's output for rows X (features in the model's order): the calibrated
         probability of an up move for a classifier, the predicted return for a regressor."""
@@ -81,6 +113,7 @@ def save_run(run_id: str, metadata: dict, *, root: str | Path | None = None, fil
         shutil.rmtree(staging)
     staging.mkdir()
     for name, content in (files or {}).items():
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
         (staging / name).write_bytes(content)
     (staging / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str))
     staging.rename(final)
@@ -184,10 +217,24 @@ create table if not exists ml.train_runs (
 alter table ml.train_runs add column if not exists label_price varchar;
 alter table ml.train_runs add column if not exists warehouse_id varchar;
 alter table ml.train_runs add column if not exists training_fingerprint varchar;
+alter table ml.train_runs add column if not exists kind varchar;
+create table if not exists ml.train_folds (
+    run_id varchar not null,          -- the walk-forward run (ml.train_runs)
+    fold integer not null,
+    train_window date[],
+    valid_window date[],
+    test_window date[],
+    train_label_end timestamptz,      -- the latest bar any training label reaches
+    test_first_ts timestamptz,        -- the first bar the fold predicts (after train_label_end)
+    rounds integer,
+    test_ic double,
+    seconds double,
+    primary key (run_id, fold)
+);
 """
 
 
-def record_train_run(con, run_id: str, metadata: dict, model_dir: Path) -> None:
+def record_train_run(con, run_id: str, metadata: dict, model_dir: Path, *, folds: list[dict] | None = None) -> None:
     con.execute("create schema if not exists ml")
     con.execute(TRAIN_RUNS_DDL)
     windows = metadata["windows"]
@@ -218,3 +265,12 @@ def record_train_run(con, run_id: str, metadata: dict, model_dir: Path) -> None:
             metadata["training_fingerprint"],
         ],
     )
+    con.execute("update ml.train_runs set kind = ? where run_id = ?", [metadata.get("kind", "single"), run_id])
+    con.execute("delete from ml.train_folds where run_id = ?", [run_id])
+    for fold in folds or []:
+        w = fold["windows"]
+        con.execute(
+            "insert into ml.train_folds values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, fold["fold"], w["train"], w["valid"], w["test"], fold["train_label_end"], fold["test_first_ts"],
+             fold["rounds"], fold["test_ic"], fold["seconds"]],
+        )  # fmt: skip

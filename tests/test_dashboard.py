@@ -14,8 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from backtests.dashboard import app as views
-from backtests.dashboard import queries as q
+from dashboard import app as views
+from dashboard import queries as q
 from tests.conftest import PYTHON, ROOT, locked, run_cli, snapshot
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")

@@ -283,7 +283,7 @@ def test_every_cdn_file_gx_loads_is_vendored_unchanged():
     import base64
     import hashlib
 
-    from alphaduck.quality.offline_docs import CDN_FILES, UNUSED_SCRIPTS, VENDORED
+    from quality.offline_docs import CDN_FILES, UNUSED_SCRIPTS, VENDORED
 
     templates = gx_templates()
     loaded = set(re.findall(r'<(?:script|link)\b[^>]*\b(?:src|href)="(https?://[^"]+)"', templates))

@@ -295,3 +295,22 @@ def bars_per_session(con: duckdb.DuckDBPyConnection, sessions: int = 40) -> pd.D
         group by all order by symbol, session_date
         """
     ).df()
+
+
+def signal(con: duckdb.DuckDBPyConnection, model_run: str) -> dict[str, pd.DataFrame]:
+    """The prediction run's signal analysis (ml.signal_*): per-date rank IC, the summary per
+    horizon, rank IC by year and the quintiles' mean forward returns."""
+    from alphaduck.contracts import SIGNAL_BY_YEAR, SIGNAL_IC, SIGNAL_QUANTILES, SIGNAL_RUNS, SIGNAL_SUMMARY
+
+    if not relation_exists(con, SIGNAL_RUNS) or not con.execute(
+        f"select count(*) from {SIGNAL_RUNS} where run_id = ?", [model_run]
+    ).fetchall()[0][0]:
+        raise NotReady(f"no signal analysis of {model_run} yet: run `alphaduck analyze --prediction-run {model_run}`")
+    return {
+        "ic": con.execute(f"select ts, horizon, rank_ic from {SIGNAL_IC} where run_id = ? order by ts", [model_run]).df(),
+        "summary": con.execute(f"select * exclude (run_id) from {SIGNAL_SUMMARY} where run_id = ? order by method, horizon",
+                               [model_run]).df(),  # fmt: skip
+        "by_year": con.execute(f"select year, horizon, rank_ic from {SIGNAL_BY_YEAR} where run_id = ? order by all", [model_run]).df(),
+        "quantiles": con.execute(f"select quantile, horizon, mean_return from {SIGNAL_QUANTILES} where run_id = ? order by all",
+                                 [model_run]).df(),  # fmt: skip
+    }

@@ -18,9 +18,9 @@ from alphaduck.contracts import PREDICTIONS, TRAIN_RUNS
 from alphaduck.features import (
     BOUNDED,
     FEATURE_TABLE,
-    label_column,
     BuiltFeatures,
     feature_columns,
+    label_column,
 )
 from alphaduck.warehouse import columns_of, relation_exists
 
