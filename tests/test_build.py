@@ -22,7 +22,7 @@ def built(loaded_warehouse, tmp_path_factory):
 
 def test_build_makes_the_feature_table_and_reports_it(built):
     db, output = built
-    assert "dbt build: 4 models" in output and "0 failed" in output
+    assert "dbt build: 6 models" in output and "0 failed" in output
     con = duckdb.connect(str(db), read_only=True)
     rows, warm = con.execute("select count(*), count(*) filter (where warmup_complete) from marts.fct_features").fetchall()[0]
     con.close()
