@@ -21,11 +21,17 @@ LABEL_PREFIX = "label_"
 LABEL_RETURN = "label_fwd_return_h"
 LABEL_DIRECTION = "label_direction_h"
 
-BOOKKEEPING = frozenset({"symbol", "bar_size", "ts", "bar_seq", "session_date", "ingested_at", "warmup_complete"})
+# true on rows fit for training: every window full, recursive indicators settled
+WARMUP_COLUMN = "warmup_complete"
+BOOKKEEPING = frozenset({"symbol", "bar_size", "ts", "bar_seq", "session_date", "ingested_at", WARMUP_COLUMN})
 RAW_BAR = frozenset({"open", "high", "low", "close", "volume"})
 PRICE_LEVEL = frozenset(
     {"sma", "ema", "wma", "macd", "macd_signal", "macd_hist", "atr", "bb_upper", "bb_middle", "bb_lower", "obv", "vwap_session"}
 )
+# Columns that count from a series' first bar by definition (its position, a running
+# total): no warm-up makes them forget where history starts, so the recursive analysis
+# (`alphaduck lookahead`) does not ask them to, and no model learns from them.
+START_ANCHORED = frozenset({"bar_seq", "obv"})
 
 # Bounds of the features that have them (inclusive), for the quality gate.
 BOUNDED: dict[str, tuple[float, float]] = {
