@@ -57,7 +57,7 @@ WARMUP_VAR = "warmup_bars"
 FEATURE_MODEL = FEATURE_TABLE.split(".")[1]
 ROWS = "(rows)"  # the finding's "column" when a copy has other rows than the full series
 
-Progress = Callable[[str, int | None, int | None], None]
+OnProgress = Callable[[str, int | None, int | None], None]
 
 
 # -- what is probed ---------------------------------------------------------------------------------
@@ -405,7 +405,7 @@ def lookahead_check(
     seed: int = DEFAULT_SEED,
     tolerance: float = DEFAULT_TOLERANCE,
     dbt_vars: dict | None = None,
-    on_progress: Progress | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Report:
     """Rebuild the features of a few series cut short and started late, in one scratch
     ``dbt build``, and compare them with the whole series (see the module docstring).
@@ -491,9 +491,12 @@ def lookahead_check(
         full = by_series.get((probe.symbol, probe.bar_size), empty)
         compare(check, probe, full, by_series.get((probe.name, probe.bar_size), empty), tolerance)
         check.probes.append(probe)
-    for check in (lookahead, recursive):
-        if check.rows == 0 and not check.findings:
-            raise AlphaduckError(f"the {check.name} check compared no rows: {FEATURE_TABLE} has none for the copies")
+    if lookahead.rows == 0 and not lookahead.findings:
+        raise AlphaduckError(f"the look-ahead check compared no rows: {FEATURE_TABLE} has none for the cut copies")
+    if recursive.rows == 0 and not recursive.findings:
+        raise AlphaduckError(
+            f"the recursive analysis compared no rows: no late-started copy has a row where {WARMUP_COLUMN} is true"
+        )
     return Report(
         series=series, lookahead=lookahead, recursive=recursive,
         skipped=[c for c in checked if c in START_ANCHORED], vars=built_vars, passed_vars=passed,
@@ -575,7 +578,7 @@ def _print_summary(report: Report, tolerance: float) -> None:
     from rich.table import Table
 
     console = Console()
-    table = Table("check", "copies", "columns checked", "rows compared", "max deviation", "in column", box=None,
+    table = Table("check", "copies", "columns", "rows compared", "max deviation", "in column", box=None,
                   title=f"lookahead: no finding (tolerance {tolerance:g})", title_justify="left")  # fmt: skip
     for check in (report.lookahead, report.recursive):
         table.add_row(check.name, str(len(check.probes)), str(len(check.columns)), f"{check.rows:,}",
@@ -594,9 +597,9 @@ def _print_summary(report: Report, tolerance: float) -> None:
     if report.skipped:
         console.print(f"  not asked to settle: {', '.join(report.skipped)} (they count from a series' first bar)",
                       highlight=False, soft_wrap=True)  # fmt: skip
-    overrides = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(report.passed_vars.items())) or "none"
-    console.print(f"  vars: {report.project / 'dbt_project.yml'} with {overrides}; {report.seconds:.1f} s",
-                  highlight=False, soft_wrap=True)  # fmt: skip
+    overrides = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(report.passed_vars.items()))
+    console.print(f"  vars: {report.project / 'dbt_project.yml'}" + (f" overridden by {overrides}" if overrides else "")
+                  + f"; {report.seconds:.1f} s", highlight=False, soft_wrap=True)  # fmt: skip
 
 
 @click.command(
