@@ -20,8 +20,8 @@ import yaml
 
 from alphaduck.contracts import FEATURE_TABLE
 from alphaduck.features import START_ANCHORED, WARMUP_COLUMN, is_label
-from alphaduck.lookahead import CUT, Series, deviation, plan_cuts, stratified
-from tests.conftest import ROOT, run_cli, snapshot
+from alphaduck.lookahead import CUT, START, Probe, Series, copy_to_scratch, deviation, plan_cuts, stratified
+from tests.conftest import DOW30_SPLITS, ROOT, run_cli, snapshot
 
 
 def file_digest(path) -> str:
@@ -156,6 +156,39 @@ def test_a_project_that_does_not_build_is_named(sample_built, tmp_path):
     assert f"the scratch build of {project} failed: model fct_features: skipped" in result.output
     assert "compilation error in referenced ephemeral model model.alphaduck.int_returns" in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output  # dbt's own lines stay off the console
+
+
+def test_the_scratch_holds_the_probed_series_their_copies_and_every_raw_table(sample_copy, tmp_path):
+    """raw.bars keeps only the probed series plus each copy's bars; a symbol-keyed raw table
+    (the real Dow 30 splits as raw.corporate_actions) is repeated under every copy's name,
+    since a copy is the same instrument; the warehouse is only read."""
+    con = duckdb.connect(str(sample_copy))
+    con.execute(f"create table raw.corporate_actions as select * from read_csv('{DOW30_SPLITS}')")
+    con.close()
+    before = snapshot(sample_copy)
+    con = duckdb.connect(str(sample_copy), read_only=True)
+    stamps = con.execute("select ts from raw.bars where symbol = 'AAPL' order by ts").df()["ts"]
+    con.close()
+    aapl = Series("AAPL", "30min", pd.DatetimeIndex(stamps))
+    cut, late = Probe(CUT, "AAPL", "30min", 40, aapl.ts[40]), Probe(START, "AAPL", "30min", 700, aapl.ts[700])
+    scratch = tmp_path / "scratch.duckdb"
+
+    written = copy_to_scratch(sample_copy, scratch, [aapl], [cut, late])
+
+    n = len(aapl.ts)
+    assert written == n + 41 + (n - 700)
+    con = duckdb.connect(str(scratch), read_only=True)
+    bars = dict(con.execute("select symbol, count(*) from raw.bars group by 1").fetchall())
+    spans = con.execute("select symbol, min(ts), max(ts) from raw.bars group by 1 order by 1").fetchall()
+    splits = con.execute("select symbol, count(*) from raw.corporate_actions where symbol like 'AAPL%' group by 1").fetchall()
+    tables = {t for (t,) in con.execute("select table_name from duckdb_tables() where schema_name = 'raw'").fetchall()}
+    con.close()
+    assert bars == {"AAPL": n, "AAPL~cut40": 41, "AAPL~from700": n - 700}
+    assert spans == [("AAPL", aapl.ts[0], aapl.ts[-1]), ("AAPL~cut40", aapl.ts[0], aapl.ts[40]),
+                     ("AAPL~from700", aapl.ts[700], aapl.ts[-1])]  # fmt: skip
+    assert sorted(splits) == [("AAPL", 4), ("AAPL~cut40", 4), ("AAPL~from700", 4)]
+    assert tables == {"bars", "bar_sizes", "corporate_actions", "ingest_runs", "trading_sessions"}
+    assert snapshot(sample_copy) == before
 
 
 # -- the pure parts ---------------------------------------------------------------------------------
