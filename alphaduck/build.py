@@ -169,21 +169,26 @@ def dbt_build(
     if result.exception is not None:
         outcome.failures.append(" ".join(str(result.exception).split()))
         return outcome
+    skipped_with_cause: list[str] = []
     for node_result in result.result.results:
         kind, status = node_result.node.resource_type, str(node_result.status)
         message = " ".join(str(node_result.message or "").split())
         if status in ("error", "fail", "runtime error"):
             outcome.failures.append(f"{kind} {node_result.node.name}: {status}: {message}")
         elif status == "skipped":
-            # dbt gives a skip a message only when an ephemeral model it reads did not compile
             if message:
-                outcome.failures.append(f"{kind} {node_result.node.name}: {status}: {message}")
+                skipped_with_cause.append(f"{kind} {node_result.node.name}: {status}: {message}")
         elif kind == "model":
             outcome.models += 1
         elif status == "warn":
             outcome.tests_warned += 1
         elif kind in ("test", "unit_test"):
             outcome.tests_passed += 1
+    # dbt gives a skip a message ("compilation error in referenced ephemeral model") whenever
+    # the skip passed through an ephemeral model, also when a data test upstream failed: it
+    # is the cause only when nothing else failed (an ephemeral model that did not compile)
+    if not outcome.failures:
+        outcome.failures += skipped_with_cause
     if not result.success and not outcome.failures:
         outcome.failures.append(f"dbt build failed without naming a node (see {logs / 'dbt.log'})")
     return outcome
