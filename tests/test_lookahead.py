@@ -20,7 +20,17 @@ import yaml
 
 from alphaduck.contracts import FEATURE_TABLE
 from alphaduck.features import START_ANCHORED, WARMUP_COLUMN, is_label
-from alphaduck.lookahead import CUT, START, Probe, Series, copy_to_scratch, deviation, plan_cuts, stratified
+from alphaduck.lookahead import (
+    CUT,
+    START,
+    Probe,
+    Series,
+    check_vars,
+    copy_to_scratch,
+    deviation,
+    plan_cuts,
+    stratified,
+)
 from tests.conftest import DOW30_SPLITS, ROOT, run_cli, snapshot
 
 
@@ -118,11 +128,21 @@ def test_a_warmup_too_short_for_the_recursive_indicators_is_caught_by_name(sampl
     assert "warmup_bars is 20" in result.output
 
 
-def test_the_same_warmup_set_with_var_is_caught_on_the_real_project(sample_built):
-    result = run_cli("lookahead", "--db", sample_built, "--symbol", "SPY", "--cuts", "1", "--starts", "1",
-                     "--var", "warmup_bars=20", "-q")  # fmt: skip
-    assert result.exit_code == 1, result.output
-    assert "rsi (recursive)" in failed_columns(result.output)
+def test_the_vars_are_the_builds_overrides_on_top_of_the_checked_project(tmp_path):
+    """A warehouse built with `--var label_horizon=5` (the record says 5; dbt_project.yml
+    says 1): the check passes it again, on top of the checked copy's own dbt_project.yml
+    (warmup_bars 20 there), and --var beats both."""
+    project = project_copy(tmp_path)
+    settings = yaml.safe_load((project / "dbt_project.yml").read_text())
+    recorded = {name: settings["vars"][name] for name in ("calendar", "rsi_window", "warmup_bars")}
+    recorded |= {"label_horizon": 5}
+    settings["vars"]["warmup_bars"] = 20
+    (project / "dbt_project.yml").write_text(yaml.safe_dump(settings, sort_keys=False))
+
+    passed, used = check_vars(recorded, project, {"rsi_window": 10})
+
+    assert passed == {"label_horizon": 5, "rsi_window": 10}
+    assert (used["label_horizon"], used["rsi_window"], used["warmup_bars"], used["calendar"]) == (5, 10, 20, "XNYS")
 
 
 def test_a_check_that_cannot_run_says_why_in_one_line(sample_built, warehouse, tmp_path):
