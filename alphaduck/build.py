@@ -110,12 +110,19 @@ def dbt_build(
     calendar: str | None = None,
     dbt_vars: dict | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
+    data_tests: bool = True,
+    project_dir: Path | None = None,
+    target_dir: Path | None = None,
+    silent: bool = False,
 ) -> BuildOutcome:
     """Run `dbt build` from the project root on warehouse ``db``; ``on_progress(done, total, node)``.
 
     The calendar is ``calendar``, else the one the warehouse's sessions were filled for
     (so `alphaduck ingest --calendar XLON` then `alphaduck build` builds XLON sessions);
-    ``dbt_vars`` override any other dbt var.
+    ``dbt_vars`` override any other dbt var. ``data_tests=False`` builds the models only.
+    ``project_dir`` builds another copy of the project (its own profiles.yml if it has one);
+    ``target_dir`` keeps dbt's artifacts and logs away from the project's target/.
+    ``silent`` keeps even dbt's error lines off the console (the caller reports failures).
     """
     import json
 
@@ -139,8 +146,12 @@ def dbt_build(
             done += 1
             on_progress(done, max(total, done), msg.data.node_info.node_name)
 
-    args = ["build", "--quiet", "--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROJECT_ROOT)]
-    args += ["--target-path", str(PROJECT_ROOT / "target"), "--log-path", str(PROJECT_ROOT / "logs")]
+    project = Path(project_dir or PROJECT_ROOT).resolve()
+    profiles = project if (project / "profiles.yml").exists() else PROJECT_ROOT
+    target, logs = (target_dir, target_dir / "logs") if target_dir else (project / "target", project / "logs")
+    args = ["build", *(["--log-level", "none"] if silent else ["--quiet"])]
+    args += ["--project-dir", str(project), "--profiles-dir", str(profiles)]
+    args += ["--target-path", str(target), "--log-path", str(logs)]
     if passed_vars:
         args += ["--vars", json.dumps(passed_vars)]
     if full_refresh:
@@ -150,6 +161,8 @@ def dbt_build(
     if not unit_tests:
         # unit tests check the SQL's logic on fixtures, not the data; `make test` runs them
         args += ["--exclude-resource-type", "unit_test"]
+    if not data_tests:
+        args += ["--exclude-resource-type", "test"]
 
     saved = {k: os.environ.get(k) for k in ("ALPHADUCK_DB", "DO_NOT_TRACK")}
     os.environ.update(ALPHADUCK_DB=str(path), DO_NOT_TRACK="1")
@@ -171,17 +184,28 @@ def dbt_build(
     if result.exception is not None:
         outcome.failures.append(" ".join(str(result.exception).split()))
         return outcome
+    skipped_with_cause: list[str] = []
     for node_result in result.result.results:
         kind, status = node_result.node.resource_type, str(node_result.status)
         message = " ".join(str(node_result.message or "").split())
         if status in ("error", "fail", "runtime error"):
             outcome.failures.append(f"{kind} {node_result.node.name}: {status}: {message}")
+        elif status == "skipped":
+            if message:
+                skipped_with_cause.append(f"{kind} {node_result.node.name}: {status}: {message}")
         elif kind == "model":
             outcome.models += 1
         elif status == "warn":
             outcome.tests_warned += 1
         elif kind in ("test", "unit_test"):
             outcome.tests_passed += 1
+    # dbt gives a skip a message ("compilation error in referenced ephemeral model") whenever
+    # the skip passed through an ephemeral model, also when a data test upstream failed: it
+    # is the cause only when nothing else failed (an ephemeral model that did not compile)
+    if not outcome.failures:
+        outcome.failures += skipped_with_cause
+    if not result.success and not outcome.failures:
+        outcome.failures.append(f"dbt build failed without naming a node (see {logs / 'dbt.log'})")
     return outcome
 
 

@@ -16,6 +16,7 @@ from alphaduck import __version__
 STAGE_COMMANDS = {
     "ingest": "ingest.cli:ingest",
     "build": "alphaduck.build:build",
+    "lookahead": "alphaduck.lookahead:lookahead",
     "sql": "alphaduck.sql:sql",
     "check": "quality.cli:check",
     "train": "ml.cli:train_command",

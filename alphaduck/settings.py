@@ -55,9 +55,9 @@ def warehouse_path(db: str | os.PathLike[str] | None = None) -> Path:
 
 
 @functools.cache
-def project_vars() -> dict:
-    """The dbt project's vars as dbt_project.yml sets them (the defaults a build starts
+def project_vars(root: Path = PROJECT_ROOT) -> dict:
+    """The dbt project's vars as its dbt_project.yml sets them (the defaults a build starts
     from; what a build actually used is recorded in marts.feature_builds)."""
     import yaml
 
-    return dict(yaml.safe_load((PROJECT_ROOT / "dbt_project.yml").read_text()).get("vars") or {})
+    return dict(yaml.safe_load((Path(root) / "dbt_project.yml").read_text()).get("vars") or {})
