@@ -597,9 +597,8 @@ def train(
     X_valid = data.matrix(split.valid)
     progress("test metrics", 0, 1)
     test_score = fitted.score(data.matrix(split.test))
-    metrics = evaluate(split.train, split.test, test_score, label=data.label if opts.objective == "classification"
-                       else data.return_label, return_label=data.return_label,
-                       classification=opts.objective == "classification")  # fmt: skip
+    metrics = evaluate(split.train, split.test, test_score, label=data.label, return_label=data.return_label,
+                       objective=opts.objective)  # fmt: skip
     progress("feature importance", 0, 1)
     ranked = importance(data, fitted, split.test, opts)
 
@@ -696,8 +695,7 @@ def train_walk_forward(
     out_of_sample = pd.concat([f.test for f in folds], ignore_index=True)
     metrics = evaluate(folds[0].train, out_of_sample, predictions["proba_up"].to_numpy() if opts.objective == "classification"
                        else predictions["score"].to_numpy(),  # fmt: skip
-                       label=data.label if opts.objective == "classification" else data.return_label,
-                       return_label=data.return_label, classification=opts.objective == "classification")
+                       label=data.label, return_label=data.return_label, objective=opts.objective)
     ranked = pd.DataFrame({"feature": data.features, "gain": gains, "permutation": np.nan}).sort_values(
         "gain", ascending=False, ignore_index=True)  # fmt: skip
     first, last = folds[0], folds[-1]

@@ -83,12 +83,32 @@ def test_a_rolling_window_and_a_ranker(walked, tmp_path):
     assert result.exit_code == 0, result.output
     m = json.loads((models / "latest" / "metadata.json").read_text())
     assert m["objective"] == "lambdarank" and m["label"] == "label_xs_rank_1"
+    assert set(m["test_metrics"]["pooled"]["model"]) == {"label_ic", "ic"}  # a ranker's scores have no scale
     spans = [pd.Timestamp(f["windows"]["train"][1]) - pd.Timestamp(f["windows"]["train"][0]) for f in m["folds"]]
     assert all(span < pd.Timedelta(days=70) for span in spans)  # 40 sessions, not everything before
     scores = query(copy, "select count(*) as n, count(score) as scored from ml.predictions where run_id = ?", [m["run_id"]])
     assert scores.n[0] == scores.scored[0] > 0
     bad = run_cli("train", "--db", copy, "--models", models, "--walk-forward", "--window", "rolling", *FAST)
     assert bad.exit_code == 2 and "--window rolling needs --train-sessions" in bad.output
+
+
+def test_a_rank_model_is_measured_against_the_rank_it_predicts(sample_built):
+    """Regression on label_xs_rank: the error and the direction hit rate compare the
+    prediction with the rank (neutral 0.5), not with the return; the IC stays on the return.
+    A perfect rank predictor scores rmse 0 and hits 100% (measured against returns, the
+    same prediction would show an rmse near 0.5 and hit only the up moves)."""
+    from ml.metrics import evaluate
+
+    rows = query(sample_built, "select symbol, ts, ret_1, ret_n, label_xs_rank_1, label_fwd_return_1 from marts.fct_features "
+                 "where bar_size = '30min' and label_xs_rank_1 is not null and label_fwd_return_1 is not null order by ts")  # fmt: skip
+    train, test = rows.iloc[: len(rows) // 2], rows.iloc[len(rows) // 2 :]
+    perfect = test["label_xs_rank_1"].to_numpy()
+    m = evaluate(train, test, perfect, label="label_xs_rank_1", return_label="label_fwd_return_1", objective="regression")
+    model = m["pooled"]["model"]
+    assert model["rmse"] == 0 and model["direction_accuracy"] == 1 and model["label_ic"] == pytest.approx(1)
+    assert 0.1 < model["ic"] < 1  # the rank among peers explains part of the return
+    majority = m["pooled"]["majority"]
+    assert 0.25 < majority["rmse"] < 0.35  # a constant near 0.5 misses a uniform rank by ~1/sqrt(12)
 
 
 def test_topk_dropout_replaces_at_most_n_drop_names_a_rebalance():
