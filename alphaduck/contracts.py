@@ -27,6 +27,7 @@ GATE_RUNS = "ml.gate_runs"
 GATE_RESULTS = "ml.gate_results"
 WAREHOUSE_INFO = "ml.warehouse_info"  # one row: this warehouse's identity (models record it)
 TRAIN_FOLDS = "ml.train_folds"  # one row per walk-forward fold
+CPCV_PREDICTIONS = "ml.cpcv_predictions"  # --cv cpcv: each split's out-of-sample scores of the search window
 TRIALS = "ml.trials"  # every configuration tried: what deflated Sharpes count
 # `alphaduck analyze`: a prediction run's signal statistics
 SIGNAL_RUNS = "ml.signal_runs"
@@ -45,6 +46,7 @@ BACKTEST_SIGNALS = "backtest.signals"
 SWEEPS = "backtest.sweeps"
 SWEEP_RETURNS = "backtest.sweep_returns"  # each configuration's per-bar returns on the selection window
 SWEEP_STATS = "backtest.sweep_stats"  # one row per sweep: PBO, Reality Check, SPA, MinBTL
+CPCV_PATHS = "backtest.cpcv_paths"  # a backtest's strategy on each CPCV path: one Sharpe per path
 
 # tables dbt reads that a later stage writes: the stage owns the DDL ("module:attribute"),
 # and `alphaduck build` creates them before dbt runs (found by name, as the root CLI finds

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from alphaduck import trials
-from alphaduck.contracts import PREDICTIONS
+from alphaduck.contracts import CPCV_PREDICTIONS, PREDICTIONS
 from alphaduck.errors import AlphaduckError
 from alphaduck.settings import MODELS_DIR, REPORTS_DIR
 from alphaduck.warehouse import Warehouse, relation_exists
@@ -219,7 +219,7 @@ def write_report(inputs: Inputs, sim: dict, measured: Measured, config: Backtest
 
 
 def record(warehouse: Warehouse, inputs: Inputs, sim: dict, measured: Measured, config: BacktestConfig, run_id: str,
-           created: datetime, report: Path | None) -> None:  # fmt: skip
+           created: datetime, report: Path | None, *, paths: pd.DataFrame | None = None) -> None:  # fmt: skip
     """Replace the run's rows in backtest.runs / equity / trades / signals, in one transaction."""
     result, benchmark, prices = sim["result"], sim["benchmark"], sim["prices"]
     gross = (result.positions.abs() * prices).sum(axis=1)
@@ -251,7 +251,7 @@ def record(warehouse: Warehouse, inputs: Inputs, sim: dict, measured: Measured, 
         "report": str(report) if report else None,
     }
     with warehouse.transaction() as con:
-        tables.write_run(con, run, equity_table, measured.trades.rename(columns={"open": "is_open"}), sim["signals"])
+        tables.write_run(con, run, equity_table, measured.trades.rename(columns={"open": "is_open"}), sim["signals"], paths)
 
 
 def run_backtest(db: Warehouse | str | Path | None, config: BacktestConfig) -> BacktestOutcome:
@@ -268,11 +268,14 @@ def run_backtest(db: Warehouse | str | Path | None, config: BacktestConfig) -> B
     sim = simulate(inputs.predictions, inputs.bars, config, per_year)
     in_sample = _in_sample(warehouse, inputs.model, config) if config.in_sample and _has_validation(inputs.model) else None
     measured = measure(sim, config, per_year, in_sample)
+    paths = cpcv_paths(warehouse, inputs, config, per_year)
+    if paths is not None:
+        measured.stats |= paths.figures()
     created = datetime.now(UTC)
     run_id = config.run_id or f"{created:%Y%m%dT%H%M%SZ}-bt-{uuid.uuid4().hex[:6]}"
     measured.stats |= deflate(warehouse, "backtest", inputs.prediction_run, run_id, sim, config, per_year)
     report = write_report(inputs, sim, measured, config, run_id) if config.report else None
-    record(warehouse, inputs, sim, measured, config, run_id, created, report)
+    record(warehouse, inputs, sim, measured, config, run_id, created, report, paths=paths.paths if paths else None)
     return BacktestOutcome(run_id, measured.stats, measured.benchmark_stats, in_sample["stats"] if in_sample else None,
                            report, sim["result"].equity, measured.trades)  # fmt: skip
 
@@ -292,6 +295,24 @@ def deflate(warehouse: Warehouse, kind: str, run: str, source_id: str, sim: dict
         counted = trials.deflation(con, run, window)
     return {"dsr": deflated_sharpe(returns, counted.n_trials, counted.sharpe_variance), "n_trials": counted.n_trials,
             "trials_counted": counted.describe()}  # fmt: skip
+
+
+def cpcv_paths(warehouse: Warehouse, inputs: Inputs, config: BacktestConfig, bars_per_year: float):
+    """For a model trained with --cv cpcv: the strategy on each of its out-of-sample paths of
+    the search window (backtests.cpcv), or None for other models."""
+    from backtests.cpcv import run_paths
+
+    cv = inputs.model.metadata.get("cv", {}) if inputs.model is not None else {}
+    if cv.get("kind") != "cpcv":
+        return None
+    with warehouse.reader() as con:
+        predictions = data.load_cpcv_predictions(con, inputs.prediction_run, symbols=config.symbols or None)
+        if predictions.empty:
+            raise AlphaduckError(f"model {inputs.prediction_run} was trained with --cv cpcv but {CPCV_PREDICTIONS} has "
+                                 "none of its rows: retrain it")  # fmt: skip
+        bars = data.bars_for(con, predictions, inputs.bar_size)
+    predictions["score_pct"] = inputs.model.score_percentile(predictions["ts"], predictions["score"].to_numpy(float))
+    return run_paths(predictions, bars, config, bars_per_year, n_groups=cv["n_groups"], n_test_groups=cv["n_test_groups"])
 
 
 def _has_validation(model) -> bool:

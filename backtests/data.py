@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from alphaduck.contracts import PREDICTIONS
+from alphaduck.contracts import CPCV_PREDICTIONS, PREDICTIONS
 from alphaduck.errors import AlphaduckError
 from alphaduck.features import FEATURE_TABLE
 from alphaduck.warehouse import symbol_window_filter
@@ -25,7 +25,7 @@ def load_predictions(
     clauses, window = symbol_window_filter(symbols, start, end, date_column="ts")
     where, params = ["run_id = ?", *clauses], [run_id, *window]
     frame = con.execute(
-        f"select symbol, bar_size, ts, proba_up, predicted_return, score from {PREDICTIONS} "
+        f"select symbol, bar_size, ts, proba_up, predicted_direction, score from {PREDICTIONS} "
         f"where {' and '.join(where)} order by ts, symbol",
         params,
     ).df()
@@ -34,10 +34,26 @@ def load_predictions(
         hint = f" (runs with predictions: {', '.join(runs)})" if runs else ": run `alphaduck predict` first"
         window = f" between {start or 'the start'} and {end or 'the end'}" if start or end else ""
         raise AlphaduckError(f"no predictions of run {run_id!r}{window} in ml.predictions{hint}")
+    return as_probability(frame)
+
+
+def as_probability(frame: pd.DataFrame) -> pd.DataFrame:
+    """A regressor or ranker has no probability: its predicted direction (above the label's
+    neutral value) stands in as a 0/1 one for probability thresholds; rankings use the score."""
     if frame["proba_up"].isna().all():
-        # a regression model: trade the sign of the predicted return, as a probability-like score
-        frame["proba_up"] = np.where(frame["predicted_return"] > 0, 1.0, 0.0)
-    return frame.drop(columns="predicted_return")
+        frame["proba_up"] = frame["predicted_direction"].astype(float)
+    return frame.drop(columns="predicted_direction")
+
+
+def load_cpcv_predictions(con: duckdb.DuckDBPyConnection, run_id: str, *, symbols: list[str] | None) -> pd.DataFrame:
+    """A --cv cpcv run's out-of-sample scores of its search window, per split and time group."""
+    clauses, window = symbol_window_filter(symbols, None, None, date_column="ts")
+    frame = con.execute(
+        f"select split, cv_group, symbol, bar_size, ts, proba_up, predicted_direction, score from {CPCV_PREDICTIONS} "
+        f"where {' and '.join(['run_id = ?', *clauses])} order by split, ts, symbol",
+        [run_id, *window],
+    ).df()
+    return as_probability(frame) if not frame.empty else frame
 
 
 def latest_prediction_run(con: duckdb.DuckDBPyConnection) -> str:

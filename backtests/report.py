@@ -55,6 +55,12 @@ STAT_LABELS = {
     "min_backtest_years": ("minimum backtest length for that Sharpe (years)", "{:.1f}"),
     "selection_years": ("  the window it was chosen on (years)", "{:.1f}"),
     "min_track_record_years": ("minimum track record for this Sharpe (years)", "{:.1f}"),
+    "cpcv_paths": ("CPCV out-of-sample paths of the search window", "{:d}"),
+    "cpcv_groups": ("CPCV groups (N) and test groups per split (k)", "{}"),
+    "cpcv_sharpe_median": ("Sharpe on those paths, median", "{:.2f}"),
+    "cpcv_sharpe_min": ("Sharpe on those paths, worst", "{:.2f}"),
+    "cpcv_sharpe_max": ("Sharpe on those paths, best", "{:.2f}"),
+    "cpcv_share_positive": ("share of paths with a positive Sharpe", "{:.0%}"),
     "sharpe_ci_low": ("Sharpe 95% CI, low", "{:.2f}"),
     "sharpe_ci_high": ("Sharpe 95% CI, high", "{:.2f}"),
 }
@@ -73,6 +79,9 @@ def stats_table(stats: dict, benchmark: dict, daily: dict, in_sample: dict | Non
         f"<tr><td>{label}</td><td>{format_stat(stats.get(k), p)}</td><td>{format_stat(benchmark.get(k), p)}</td>"
         + (f"<td>{format_stat(extra.get(k), p)}</td>" if extra else "") + "</tr>"
         for k, (label, p) in STAT_LABELS.items()
+        # a figure no column has (CPCV paths of a model without them, a sweep's statistics
+        # of a hand-picked configuration) is left out, not shown as a row of dashes
+        if any(k in column for column in (stats, benchmark, extra or {}))
     )
     pad = "<td></td>" * (2 if extra else 1)
     daily_rows = "".join(f"<tr><td>bt {html.escape(k)}</td><td>{format_stat(v, '{:.4f}')}</td>{pad}</tr>" for k, v in daily.items())

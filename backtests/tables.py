@@ -14,6 +14,7 @@ from alphaduck.contracts import (
     BACKTEST_RUNS,
     BACKTEST_SIGNALS,
     BACKTEST_TRADES,
+    CPCV_PATHS,
     SWEEP_RETURNS,
     SWEEP_STATS,
     SWEEPS,
@@ -115,6 +116,17 @@ create table if not exists {SWEEP_STATS} (
     min_backtest_years double,        -- MinBTL for the chosen one's Sharpe, given the configurations tried
     window_years double               -- how long the window the choice was made on is
 );
+create table if not exists {CPCV_PATHS} (
+    run_id varchar not null,          -- the backtest (backtest.runs) whose strategy walked the paths
+    path integer not null,            -- 0 .. phi-1: one out-of-sample history of the search window
+    first_ts timestamptz,
+    last_ts timestamptz,
+    bars integer,
+    sharpe double,                    -- annualised (per-bar mean / std x sqrt(bars a year))
+    total_return double,
+    max_drawdown double,
+    primary key (run_id, path)
+);
 """
 
 
@@ -124,7 +136,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def write_run(con: duckdb.DuckDBPyConnection, run: dict, equity: pd.DataFrame, trades: pd.DataFrame,
-              signals: pd.DataFrame) -> None:  # fmt: skip
+              signals: pd.DataFrame, paths: pd.DataFrame | None = None) -> None:  # fmt: skip
     """Replace run ``run['run_id']`` in every backtest table (inside the caller's transaction)."""
     ensure_tables(con)
     run_id = run["run_id"]
@@ -142,6 +154,9 @@ def write_run(con: duckdb.DuckDBPyConnection, run: dict, equity: pd.DataFrame, t
     )  # fmt: skip
     for table, frame in ((BACKTEST_EQUITY, equity), (BACKTEST_TRADES, trades), (BACKTEST_SIGNALS, signals)):
         insert_frame(con, table, frame.assign(run_id=run_id))
+    con.execute(f"delete from {CPCV_PATHS} where run_id = ?", [run_id])
+    if paths is not None:
+        insert_frame(con, CPCV_PATHS, paths.assign(run_id=run_id))
 
 
 def json_value(value):

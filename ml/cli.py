@@ -31,6 +31,7 @@ Examples:
   alphaduck train --objective regression --calibrate --symbol SPY --symbol QQQ
   alphaduck train --test-start 2026-01-02 --valid-start 2025-11-03
   alphaduck train --walk-forward --step 252 --window expanding --n-iter 4     # yearly refits
+  alphaduck train --cv cpcv --cv-groups 6 --cv-test-groups 2                  # 15 splits, 5 backtest paths
   alphaduck train --walk-forward --objective lambdarank --horizon 5 --window rolling --train-sessions 1260
 """,
 )
@@ -44,6 +45,12 @@ Examples:
 @click.option("--horizon", type=click.IntRange(min=1), help="Label horizon in bars, one of dbt var label_horizons [default: label_horizon].")
 @click.option("--n-iter", default=10, show_default=True, type=click.IntRange(min=1), help="Parameter settings the search samples.")
 @click.option("--n-splits", default=4, show_default=True, type=click.IntRange(min=2), help="Purged time-series CV folds.")
+@click.option("--cv", "cv", type=click.Choice(("purged", "cpcv")), default="purged", show_default=True,
+              help="Search on walk-forward purged folds, or combinatorial purged CV (cpcv): its C(N, k) models also "
+                   "score the search window, and `alphaduck backtest` reports one Sharpe per out-of-sample path.")
+@click.option("--cv-groups", default=6, show_default=True, type=click.IntRange(min=2), help="--cv cpcv: N groups of time.")
+@click.option("--cv-test-groups", default=2, show_default=True, type=click.IntRange(min=1),
+              help="--cv cpcv: k groups tested by each split (k / N x C(N, k) paths).")
 @click.option("--embargo", type=click.IntRange(min=0), help="Bars between training and each CV fold beyond the label horizon [default: the horizon].")
 @options.seed
 @click.option("--test-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
@@ -64,7 +71,8 @@ Examples:
 @click.option("--search-each-fold", is_flag=True, help="Walk-forward: search hyperparameters in every fold (default: the first only).")
 @options.models
 @options.quiet
-def train_command(db, bar_size, symbols, objective, label, horizon, n_iter, n_splits, embargo, seed, test_fraction,
+def train_command(db, bar_size, symbols, objective, label, horizon, n_iter, n_splits, cv, cv_groups, cv_test_groups,
+                  embargo, seed, test_fraction,
                   valid_fraction, test_start, valid_start, calibrate, skip_gate, walk_forward, step, window, train_sessions,
                   valid_sessions, first_test, search_each_fold, models_dir, quiet) -> None:  # fmt: skip
     """Train LightGBM on marts.fct_features and register it under models/<run_id>/; with
@@ -75,7 +83,8 @@ def train_command(db, bar_size, symbols, objective, label, horizon, n_iter, n_sp
 
     opts = TrainOptions(
         bar_size=bar_size.code if bar_size else None, symbols=symbols, objective=objective, label=label, horizon=horizon,
-        n_iter=n_iter, n_splits=n_splits, embargo=embargo, seed=seed, test_fraction=test_fraction,
+        n_iter=n_iter, n_splits=n_splits, cv=cv, cv_groups=cv_groups, cv_test_groups=cv_test_groups, embargo=embargo,
+        seed=seed, test_fraction=test_fraction,
         valid_fraction=valid_fraction, test_start=test_start, valid_start=valid_start, calibrate=calibrate,
         skip_gate=skip_gate, walk_forward=walk_forward, step=step, window=window, train_sessions=train_sessions,
         valid_sessions=valid_sessions, first_test=first_test, search_each_fold=search_each_fold,

@@ -15,7 +15,7 @@ import pandas as pd
 
 from alphaduck.contracts import PREDICTION_KEY, PREDICTIONS, TRAIN_RUNS
 from alphaduck.errors import AlphaduckError
-from alphaduck.features import FEATURE_TABLE, feature_columns
+from alphaduck.features import FEATURE_TABLE, LABEL_NEUTRAL, feature_columns, label_kind
 from alphaduck.warehouse import Warehouse, relation_exists
 from ml import data as feature_data
 from ml.registry import RegisteredModel, check_fits, resolve
@@ -93,10 +93,11 @@ def check_recorded(model: RegisteredModel, con: duckdb.DuckDBPyConnection) -> No
 
 def prediction_rows(
     frame: pd.DataFrame, *, run_id: str, raw: np.ndarray, score: np.ndarray, objective: str, horizon: int,
-    created_at: datetime,
+    created_at: datetime, label: str | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Prediction rows (COLUMNS) for feature rows ``frame`` scored ``score`` (calibrated) and
-    ``raw`` (uncalibrated), in ``frame``'s order (pure: no I/O)."""
+    ``raw`` (uncalibrated), in ``frame``'s order (pure: no I/O). A regressor predicts "up"
+    above its label's neutral value (0 for a return, 0.5 for a cross-sectional rank)."""
     out = frame[["symbol", "bar_size", "ts"]].copy()
     out.insert(0, "run_id", run_id)
     if objective == "classification":
@@ -105,9 +106,11 @@ def prediction_rows(
         out["confidence"] = np.abs(score - 0.5) * 2  # 0 at a coin flip, 1 when certain
         out["predicted_return"] = np.nan
     else:
-        # a regressor's return, or a ranker's relevance score: above 0 reads as "up"
+        # a regressor's label value above the label's neutral point, or a ranker's relevance
+        # score (no scale: above 0 reads as "up") says "up"
+        neutral = LABEL_NEUTRAL[label_kind(label)] if label and objective == "regression" else 0.0
         out["proba_up"] = np.nan
-        out["predicted_direction"] = (score > 0).astype("int8")
+        out["predicted_direction"] = (score > neutral).astype("int8")
         out["confidence"] = np.nan
         out["predicted_return"] = score if objective == "regression" else np.nan
     out["score"] = raw
@@ -121,7 +124,7 @@ def score_frame(model: RegisteredModel, frame: pd.DataFrame, created_at: datetim
     X = frame[model.features].to_numpy(dtype=np.float32)
     return prediction_rows(frame, run_id=model.run_id, raw=model.raw_score(X), score=model.score(X),
                            objective=model.metadata["objective"], horizon=model.metadata["horizon"],
-                           created_at=created_at)  # fmt: skip
+                           created_at=created_at, label=model.metadata["label"])  # fmt: skip
 
 
 def upsert_predictions(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> tuple[int, int]:

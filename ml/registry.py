@@ -20,8 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from alphaduck.contracts import CPCV_PREDICTIONS
 from alphaduck.errors import AlphaduckError
 from alphaduck.settings import MODELS_DIR
+from alphaduck.warehouse import insert_frame
 
 LATEST = "latest"
 
@@ -191,7 +193,7 @@ def check_fits(model: RegisteredModel, con, *, bar_size: str | None = None, rows
             )
 
 
-TRAIN_RUNS_DDL = """
+TRAIN_RUNS_DDL = f"""
 create table if not exists ml.train_runs (
     run_id varchar primary key,
     created_at timestamptz not null,
@@ -231,10 +233,27 @@ create table if not exists ml.train_folds (
     seconds double,
     primary key (run_id, fold)
 );
+create table if not exists {CPCV_PREDICTIONS} (
+    run_id varchar not null,          -- the run trained with --cv cpcv (ml.train_runs)
+    split integer not null,           -- the CPCV split whose model scored the row (trained without its groups)
+    cv_group integer not null,        -- the block of time the row falls in (0 .. N-1)
+    symbol varchar not null,
+    bar_size varchar not null,
+    ts timestamptz not null,
+    proba_up double,
+    predicted_direction tinyint,
+    confidence double,
+    predicted_return double,
+    created_at timestamptz,
+    score double,
+    horizon integer,
+    primary key (run_id, split, symbol, bar_size, ts)
+);
 """
 
 
-def record_train_run(con, run_id: str, metadata: dict, model_dir: Path, *, folds: list[dict] | None = None) -> None:
+def record_train_run(con, run_id: str, metadata: dict, model_dir: Path, *, folds: list[dict] | None = None,
+                     cpcv: pd.DataFrame | None = None) -> None:  # fmt: skip
     con.execute("create schema if not exists ml")
     con.execute(TRAIN_RUNS_DDL)
     windows = metadata["windows"]
@@ -274,3 +293,6 @@ def record_train_run(con, run_id: str, metadata: dict, model_dir: Path, *, folds
             [run_id, fold["fold"], w["train"], w["valid"], w["test"], fold["train_label_end"], fold["test_first_ts"],
              fold["rounds"], fold["test_ic"], fold["seconds"]],
         )  # fmt: skip
+    con.execute(f"delete from {CPCV_PREDICTIONS} where run_id = ?", [run_id])
+    if cpcv is not None:
+        insert_frame(con, CPCV_PREDICTIONS, cpcv)

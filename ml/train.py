@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from math import comb
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,13 @@ from alphaduck.warehouse import Warehouse, warehouse_id
 from ml import data as feature_data
 from ml.metrics import evaluate, information_coefficient
 from ml.registry import discard_run, point_latest, record_train_run, save_run
-from ml.split import PurgedTimeSeriesSplit, label_end_times, purge_by_label_end, time_windows
+from ml.split import (
+    CombinatorialPurgedKFold,
+    PurgedTimeSeriesSplit,
+    label_end_times,
+    purge_by_label_end,
+    time_windows,
+)
 
 OBJECTIVES = ("classification", "regression", "lambdarank")
 # the label each objective learns by default, and the ones it may learn
@@ -49,6 +56,7 @@ ALLOWED_LABELS = {
 }
 RANK_GRADES = 5  # lambdarank's relevance: the label's cross-sectional quintile, 0 (worst) .. 4
 WINDOWS = ("expanding", "rolling")
+CV_KINDS = ("purged", "cpcv")  # walk-forward purged k-fold, or combinatorial purged k-fold
 THREADS = 2  # fixed, so a seed gives the same model on any machine (LightGBM's determinism needs it)
 
 # RandomizedSearchCV samples from these; n_estimators is searched too because CV folds have
@@ -77,6 +85,9 @@ class TrainOptions:
     valid_start: str | None = None
     n_iter: int = 10
     n_splits: int = 4
+    cv: str = "purged"
+    cv_groups: int = 6  # --cv cpcv: N groups of time
+    cv_test_groups: int = 2  # --cv cpcv: k of them tested by each split
     embargo: int | None = None  # bars; default the label horizon
     seed: int = DEFAULT_SEED
     calibrate: bool = False
@@ -103,6 +114,12 @@ class TrainOptions:
         if kind not in ALLOWED_LABELS[self.objective]:
             raise AlphaduckError(
                 f"--label {kind}: the {self.objective} objective learns {' or '.join(ALLOWED_LABELS[self.objective])}"
+            )
+        if self.cv not in CV_KINDS:
+            raise AlphaduckError(f"--cv {self.cv!r}: expected one of {', '.join(CV_KINDS)}")
+        if self.cv == "cpcv" and not 1 <= self.cv_test_groups < self.cv_groups:
+            raise AlphaduckError(
+                f"--cv-test-groups {self.cv_test_groups} of --cv-groups {self.cv_groups}: need 1 <= k < N"
             )
         if self.window not in WINDOWS:
             raise AlphaduckError(f"--window {self.window!r}: expected one of {', '.join(WINDOWS)}")
@@ -329,6 +346,14 @@ class SearchOutcome:
     candidates: list[tuple[dict, float]] = field(default_factory=list)  # every setting tried and its mean CV score
 
 
+def cross_validator(data: TrainingData, opts: TrainOptions) -> PurgedTimeSeriesSplit | CombinatorialPurgedKFold:
+    """The splitter candidates are scored on: purged and embargoed per symbol by the label
+    horizon, walk-forward (--cv purged) or combinatorial (--cv cpcv)."""
+    if opts.cv == "cpcv":
+        return CombinatorialPurgedKFold(opts.cv_groups, opts.cv_test_groups, horizon=data.horizon, embargo=data.embargo)
+    return PurgedTimeSeriesSplit(n_splits=opts.n_splits, horizon=data.horizon, embargo=data.embargo)
+
+
 def search(data: TrainingData, rows: pd.DataFrame, opts: TrainOptions,
            progress: Callable[[str, int, int], None]) -> SearchOutcome:  # fmt: skip
     """RandomizedSearchCV over SEARCH_SPACE on purged, embargoed folds of ``rows`` (per symbol:
@@ -336,8 +361,9 @@ def search(data: TrainingData, rows: pd.DataFrame, opts: TrainOptions,
     from sklearn.metrics import get_scorer
     from sklearn.model_selection import RandomizedSearchCV
 
-    cv = PurgedTimeSeriesSplit(n_splits=opts.n_splits, horizon=data.horizon, embargo=data.embargo)
-    total = opts.n_iter * opts.n_splits
+    cv = cross_validator(data, opts)
+    n_splits = cv.get_n_splits()
+    total = opts.n_iter * n_splits
     done = 0
 
     def advance() -> None:
@@ -360,11 +386,49 @@ def search(data: TrainingData, rows: pd.DataFrame, opts: TrainOptions,
     except ValueError as exc:
         raise AlphaduckError(f"cross-validation: {exc}") from exc
     best = searcher.best_index_
-    scores = [float(searcher.cv_results_[f"split{i}_test_score"][best]) for i in range(opts.n_splits)]
+    scores = [float(searcher.cv_results_[f"split{i}_test_score"][best]) for i in range(n_splits)]
     params = {k: v for k, v in searcher.best_params_.items() if k != "n_estimators"}
     tried = [(dict(p), float(m)) for p, m in zip(searcher.cv_results_["params"], searcher.cv_results_["mean_test_score"],
                                                  strict=True)]  # fmt: skip
     return SearchOutcome(params, dict(searcher.best_params_), scores, repr(cv), tried)
+
+
+def cpcv_predictions(data: TrainingData, rows: pd.DataFrame, found: SearchOutcome, opts: TrainOptions, *,
+                     run_id: str, created: datetime, progress: Callable[[str, int, int], None]) -> pd.DataFrame:  # fmt: skip
+    """--cv cpcv: the chosen setting refitted on every split's training rows (purged per
+    symbol) and scored on its test rows. Each row of the search window is scored by k / N * C(N, k)
+    models that never saw it; a backtest assembles them into that many out-of-sample paths
+    and reports one Sharpe per path (Lopez de Prado 2018, ch. 12)."""
+    from ml.predict import prediction_rows
+
+    cv = cross_validator(data, opts)
+    groups = rows[["symbol", "ts"]].reset_index(drop=True)
+    row_group = cv.group_of_rows(groups)
+    X, y = data.matrix(rows), data.target(rows, opts.objective)
+    n = cv.get_n_splits()
+    parts = []
+    for s, (train_rows, test_rows) in enumerate(cv.split(X, groups=groups)):
+        progress("CPCV paths", s, n)
+        model = _estimator(opts.objective, opts.seed, **found.searched)
+        extra = {"query": rows["ts"].to_numpy()[train_rows]} if opts.objective == "lambdarank" else {}
+        model.fit(X[train_rows], y[train_rows], **extra)
+        score = model.predict_proba(X[test_rows])[:, 1] if opts.objective == "classification" else model.predict(X[test_rows])
+        part = prediction_rows(rows.iloc[test_rows], run_id=run_id, raw=score, score=score, objective=opts.objective,
+                               horizon=data.horizon, created_at=created, label=data.label)  # fmt: skip
+        part.insert(1, "split", s)
+        part.insert(2, "cv_group", row_group[test_rows])
+        parts.append(part)
+    progress("CPCV paths", n, n)
+    return pd.concat(parts, ignore_index=True)
+
+
+def cv_metadata(found: SearchOutcome, opts: TrainOptions) -> dict:
+    cv = {"kind": opts.cv, "splitter": found.splitter, "fold_scores": found.fold_scores,
+          "mean": float(np.mean(found.fold_scores))}  # fmt: skip
+    if opts.cv == "cpcv":
+        cv |= {"n_groups": opts.cv_groups, "n_test_groups": opts.cv_test_groups,
+               "n_paths": comb(opts.cv_groups - 1, opts.cv_test_groups - 1)}  # fmt: skip
+    return cv
 
 
 # -- step 5: the fit ---------------------------------------------------------------------------------------
@@ -541,7 +605,7 @@ def common_metadata(warehouse: Warehouse, data: TrainingData, opts: TrainOptions
 
 def register(warehouse: Warehouse, metadata: dict, files: dict[str, bytes], *, models_root,
              folds: list[dict] | None = None, predictions: pd.DataFrame | None = None,
-             tried: list[dict] | None = None) -> Path:  # fmt: skip
+             tried: list[dict] | None = None, cpcv: pd.DataFrame | None = None) -> Path:  # fmt: skip
     """Save the run directory, and record it in ml.train_runs (with its out-of-sample
     predictions, for a walk-forward run) in one transaction; `latest` moves only once the
     warehouse knows the run. A locked warehouse fails before anything is saved; a failed
@@ -553,7 +617,7 @@ def register(warehouse: Warehouse, metadata: dict, files: dict[str, bytes], *, m
         path = save_run(metadata["run_id"], metadata, root=models_root, files=files)
         try:
             con.execute("begin")
-            record_train_run(con, metadata["run_id"], metadata, path, folds=folds)
+            record_train_run(con, metadata["run_id"], metadata, path, folds=folds, cpcv=cpcv)
             trials.record(con, tried or [])
             if predictions is not None:
                 upsert_predictions(con, predictions)
@@ -592,6 +656,10 @@ def train(
         feature_data.refuse_leaks(split.train, data.features, data.return_label)
 
     found = search(data, split.train, opts, progress)
+    created = datetime.now(UTC)
+    run_id = _run_id(created, opts.objective, False)
+    cpcv = cpcv_predictions(data, split.train, found, opts, run_id=run_id, created=created, progress=progress) \
+        if opts.cv == "cpcv" else None  # fmt: skip
     progress("final fit", 0, 1)
     fitted = fit(data, split, found.params, opts)
     X_valid = data.matrix(split.valid)
@@ -602,8 +670,7 @@ def train(
     progress("feature importance", 0, 1)
     ranked = importance(data, fitted, split.test, opts)
 
-    created = datetime.now(UTC)
-    metadata = {"run_id": _run_id(created, opts.objective, False), "created_at": created.isoformat(), "kind": "single"}
+    metadata = {"run_id": run_id, "created_at": created.isoformat(), "kind": "single"}
     metadata |= common_metadata(warehouse, data, opts, split.train, gate)
     metadata |= {
         "windows": split.windows,
@@ -611,7 +678,7 @@ def train(
         "rows": {"train": len(split.train), "valid": len(split.valid), "test": len(split.test)},
         "parameters": {**found.searched, "n_estimators": fitted.rounds, "seed": opts.seed, "threads": THREADS},
         "search": {"space": SEARCH_SPACE, "n_iter": opts.n_iter, "scoring": "roc_auc" if opts.objective == "classification" else "ic"},
-        "cv": {"splitter": found.splitter, "fold_scores": found.fold_scores, "mean": float(np.mean(found.fold_scores))},
+        "cv": cv_metadata(found, opts),
         "calibrated": fitted.calibration is not None,
         # the validation window's scores: strategies take thresholds from them (a quantile of
         # what the model said before the test window) instead of guessing; the raw ones at
@@ -627,7 +694,7 @@ def train(
     tried = [trials.trial_row(kind="search", run_id=metadata["run_id"], source_id=metadata["run_id"], parameters=p,
                               window=tuple(pd.Timestamp(d) for d in split.windows["train"]), score=score)
              for p, score in found.candidates]  # fmt: skip
-    path = register(warehouse, metadata, files, models_root=models_root, tried=tried)
+    path = register(warehouse, metadata, files, models_root=models_root, tried=tried, cpcv=cpcv)
     return TrainResult(metadata["run_id"], path, metadata)
 
 
@@ -658,17 +725,23 @@ def train_walk_forward(
     files: dict[str, bytes] = {}
     fold_records, scored, timings = [], [], []
     found = None
+    cpcv = None
+    candidates = []
     gains = np.zeros(len(data.features))
     for k, split in enumerate(folds):
         started = time.perf_counter()
         if found is None or opts.search_each_fold:
             found = search(data, split.train, opts, lambda step, done, total, k=k: progress(f"fold {k + 1}/{len(folds)}: search", done, total))
+            candidates += [(k, split, p, score) for p, score in found.candidates]
+            if cpcv is None and opts.cv == "cpcv":  # the paths of the first search window
+                cpcv = cpcv_predictions(data, split.train, found, opts, run_id=run_id, created=created,
+                                        progress=lambda step, done, total, k=k: progress(f"fold {k + 1}/{len(folds)}: CPCV paths", done, total))  # fmt: skip
         progress(f"fold {k + 1}/{len(folds)}: fit", k, len(folds))
         fitted = fit(data, split, found.params, opts)
         X_test = data.matrix(split.test)
         raw, score = fitted.raw(X_test), fitted.score(X_test)
         scored.append(prediction_rows(split.test, run_id=run_id, raw=raw, score=score, objective=opts.objective,
-                                      horizon=data.horizon, created_at=created))  # fmt: skip
+                                      horizon=data.horizon, created_at=created, label=data.label))  # fmt: skip
         # what the model learnt from, per symbol: its last training row (a test proves the
         # label of that row ends before the fold's first prediction)
         ends = label_end_times(split.train["symbol"], split.train["ts"], data.horizon)
@@ -713,7 +786,7 @@ def train_walk_forward(
         "parameters": {**fold_records[-1]["parameters"], "n_estimators": fold_records[-1]["rounds"], "seed": opts.seed,
                        "threads": THREADS},
         "search": {"space": SEARCH_SPACE, "n_iter": opts.n_iter, "scoring": "roc_auc" if opts.objective == "classification" else "ic"},
-        "cv": {"splitter": found.splitter, "fold_scores": found.fold_scores, "mean": float(np.mean(found.fold_scores))},
+        "cv": cv_metadata(found, opts),
         "calibrated": bool(fold_records[-1]["calibrated"]),
         "valid_raw_score_quantiles": fold_records[-1]["valid_raw_score_quantiles"],
         "test_metrics": metrics,
@@ -725,9 +798,13 @@ def train_walk_forward(
     tried = [trials.trial_row(kind="fold", run_id=run_id, source_id=run_id, parameters={"fold": f["fold"], **f["parameters"]},
                               window=tuple(pd.Timestamp(d) for d in f["windows"]["test"]), score=f["test_ic"])
              for f in fold_records]  # fmt: skip
+    # every setting the searches scored, on the training window they scored it on
+    tried += [trials.trial_row(kind="search", run_id=run_id, source_id=f"{run_id}/fold{k}", parameters=p,
+                               window=tuple(pd.Timestamp(d) for d in split.windows["train"]), score=score)
+              for k, split, p, score in candidates]  # fmt: skip
     progress("registering and writing predictions", 0, 1)
     path = register(warehouse, metadata, files, models_root=models_root, folds=fold_records, predictions=predictions,
-                    tried=tried)  # fmt: skip
+                    tried=tried, cpcv=cpcv)  # fmt: skip
     return TrainResult(run_id, path, metadata)
 
 

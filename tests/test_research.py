@@ -188,3 +188,63 @@ def test_signal_analysis_of_a_run_equals_alphalens(walked):
     mine = query(db, "select quantile, horizon, mean_return from ml.signal_quantiles where run_id = ?", [m["run_id"]]).pivot(
         index="quantile", columns="horizon", values="mean_return")  # fmt: skip
     np.testing.assert_allclose(mine[1].to_numpy(), mean_q["1D"].to_numpy(), atol=1e-9)
+
+
+def test_cpcv_training_gives_a_sharpe_per_out_of_sample_path(walked, tmp_path):
+    """`train --cv cpcv --cv-groups 4 --cv-test-groups 2`: the search scores C(4, 2) = 6 splits,
+    their models score the search window (each row by the C(3, 1) = 3 splits that test its
+    group, never one that trained on it), and `backtest` reports 3 path Sharpes. Each stored
+    path equals the bt engine (not the vector engine the paths run on) trading, block by
+    block, the predictions of the split the path takes each group from."""
+    from ml.split import cpcv_paths
+
+    db, _, _ = walked
+    copy, models = tmp_path / "cpcv.duckdb", tmp_path / "models"
+    shutil.copy(db, copy)
+    result = run_cli("train", "--db", copy, "--models", models, "--cv", "cpcv", "--cv-groups", "4", "--cv-test-groups", "2",
+                     "--skip-gate", *symbols_args(), *FAST)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    m = json.loads((models / "latest" / "metadata.json").read_text())
+    assert m["cv"]["kind"] == "cpcv" and m["cv"]["n_paths"] == 3 and len(m["cv"]["fold_scores"]) == 6
+    scored = query(copy, "select split, cv_group, symbol, ts, proba_up, score from ml.cpcv_predictions where run_id = ?",
+                   [m["run_id"]])  # fmt: skip
+    tests = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+    assert all(set(g.cv_group) <= set(tests[s]) for s, g in scored.groupby("split"))
+    assert scored.groupby(["symbol", "ts"]).split.nunique().eq(3).all()
+    train_end = pd.Timestamp(m["windows"]["train"][1]).date()
+    assert scored.ts.dt.tz_convert("America/New_York").dt.date.max() <= train_end  # the search window, not the test one
+
+    assert run_cli("predict", "--db", copy, "--models", models, "-q").exit_code == 0
+    result = run_cli("backtest", "--db", copy, "--models", models, "--prediction-run", m["run_id"], "--engine", "vector",
+                     "--no-report")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "CPCV out-of-sample paths" in result.output, result.output
+    run_id = query(copy, "select run_id from backtest.runs order by created_at desc limit 1").run_id[0]
+    stored = query(copy, "select * from backtest.cpcv_paths where run_id = ? order by path", [run_id])
+    stats = json.loads(query(copy, "select stats from backtest.runs where run_id = ?", [run_id]).stats[0])
+    assert len(stored) == stats["cpcv_paths"] == 3 and stats["cpcv_sharpe_median"] == pytest.approx(stored.sharpe.median())
+    assert (stored.first_ts == scored.ts.min()).all() and (stored.last_ts == scored.ts.max()).all()
+
+    from backtests.backtest import resolve_params
+    from backtests.data import as_probability
+    from ml.registry import resolve
+
+    model = resolve(m["run_id"], root=models)
+    params = resolve_params(StrategyParams(), model)
+    rows = as_probability(query(copy, "select split, cv_group, symbol, ts, proba_up, predicted_direction, score "
+                                      "from ml.cpcv_predictions where run_id = ?", [m["run_id"]]))  # fmt: skip
+    rows["score_pct"] = model.score_percentile(rows.ts, rows.score.to_numpy(float))
+    bars = query(copy, "select symbol, ts, open, close, session_date, bars_to_close <= 0 as last_of_session from marts.fct_features "
+                       f"where bar_size = '30min' and symbol in ({', '.join(repr(s) for s in SYMBOLS)})")  # fmt: skip
+    per_year = float(json.loads(query(copy, "select stats from backtest.runs where run_id = ?", [run_id]).stats[0])["bars_per_year"])
+    layout = cpcv_paths(4, 2)
+    for path in range(3):
+        pieces = []
+        for group in range(4):
+            block = rows[(rows.split == layout[path, group]) & (rows.cv_group == group)]
+            equity = simulate(block, bars, BacktestConfig(engine="bt", params=params), per_year)["result"].equity
+            r = equity / equity.shift(1, fill_value=100_000.0) - 1
+            pieces.append(r[r.index.isin(block.ts.unique())])
+        r = pd.concat(pieces)
+        assert len(r) == stored.bars[path]
+        assert stored.sharpe[path] == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(per_year), rel=1e-9)
