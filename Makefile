@@ -60,6 +60,9 @@ bench: install
 	$(BIN)/python benchmarks/ingest_bench.py
 	$(BIN)/python benchmarks/feature_bench.py
 	$(BIN)/python benchmarks/train_bench.py
+	$(BIN)/python benchmarks/walk_forward_bench.py
+	$(BIN)/python benchmarks/backtest_bench.py
+	$(BIN)/python benchmarks/stats_bench.py
 
 clean:
 	rm -rf $(VENV) data/warehouse.duckdb data/warehouse.duckdb.wal target logs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from dataclasses import fields
@@ -17,9 +18,14 @@ from backtests.engines import ENGINES
 _COST_DEFAULTS = {f.name: f.default for f in fields(CostModel)}
 
 
+COST_OPTIONS = {"per_share": "per_share", "min_commission": "min_per_order", "max_commission_pct": "max_pct_of_value",
+                "slippage_bps": "slippage_bps", "borrow_bps": "borrow_bps"}  # option -> CostModel field
+
+
 def cost_options(command):
-    """--per-share, --min-commission, --max-commission-pct, --slippage-bps and --capital, with
-    CostModel's defaults (IB's tiered rates), turned into ``costs`` and ``capital``."""
+    """--per-share, --min-commission, --max-commission-pct, --slippage-bps, --borrow-bps and
+    --capital, with CostModel's defaults (IB's tiered rates); the command receives them as
+    ``costs`` (a CostModel) and ``capital``."""
     for option in reversed([
         click.option("--capital", default=100_000.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
                      help="Initial capital (USD)."),
@@ -31,13 +37,17 @@ def cost_options(command):
                      type=click.FloatRange(min=0), help="Maximum commission, share of trade value."),
         click.option("--slippage-bps", default=_COST_DEFAULTS["slippage_bps"], show_default=True,
                      type=click.FloatRange(min=0), help="Slippage, basis points of traded value."),
+        click.option("--borrow-bps", default=_COST_DEFAULTS["borrow_bps"], show_default=True,
+                     type=click.FloatRange(min=0), help="Borrow fee of short positions, basis points of their value a year."),
     ]):  # fmt: skip
         command = option(command)
-    return command
 
+    @functools.wraps(command)
+    def with_costs(*args, **kwargs):
+        costs = CostModel(**{field: kwargs.pop(name) for name, field in COST_OPTIONS.items()})
+        return command(*args, costs=costs, **kwargs)
 
-def _costs(per_share: float, min_commission: float, max_commission_pct: float, slippage_bps: float) -> CostModel:
-    return CostModel(per_share, min_commission, max_commission_pct, slippage_bps)
+    return with_costs
 
 
 def _strategy(pairs: tuple[str, ...]):
@@ -81,8 +91,7 @@ flat_at_close, fill (next_open|next_close; default: the fill the model's labels 
 @options.reports
 @options.models
 @options.quiet
-def backtest(db, prediction_run, engine, params, capital, per_share, min_commission, max_commission_pct, slippage_bps,
-             start, end, symbols, run_id, allow_fill_mismatch, no_report, reports_dir, models_dir, quiet) -> None:  # fmt: skip
+def backtest(db, prediction_run, engine, params, capital, costs, start, end, symbols, run_id, allow_fill_mismatch, no_report, reports_dir, models_dir, quiet) -> None:  # fmt: skip
     """Backtest a model's predictions with bt: signals, costs, results in backtest.*, an HTML report."""
     from rich.console import Console
 
@@ -90,7 +99,7 @@ def backtest(db, prediction_run, engine, params, capital, per_share, min_commiss
 
     config = BacktestConfig(
         prediction_run=prediction_run, engine=engine, params=_strategy(params), initial_capital=capital,
-        costs=_costs(per_share, min_commission, max_commission_pct, slippage_bps), start=start, end=end,
+        costs=costs, start=start, end=end,
         symbols=symbols, run_id=run_id, report=not no_report, reports_dir=reports_dir, models_dir=models_dir,
         allow_fill_mismatch=allow_fill_mismatch,
     )  # fmt: skip
@@ -134,8 +143,8 @@ sizing fixed,confidence; flat_at_close false,true. Any strategy parameter can be
 @options.models
 @options.reports
 @options.quiet
-def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, capital, per_share, min_commission,
-          max_commission_pct, slippage_bps, models_dir, reports_dir, quiet) -> None:  # fmt: skip
+def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, capital, costs, models_dir, reports_dir,
+          quiet) -> None:  # fmt: skip
     """Choose strategy parameters on the validation window (vector engine), then backtest the
     choice with bt on the test window, with its deflated Sharpe."""
     from rich.console import Console
@@ -151,7 +160,7 @@ def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, cap
         raise click.BadParameter(str(exc), param_hint="--grid") from exc
     config = SweepConfig(
         model_run=model_run, grid=grid, fixed=_strategy(fixed), random=random_n, seed=seed, metric=metric, workers=workers,
-        capital=capital, costs=_costs(per_share, min_commission, max_commission_pct, slippage_bps), models_dir=models_dir,
+        capital=capital, costs=costs, models_dir=models_dir,
         reports_dir=reports_dir,
     )  # fmt: skip
     console = Console()
