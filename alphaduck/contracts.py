@@ -11,6 +11,7 @@ BARS = "raw.bars"
 INGEST_RUNS = "raw.ingest_runs"
 TRADING_SESSIONS = "raw.trading_sessions"
 BAR_SIZES = "raw.bar_sizes"
+CORPORATE_ACTIONS = "raw.corporate_actions"  # splits and cash dividends, one row per (symbol, ex_date, kind)
 BAR_KEY = ("symbol", "bar_size", "ts")
 
 # -- dbt ----------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from dataclasses import fields
 import click
 
 from alphaduck import options
+from alphaduck.contracts import PREDICTIONS
 from alphaduck.errors import AlphaduckError
 from backtests.costs import CostModel
 from backtests.engines import ENGINES
@@ -76,7 +77,7 @@ flat_at_close, fill (next_open|next_close; default: the fill the model's labels 
 """,
 )
 @options.db
-@click.option("--prediction-run", help="Model run whose predictions to trade [default: the newest in ml.predictions].")
+@click.option("--prediction-run", help=f"Model run whose predictions to trade [default: the newest in {PREDICTIONS}].")
 @click.option("--engine", type=click.Choice(ENGINES), default="bt", show_default=True,
               help="bt (reference), vector (same numbers, ~100x faster), vectorbt or backtesting (adapters; see README).")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Strategy parameter (repeatable).")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from alphaduck.contracts import CPCV_PREDICTIONS, PREDICTIONS
@@ -30,10 +29,10 @@ def load_predictions(
         params,
     ).df()
     if frame.empty:
-        runs = [r[0] for r in con.execute("select distinct run_id from ml.predictions order by 1 desc limit 3").fetchall()]
+        runs = [r[0] for r in con.execute(f"select distinct run_id from {PREDICTIONS} order by 1 desc limit 3").fetchall()]
         hint = f" (runs with predictions: {', '.join(runs)})" if runs else ": run `alphaduck predict` first"
         window = f" between {start or 'the start'} and {end or 'the end'}" if start or end else ""
-        raise AlphaduckError(f"no predictions of run {run_id!r}{window} in ml.predictions{hint}")
+        raise AlphaduckError(f"no predictions of run {run_id!r}{window} in {PREDICTIONS}{hint}")
     return as_probability(frame)
 
 
@@ -57,9 +56,9 @@ def load_cpcv_predictions(con: duckdb.DuckDBPyConnection, run_id: str, *, symbol
 
 
 def latest_prediction_run(con: duckdb.DuckDBPyConnection) -> str:
-    row = con.execute("select run_id from ml.predictions order by created_at desc limit 1").fetchall()
+    row = con.execute(f"select run_id from {PREDICTIONS} order by created_at desc limit 1").fetchall()
     if not row:
-        raise AlphaduckError("ml.predictions is empty: run `alphaduck predict` first")
+        raise AlphaduckError(f"{PREDICTIONS} is empty: run `alphaduck predict` first")
     return row[0][0]
 
 

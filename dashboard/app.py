@@ -15,6 +15,7 @@ import pandas as pd
 from dash import Dash, Input, Output, dash_table, dcc, html
 from dash.exceptions import PreventUpdate
 
+from alphaduck.contracts import BACKTEST_EQUITY, FEATURE_TABLE
 from backtests import charts
 from backtests import tearsheet as ts
 from backtests.report import STAT_LABELS, format_stat
@@ -80,9 +81,9 @@ def symbol_choices(db, run_id: str | None) -> tuple[list[str], str | None, str |
         with q.reader(db) as con:
             names = q.symbols(con, run_id)
             if run_id:
-                last = con.execute("select max(ts)::date from backtest.equity where run_id = ?", [run_id]).fetchall()[0][0]
+                last = con.execute(f"select max(ts)::date from {BACKTEST_EQUITY} where run_id = ?", [run_id]).fetchall()[0][0]
             else:
-                last = con.execute("select max(session_date) from marts.fct_features").fetchall()[0][0]
+                last = con.execute(f"select max(session_date) from {FEATURE_TABLE}").fetchall()[0][0]
     except q.NotReady:
         return [], None, None, None
     if last is None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from alphaduck import options
+from alphaduck.contracts import PREDICTIONS
 
 
 def _progress(quiet: bool):
@@ -231,7 +232,7 @@ top/bottom quintile turnover per date).
 """,
 )
 @options.db
-@click.option("--prediction-run", help="Prediction run to analyse [default: the newest in ml.predictions].")
+@click.option("--prediction-run", help=f"Prediction run to analyse [default: the newest in {PREDICTIONS}].")
 @click.option("--horizons", metavar="H1,H2", callback=lambda ctx, param, value: _horizons(value),
               help="Label horizons to measure against [default: every horizon the labels were built for].")
 @click.option("--quantiles", default=5, show_default=True, type=click.IntRange(2, 20), help="Score buckets per date.")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from alphaduck.contracts import CPCV_PREDICTIONS
+from alphaduck.contracts import CPCV_PREDICTIONS, TRAIN_RUNS
 from alphaduck.errors import AlphaduckError
 from alphaduck.settings import MODELS_DIR
 from alphaduck.warehouse import insert_frame
@@ -258,7 +258,7 @@ def record_train_run(con, run_id: str, metadata: dict, model_dir: Path, *, folds
     con.execute(TRAIN_RUNS_DDL)
     windows = metadata["windows"]
     con.execute(
-        "insert or replace into ml.train_runs (run_id, created_at, objective, label, horizon, bar_size, symbols, "
+        f"insert or replace into {TRAIN_RUNS} (run_id, created_at, objective, label, horizon, bar_size, symbols, "
         "n_features, train_window, valid_window, test_window, parameters, cv_scores, test_metrics, gate_status, "
         "model_dir, label_price, warehouse_id, training_fingerprint) "
         "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -284,7 +284,7 @@ def record_train_run(con, run_id: str, metadata: dict, model_dir: Path, *, folds
             metadata["training_fingerprint"],
         ],
     )
-    con.execute("update ml.train_runs set kind = ? where run_id = ?", [metadata.get("kind", "single"), run_id])
+    con.execute(f"update {TRAIN_RUNS} set kind = ? where run_id = ?", [metadata.get("kind", "single"), run_id])
     con.execute("delete from ml.train_folds where run_id = ?", [run_id])
     for fold in folds or []:
         w = fold["windows"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from alphaduck.contracts import PREDICTIONS
 from alphaduck.errors import AlphaduckError, ChecksFailedError
 from alphaduck.settings import DATA_DOCS_DIR, MODELS_DIR, REPORTS_DIR
 from alphaduck.warehouse import Warehouse
@@ -147,8 +148,8 @@ def analyze_step(warehouse: Warehouse, config: RunConfig, produced: dict) -> str
 
     run_id = produced.get("prediction_run")
     with warehouse.reader() as con:
-        symbols = con.execute("select count(distinct symbol) from ml.predictions where run_id = coalesce(?, "
-                              "(select run_id from ml.predictions order by created_at desc limit 1))", [run_id]).fetchall()[0][0]  # fmt: skip
+        symbols = con.execute(f"select count(distinct symbol) from {PREDICTIONS} where run_id = coalesce(?, "
+                              f"(select run_id from {PREDICTIONS} order by created_at desc limit 1))", [run_id]).fetchall()[0][0]  # fmt: skip
     if symbols < 2:
         return "left out: one symbol has no cross-section to rank"
     analysis = analyze_run(warehouse, run_id=run_id)

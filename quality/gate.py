@@ -18,7 +18,15 @@ from pathlib import Path
 import duckdb
 
 from alphaduck.calendars import warehouse_calendar
-from alphaduck.contracts import GATE_RESULTS, GATE_RUNS, PREDICTIONS
+from alphaduck.contracts import (
+    BARS,
+    FEATURE_TABLE,
+    GATE_RESULTS,
+    GATE_RUNS,
+    PREDICTIONS,
+    STAGED_BARS,
+    TRADING_SESSIONS,
+)
 from alphaduck.settings import DEFAULT_CALENDAR
 from alphaduck.warehouse import Warehouse, relation_exists
 from quality.suites import BUILDERS, SUITES, Check, SuiteUnavailable, Thresholds
@@ -215,14 +223,14 @@ def run_gate(
 
 def _missing_input(con: duckdb.DuckDBPyConnection, suite: str) -> str | None:
     needs = {
-        "raw": ["raw.bars", "raw.trading_sessions"],
-        "features": ["marts.fct_features", "staging.stg_bars"],
-        "drift": ["marts.fct_features"],
+        "raw": [BARS, TRADING_SESSIONS],
+        "features": [FEATURE_TABLE, STAGED_BARS],
+        "drift": [FEATURE_TABLE],
         "predictions": [PREDICTIONS],
     }[suite]
     absent = [t for t in needs if not relation_exists(con, t)]
     if not absent and suite == "predictions" and not con.execute(f"select count(*) from {PREDICTIONS}").fetchall()[0][0]:
-        return "ml.predictions is empty: run `alphaduck predict` first"
+        return f"{PREDICTIONS} is empty: run `alphaduck predict` first"
     if not absent:
         return None
     step = {
