@@ -201,7 +201,6 @@ def write_report(inputs: Inputs, sim: dict, measured: Measured, config: Backtest
     from backtests.report import build_report
 
     prices, c = sim["prices"], config.costs
-    importance_file = inputs.model.path / "importance.csv" if inputs.model else None
     return build_report(
         config.reports_dir / f"{run_id}.html",
         title=f"Backtest {run_id}",
@@ -214,7 +213,7 @@ def write_report(inputs: Inputs, sim: dict, measured: Measured, config: Backtest
         equity=sim["result"].equity, benchmark=sim["benchmark"].equity, prices=prices, trades=measured.trades,
         stats=measured.stats, benchmark_stats=measured.benchmark_stats, daily_stats=sim["result"].daily_stats,
         in_sample=measured.in_sample, signal=inputs.signal,
-        importance=pd.read_csv(importance_file) if importance_file and importance_file.exists() else None,
+        importance=inputs.model.importance() if inputs.model else None,
     )  # fmt: skip
 
 

@@ -240,10 +240,15 @@ def trades(con: duckdb.DuckDBPyConnection, run_id: str, symbol: str, start: str 
 
 
 def importance(models_dir: Path, model_run: str) -> pd.DataFrame:
-    path = Path(models_dir) / model_run / "importance.csv"
-    if not path.exists():
+    from ml.registry import resolve
+
+    try:
+        ranked = resolve(model_run, root=models_dir).importance()
+    except AlphaduckError:
+        ranked = None
+    if ranked is None:
         raise NotReady(f"no feature importance for model {model_run} in {models_dir}: run `alphaduck train`")
-    return pd.read_csv(path).head(25)
+    return ranked.head(25)
 
 
 def calibration(con: duckdb.DuckDBPyConnection, model_run: str, buckets: int = 10) -> pd.DataFrame:

@@ -189,7 +189,6 @@ def list_models(models_dir: Path) -> None:
 @options.models
 def show_model(run_id: str, models_dir: Path) -> None:
     """One model: what it was trained on, how, and its test metrics beside the baselines."""
-    import pandas as pd
     from rich.console import Console
 
     from ml.registry import resolve
@@ -213,8 +212,9 @@ def show_model(run_id: str, models_dir: Path) -> None:
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
     console.print(metrics_table(m))
-    importance = pd.read_csv(model.path / "importance.csv").head(10)
-    console.print("top features by gain: " + ", ".join(importance["feature"]), highlight=False, soft_wrap=True)
+    importance = model.importance()
+    if importance is not None:
+        console.print("top features by gain: " + ", ".join(importance["feature"].head(10)), highlight=False, soft_wrap=True)
 
 
 @click.command(

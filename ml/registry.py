@@ -26,6 +26,33 @@ from alphaduck.settings import MODELS_DIR
 from alphaduck.warehouse import insert_frame
 
 LATEST = "latest"
+# a run directory's files: the only place that names them
+MODEL_FILE = "model.txt"
+CALIBRATION_FILE = "calibration.json"
+IMPORTANCE_CSV = "importance.csv"
+IMPORTANCE_PNG = "importance.png"
+METADATA_FILE = "metadata.json"
+
+
+def model_files(model_text: bytes, calibration: dict | None = None, *, fold: int | None = None) -> dict[str, bytes]:
+    """The files of one fitted model (a walk-forward fold's under folds/<k>/), for save_run."""
+    prefix = f"folds/{fold}/" if fold is not None else ""
+    files = {prefix + MODEL_FILE: model_text}
+    if calibration:
+        files[prefix + CALIBRATION_FILE] = json.dumps(calibration).encode()
+    return files
+
+
+def importance_files(ranked: pd.DataFrame, png: bytes) -> dict[str, bytes]:
+    """The run's feature importance as CSV and PNG, for save_run."""
+    return {IMPORTANCE_CSV: ranked.to_csv(index=False).encode(), IMPORTANCE_PNG: png}
+
+
+def newest_fold_as_run(files: dict[str, bytes], last_fold: int) -> dict[str, bytes]:
+    """A walk-forward run scores what comes next with its newest fold's model: copy it to the
+    run's own model files."""
+    prefix = f"folds/{last_fold}/"
+    return {name.removeprefix(prefix): content for name, content in files.items() if name.startswith(prefix)}
 
 
 @dataclass
@@ -42,15 +69,20 @@ class RegisteredModel:
     def booster(self):
         import lightgbm as lgb
 
-        return lgb.Booster(model_file=str(self.path / "model.txt"))
+        return lgb.Booster(model_file=str(self.path / MODEL_FILE))
 
     @functools.cached_property
     def calibration(self) -> tuple[np.ndarray, np.ndarray] | None:
-        path = self.path / "calibration.json"
+        path = self.path / CALIBRATION_FILE
         if not path.exists():
             return None
         data = json.loads(path.read_text())
         return np.asarray(data["x"], float), np.asarray(data["y"], float)
+
+    def importance(self) -> pd.DataFrame | None:
+        """Feature importance (gain, and test-window permutation for a single model), or None."""
+        path = self.path / IMPORTANCE_CSV
+        return pd.read_csv(path) if path.exists() else None
 
     def raw_score(self, X) -> np.ndarray:
         """The model's uncalibrated output for rows X: a classifier's raw probability, a
@@ -117,7 +149,7 @@ def save_run(run_id: str, metadata: dict, *, root: str | Path | None = None, fil
     for name, content in (files or {}).items():
         (staging / name).parent.mkdir(parents=True, exist_ok=True)
         (staging / name).write_bytes(content)
-    (staging / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str))
+    (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str))
     staging.rename(final)
     return final
 
@@ -144,11 +176,11 @@ def resolve(run_id: str, *, root: str | Path | None = None) -> RegisteredModel:
     path = base / run_id
     if run_id == LATEST and path.is_symlink():
         path = base / os.readlink(path)
-    if not (path / "metadata.json").exists():
+    if not (path / METADATA_FILE).exists():
         known = [m.run_id for m in list_runs(root)][:5]
         hint = f" (newest: {', '.join(known)})" if known else f": no models in {base} yet, run `alphaduck train` first"
         raise AlphaduckError(f"unknown model run {run_id!r} in {base}{hint}")
-    return RegisteredModel(path.name, path, json.loads((path / "metadata.json").read_text()))
+    return RegisteredModel(path.name, path, json.loads((path / METADATA_FILE).read_text()))
 
 
 def list_runs(root: str | Path | None = None) -> list[RegisteredModel]:
@@ -157,9 +189,9 @@ def list_runs(root: str | Path | None = None) -> list[RegisteredModel]:
     if not base.exists():
         return []
     runs = [
-        RegisteredModel(p.name, p, json.loads((p / "metadata.json").read_text()))
+        RegisteredModel(p.name, p, json.loads((p / METADATA_FILE).read_text()))
         for p in base.iterdir()
-        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and (p / "metadata.json").exists()
+        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and (p / METADATA_FILE).exists()
     ]
     return sorted(runs, key=lambda m: m.metadata.get("created_at", ""), reverse=True)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import subprocess
 import time
 import uuid
@@ -37,7 +36,15 @@ from alphaduck.settings import DEFAULT_SEED, PROJECT_ROOT
 from alphaduck.warehouse import Warehouse, warehouse_id
 from ml import data as feature_data
 from ml.metrics import evaluate, information_coefficient
-from ml.registry import discard_run, point_latest, record_train_run, save_run
+from ml.registry import (
+    discard_run,
+    importance_files,
+    model_files,
+    newest_fold_as_run,
+    point_latest,
+    record_train_run,
+    save_run,
+)
 from ml.split import (
     CombinatorialPurgedKFold,
     PurgedTimeSeriesSplit,
@@ -633,6 +640,21 @@ def register(warehouse: Warehouse, metadata: dict, files: dict[str, bytes], *, m
 # -- the procedures -------------------------------------------------------------------------------------------
 
 
+def prepare(warehouse: Warehouse, opts: TrainOptions, progress: Callable[[str, int, int], None]) -> tuple[dict, TrainingData]:
+    """Check the options, pass the features gate, read the training rows."""
+    opts.check()
+    progress("quality gate (features)", 0, 1)
+    gate = features_gate(warehouse, opts)
+    progress("reading features", 0, 1)
+    return gate, load_training_data(warehouse, opts)
+
+
+def refuse_leaks(data: TrainingData, rows: pd.DataFrame) -> None:
+    """No feature may be a label, or track the label or its forward return too closely."""
+    for label in dict.fromkeys((data.label, data.return_label)):
+        feature_data.refuse_leaks(rows, data.features, label)
+
+
 def train(
     db: Warehouse | str | Path | None,
     opts: TrainOptions,
@@ -645,15 +667,9 @@ def train(
         return train_walk_forward(db, opts, models_root=models_root, on_progress=on_progress)
     warehouse = Warehouse.of(db)
     progress = on_progress or (lambda step, done, total: None)
-    opts.check()
-    progress("quality gate (features)", 0, 1)
-    gate = features_gate(warehouse, opts)
-    progress("reading features", 0, 1)
-    data = load_training_data(warehouse, opts)
+    gate, data = prepare(warehouse, opts, progress)
     split = split_by_time(data, opts)
-    feature_data.refuse_leaks(split.train, data.features, data.label)
-    if data.label != data.return_label:
-        feature_data.refuse_leaks(split.train, data.features, data.return_label)
+    refuse_leaks(data, split.train)
 
     found = search(data, split.train, opts, progress)
     created = datetime.now(UTC)
@@ -687,10 +703,7 @@ def train(
         "valid_raw_score_quantiles": score_quantiles(fitted.raw(X_valid), 0.01),
         "test_metrics": metrics,
     }  # fmt: skip
-    files = {"model.txt": fitted.model_text(), "importance.csv": ranked.to_csv(index=False).encode(),
-             "importance.png": _importance_png(ranked)}  # fmt: skip
-    if fitted.calibration:
-        files["calibration.json"] = json.dumps(fitted.calibration).encode()
+    files = model_files(fitted.model_text(), fitted.calibration) | importance_files(ranked, _importance_png(ranked))
     tried = [trials.trial_row(kind="search", run_id=metadata["run_id"], source_id=metadata["run_id"], parameters=p,
                               window=tuple(pd.Timestamp(d) for d in split.windows["train"]), score=score)
              for p, score in found.candidates]  # fmt: skip
@@ -712,13 +725,9 @@ def train_walk_forward(
 
     warehouse = Warehouse.of(db)
     progress = on_progress or (lambda step, done, total: None)
-    opts.check()
-    progress("quality gate (features)", 0, 1)
-    gate = features_gate(warehouse, opts)
-    progress("reading features", 0, 1)
-    data = load_training_data(warehouse, opts)
+    gate, data = prepare(warehouse, opts, progress)
     folds = walk_forward_folds(data, opts)
-    feature_data.refuse_leaks(folds[0].train, data.features, data.label)
+    refuse_leaks(data, folds[0].train)
 
     created = datetime.now(UTC)
     run_id = _run_id(created, opts.objective, True)
@@ -746,9 +755,7 @@ def train_walk_forward(
         # label of that row ends before the fold's first prediction)
         ends = label_end_times(split.train["symbol"], split.train["ts"], data.horizon)
         label_end = pd.Series(ends).max()
-        files[f"folds/{k}/model.txt"] = fitted.model_text()
-        if fitted.calibration:
-            files[f"folds/{k}/calibration.json"] = json.dumps(fitted.calibration).encode()
+        files |= model_files(fitted.model_text(), fitted.calibration, fold=k)
         gains += fitted.booster.feature_importance("gain", iteration=fitted.rounds)
         fold_ic = information_coefficient(score, split.test[data.return_label].to_numpy(float))
         seconds = time.perf_counter() - started
@@ -791,10 +798,7 @@ def train_walk_forward(
         "valid_raw_score_quantiles": fold_records[-1]["valid_raw_score_quantiles"],
         "test_metrics": metrics,
     }  # fmt: skip
-    files |= {"importance.csv": ranked.to_csv(index=False).encode(), "importance.png": _importance_png(ranked)}
-    files["model.txt"] = files[f"folds/{len(folds) - 1}/model.txt"]  # the newest model scores what comes next
-    if f"folds/{len(folds) - 1}/calibration.json" in files:
-        files["calibration.json"] = files[f"folds/{len(folds) - 1}/calibration.json"]
+    files |= importance_files(ranked, _importance_png(ranked)) | newest_fold_as_run(files, len(folds) - 1)
     tried = [trials.trial_row(kind="fold", run_id=run_id, source_id=run_id, parameters={"fold": f["fold"], **f["parameters"]},
                               window=tuple(pd.Timestamp(d) for d in f["windows"]["test"]), score=f["test_ic"])
              for f in fold_records]  # fmt: skip
