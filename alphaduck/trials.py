@@ -92,7 +92,8 @@ def record(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
     if not rows:
         return
     con.execute(DDL)
-    frame = pd.DataFrame(rows)
+    # two configurations that trade identically are one trial, not two
+    frame = pd.DataFrame(rows).drop_duplicates("trial_id")
     con.register("_trials", frame)
     try:
         con.execute(f"insert into {TRIALS} by name select * from _trials where trial_id not in (select trial_id from {TRIALS})")
