@@ -227,7 +227,7 @@ def scratch() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def attach(con: duckdb.DuckDBPyConnection, db: str | Path | None, alias: str = "wh", *, wait: float | None = None) -> Path:
+def attach(con: duckdb.DuckDBPyConnection, db: str | Path | None, alias: str = CATALOG, *, wait: float | None = None) -> Path:
     """Attach the warehouse file to ``con`` read-write as ``alias``; returns its path."""
     path = warehouse_path(db)
     refuse_foreign_file(path)

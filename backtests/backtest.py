@@ -265,7 +265,10 @@ def run_backtest(db: Warehouse | str | Path | None, config: BacktestConfig) -> B
             f"scores) and its scores in {PREDICTIONS}; re-run `alphaduck predict --run-id {inputs.prediction_run}`"
         )
     sim = simulate(inputs.predictions, inputs.bars, config, per_year)
-    in_sample = _in_sample(warehouse, inputs.model, config) if config.in_sample and _has_validation(inputs.model) else None
+    # a sweep's choice is always compared with the window it was chosen on (a walk-forward
+    # run's first search window included), so its deflated Sharpe there counts every trial
+    compare = _has_validation(inputs.model) or (config.selection is not None and inputs.model is not None)
+    in_sample = _in_sample(warehouse, inputs.model, config) if config.in_sample and compare else None
     measured = measure(sim, config, per_year, in_sample)
     paths = cpcv_paths(warehouse, inputs, config, per_year)
     if paths is not None:

@@ -184,9 +184,14 @@ def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, cap
     s, chosen_in_sample = run.stats, run.in_sample_stats or {}
     console.print(
         f"sweep {outcome.sweep_id}: {len(results)} configurations in {outcome.seconds:.1f} s; chosen #{best.config_id} "
-        f"(validation Sharpe {best.sharpe:.2f}, deflated Sharpe {chosen_in_sample.get('dsr', float('nan')):.1%} "
+        f"(validation Sharpe {best.sharpe:.2f}, deflated Sharpe {_percent(chosen_in_sample.get('dsr'))} "
         f"over the {len(results)} tried there) -> test window with bt: Sharpe {s['sharpe']:.2f}, "
         f"return {s['total_return']:.2%}, PSR {s['psr']:.1%}; backtest {run.run_id}"
         + (f"; report {run.report}" if run.report else ""),
         highlight=False, soft_wrap=True,
     )  # fmt: skip
+
+
+def _percent(value: float | None) -> str:
+    """A share as a percentage, or why there is none (never 'nan%')."""
+    return "not measured" if value is None or value != value else f"{value:.1%}"

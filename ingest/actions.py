@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from alphaduck.errors import AlphaduckError
-from alphaduck.warehouse import attach, fetch_one, scratch
+from alphaduck.warehouse import CATALOG, attach, fetch_one, scratch
 from ingest.files import (
     NUMBERS,
     TEXT,
@@ -269,7 +269,7 @@ class ActionStager:
 
 
 def merge_actions(
-    con: duckdb.DuckDBPyConnection, staged: str, *, source: str, ingested_at: datetime, catalog: str = "wh"
+    con: duckdb.DuckDBPyConnection, staged: str, *, source: str, ingested_at: datetime, catalog: str = CATALOG
 ) -> MergeCounts:
     """Upsert actions by (symbol, ex_date, kind); unchanged ones are not touched (re-ingest is a no-op)."""
     con.execute(
@@ -336,7 +336,7 @@ def ingest_action_files(
         attach(con, db)
         con.execute("begin")
         try:
-            ensure_tables(con, "wh")
+            ensure_tables(con, CATALOG)
             close_stale_runs(con, found_by=run_id)
             counts = merge_actions(con, unique, source=source, ingested_at=datetime.now(UTC))
             record_run(
@@ -457,7 +457,7 @@ def _actions_frame(rows: list[tuple]) -> pd.DataFrame:
 
 
 def store_derived(
-    con: duckdb.DuckDBPyConnection, symbol: str, derived: pd.DataFrame, *, source: str, catalog: str = "wh"
+    con: duckdb.DuckDBPyConnection, symbol: str, derived: pd.DataFrame, *, source: str, catalog: str = CATALOG
 ) -> MergeCounts:
     """Merge one symbol's derived actions (inside the caller's transaction)."""
     if derived.empty:

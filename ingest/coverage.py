@@ -22,6 +22,7 @@ import duckdb
 import pandas as pd
 
 from alphaduck.bar_sizes import BarSize
+from alphaduck.warehouse import CATALOG
 from ingest.series import hours_nest
 from ingest.sessions import trading_sessions
 
@@ -126,7 +127,7 @@ def covered_spans(
     *,
     now: datetime,
     retry_empty: bool = False,
-    catalog: str = "wh",
+    catalog: str = CATALOG,
 ) -> list[Span]:
     """The spans of ``key`` that need not be asked again, joined and sorted."""
     where, params = _kinds_that_cover(key)
@@ -148,7 +149,7 @@ def covered_spans(
 
 
 def spans_to_recheck(
-    con: duckdb.DuckDBPyConnection, key: CoverageKey, *, now: datetime, catalog: str = "wh"
+    con: duckdb.DuckDBPyConnection, key: CoverageKey, *, now: datetime, catalog: str = CATALOG
 ) -> int:
     """How many spans of ``key`` IB answered with "no data" in session hours, still waiting for a re-ask."""
     where, params = _kinds_that_cover(key)
@@ -164,7 +165,7 @@ def record_spans(
     spans: list[tuple[CoverageKey, datetime, datetime, int, str, datetime]],
     *,
     run_id: str,
-    catalog: str = "wh",
+    catalog: str = CATALOG,
 ) -> None:
     """Record answered requests (inside the caller's transaction): (key, start, end, bars,
     status, fetched_at) each.
@@ -213,5 +214,5 @@ def record_spans(
     con.execute("drop table _new_spans")
 
 
-def forget_series(con: duckdb.DuckDBPyConnection, symbol: str, bar_size: str, *, catalog: str = "wh") -> None:
+def forget_series(con: duckdb.DuckDBPyConnection, symbol: str, bar_size: str, *, catalog: str = CATALOG) -> None:
     con.execute(f"delete from {catalog}.raw.ingest_coverage where symbol = ? and bar_size = ?", [symbol, bar_size])

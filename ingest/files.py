@@ -23,6 +23,7 @@ import duckdb
 
 from alphaduck.bar_sizes import BarSize, bar_size_from_seconds, parse_bar_size
 from alphaduck.errors import AlphaduckError
+from alphaduck.settings import DEFAULT_CALENDAR
 from alphaduck.warehouse import fetch_one
 from ingest.clock_changes import AMBIGUOUS_RULES, GAP, ClockChange, clock_changes_frame
 from ingest.sessions import trading_sessions
@@ -90,7 +91,7 @@ class FileOptions:
     symbol: str | None = None
     bar_size: BarSize | None = None
     tz: str = "America/New_York"
-    calendar: str = "XNYS"
+    calendar: str = DEFAULT_CALENDAR
     ambiguous: str = "raise"  # see ingest.clock_changes.AMBIGUOUS_RULES
 
 

@@ -43,8 +43,10 @@ import duckdb
 import pandas as pd
 
 from alphaduck.bar_sizes import BarSize
+from alphaduck.contracts import BARS
 from alphaduck.errors import AlphaduckError
-from alphaduck.warehouse import attach, fetch_one, scratch
+from alphaduck.settings import DEFAULT_CALENDAR
+from alphaduck.warehouse import CATALOG, attach, fetch_one, scratch
 from ingest.actions import derive_actions, store_derived
 from ingest.coverage import (
     CoverageKey,
@@ -208,7 +210,7 @@ class IbkrOptions:
     retry_empty: bool = False
     replace: bool = False
     actions: bool = False
-    calendar: str = "XNYS"
+    calendar: str = DEFAULT_CALENDAR
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT  # the adaptive window's ceiling (bars of 1 minute and more)
     timeout: float = 60.0
     connect_timeout: float = 10.0
@@ -776,7 +778,7 @@ def _series_start(
     if covered:
         return covered[0][0]
     last = fetch_one(
-        con, "select max(ts) from wh.raw.bars where symbol = ? and bar_size = ?", [key.symbol, key.bar_size.code]
+        con, f"select max(ts) from {CATALOG}.{BARS} where symbol = ? and bar_size = ?", [key.symbol, key.bar_size.code]
     )[0]
     return last if last is not None else default_start(end, options.bar_size)
 
@@ -909,7 +911,7 @@ def _session_dates(stamps: list) -> list[date]:
 def raw_daily_closes(con: duckdb.DuckDBPyConnection, symbol: str, calendar: str) -> pd.Series:
     """The stored raw daily closes of ``symbol``, indexed by session date."""
     rows = con.execute(
-        "select ts, close from wh.raw.bars where symbol = ? and bar_size = '1d' order by ts", [symbol]
+        f"select ts, close from {CATALOG}.{BARS} where symbol = ? and bar_size = '1d' order by ts", [symbol]
     ).df()
     if rows.empty:
         return pd.Series(dtype="float64")
@@ -1083,7 +1085,7 @@ async def ingest_ibkr(
         # planning reads and writes (tables, stale runs, --replace) in one transaction with the
         # run's first row: a refused plan leaves the warehouse as it was
         con.execute("begin")
-        ensure_tables(con, "wh")
+        ensure_tables(con, CATALOG)
         close_stale_runs(con, found_by=run.run_id)
         plans = await plan_requests(con, session, contracts, options, end=end, now=started_at, reporter=reporter)
         run.record(con, "running")

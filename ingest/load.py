@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alphaduck.errors import AlphaduckError
 from alphaduck.settings import DEFAULT_CALENDAR, DEFAULT_TZ, SAMPLE_DIR
-from alphaduck.warehouse import attach, scratch
+from alphaduck.warehouse import CATALOG, attach, scratch
 from ingest.files import FileOptions, FileStager
 from ingest.series import file_conflict, record_file_series
 from ingest.sessions import validate_calendar, warm_calendar
@@ -136,7 +136,7 @@ def ingest_files(
         attach(con, db)
         con.execute("begin")
         try:
-            ensure_tables(con, "wh")
+            ensure_tables(con, CATALOG)
             close_stale_runs(con, found_by=run_id)
             _refuse_other_kinds(con, paths)
             ingested_at = datetime.now(UTC)

@@ -15,7 +15,7 @@ from datetime import datetime
 import duckdb
 
 from alphaduck.bar_sizes import BarSize
-from alphaduck.warehouse import fetch_one
+from alphaduck.warehouse import CATALOG, fetch_one
 
 # the kinds of bars raw.bars may hold (IB's whatToShow); files hold trade bars
 RAW_KINDS = ("TRADES", "MIDPOINT", "BID", "ASK", "BID_ASK")
@@ -79,7 +79,7 @@ def merged(stored: SeriesKind | None, wanted: SeriesKind) -> SeriesKind:
 
 
 def stored_kind(
-    con: duckdb.DuckDBPyConnection, symbol: str, bar_size: str, *, catalog: str = "wh"
+    con: duckdb.DuckDBPyConnection, symbol: str, bar_size: str, *, catalog: str = CATALOG
 ) -> SeriesKind | None:
     row = fetch_one(
         con,
@@ -97,7 +97,7 @@ def record_series(
     *,
     source: str,
     at: datetime,
-    catalog: str = "wh",
+    catalog: str = CATALOG,
 ) -> None:
     """Insert or update one row of raw.bar_series (inside the caller's transaction)."""
     con.execute(
@@ -111,7 +111,7 @@ def record_series(
 
 
 def record_file_series(
-    con: duckdb.DuckDBPyConnection, keys_table: str, *, source: str, at: datetime, catalog: str = "wh"
+    con: duckdb.DuckDBPyConnection, keys_table: str, *, source: str, at: datetime, catalog: str = CATALOG
 ) -> None:
     """Record the series a file load adds (trade bars, hours unknown); existing ones stay as they are."""
     con.execute(
@@ -125,7 +125,7 @@ def record_file_series(
 
 
 def file_conflict(
-    con: duckdb.DuckDBPyConnection, keys_table: str, *, catalog: str = "wh"
+    con: duckdb.DuckDBPyConnection, keys_table: str, *, catalog: str = CATALOG
 ) -> tuple[str, str, SeriesKind] | None:
     """The first (symbol, bar_size, stored kind) a file's trade bars would overwrite with other bars."""
     row = fetch_one(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
-from alphaduck.warehouse import fetch_one
+from alphaduck.warehouse import CATALOG, fetch_one
 from ingest.sessions import trading_sessions
 
 _VALUES = ("open", "high", "low", "close", "volume")
@@ -36,7 +36,7 @@ def merge_bars(
     *,
     source: str,
     ingested_at: datetime,
-    catalog: str = "wh",
+    catalog: str = CATALOG,
     spans: str | None = None,
 ) -> MergeCounts:
     """Merge the staged bars (one row per key) into raw.bars; unchanged bars are not touched.
@@ -137,7 +137,7 @@ def record_run(
     status: str,
     counts: MergeCounts | None = None,
     error: str | None = None,
-    catalog: str = "wh",
+    catalog: str = CATALOG,
 ) -> None:
     """Insert or update one row of raw.ingest_runs."""
     counts = counts or MergeCounts()
@@ -168,7 +168,7 @@ def record_run(
     )
 
 
-def close_stale_runs(con: duckdb.DuckDBPyConnection, *, found_by: str, catalog: str = "wh") -> int:
+def close_stale_runs(con: duckdb.DuckDBPyConnection, *, found_by: str, catalog: str = CATALOG) -> int:
     """Mark runs still ``running`` as ``interrupted``; returns how many.
 
     Only a writer calls this, and DuckDB lets one process write a warehouse at a time: a run
@@ -188,7 +188,7 @@ def close_stale_runs(con: duckdb.DuckDBPyConnection, *, found_by: str, catalog: 
     return len(rows)
 
 
-def forget_bars(con: duckdb.DuckDBPyConnection, symbol: str, bar_size: str, *, catalog: str = "wh") -> int:
+def forget_bars(con: duckdb.DuckDBPyConnection, symbol: str, bar_size: str, *, catalog: str = CATALOG) -> int:
     """Delete one series' bars and its raw.bar_series row (``--replace``); returns the bars deleted."""
     where, key = "where symbol = ? and bar_size = ?", [symbol, bar_size]
     deleted = fetch_one(con, f"select count(*) from {catalog}.raw.bars {where}", key)[0]
@@ -197,7 +197,7 @@ def forget_bars(con: duckdb.DuckDBPyConnection, symbol: str, bar_size: str, *, c
     return deleted
 
 
-def refresh_sessions(con: duckdb.DuckDBPyConnection, calendar: str, *, catalog: str = "wh") -> None:
+def refresh_sessions(con: duckdb.DuckDBPyConnection, calendar: str, *, catalog: str = CATALOG) -> None:
     """Make raw.trading_sessions cover every day raw.bars spans, for ``calendar``."""
     first, last = fetch_one(con, f"select min(ts), max(ts) from {catalog}.raw.bars")
     if first is None:

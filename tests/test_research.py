@@ -248,3 +248,20 @@ def test_cpcv_training_gives_a_sharpe_per_out_of_sample_path(walked, tmp_path):
         r = pd.concat(pieces)
         assert len(r) == stored.bars[path]
         assert stored.sharpe[path] == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(per_year), rel=1e-9)
+
+
+def test_a_sweep_on_a_walk_forward_run_deflates_the_window_it_chose_on(walked, tmp_path):
+    """A walk-forward run's predictions are all out of sample, but a sweep chooses its
+    configuration on the run's first search window: the chosen one's figures there count
+    every configuration tried (it printed 'deflated Sharpe nan%' before)."""
+    db, models, m = walked
+    copy = tmp_path / "sweep.duckdb"
+    shutil.copy(db, copy)
+    result = run_cli("sweep", "--db", copy, "--models", models, "--grid", "long_quantile=0.6,0.7,0.8",
+                     "--grid", "min_hold=1,2,4", "--reports", tmp_path / "reports")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "nan" not in out and "deflated Sharpe" in out
+    runs = query(copy, "select in_sample_stats from backtest.runs where sweep_id is not null")
+    in_sample = json.loads(runs["in_sample_stats"].iloc[0])
+    assert in_sample["n_trials"] >= 2 and 0.0 <= in_sample["dsr"] < in_sample["psr"]
