@@ -12,6 +12,7 @@ INGEST_RUNS = "raw.ingest_runs"
 TRADING_SESSIONS = "raw.trading_sessions"
 BAR_SIZES = "raw.bar_sizes"
 CORPORATE_ACTIONS = "raw.corporate_actions"  # splits and cash dividends, one row per (symbol, ex_date, kind)
+UNIVERSE = "raw.universe"  # point-in-time index membership: one row per (universe, symbol, from_date) span
 BAR_KEY = ("symbol", "bar_size", "ts")
 
 # -- dbt ----------------------------------------------------------------------------------------------

@@ -75,6 +75,13 @@ reports = click.option(
 seed = click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int, help="Random seed (searches, sampling).")
 
 
+universe = click.option(
+    "--universe", metavar="NAME",
+    help="Use a symbol only while it was a member of this universe (`alphaduck ingest universe`) "
+         "[default: every symbol in the warehouse, today's list: survivorship bias].",
+)  # fmt: skip
+
+
 def symbols(help: str = "Only these symbols (repeatable)."):
     return click.option("--symbol", "symbols", multiple=True, callback=_symbols, metavar="SYMBOL", help=help)
 

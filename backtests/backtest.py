@@ -15,6 +15,7 @@ from alphaduck import trials
 from alphaduck.contracts import CPCV_PREDICTIONS, PREDICTIONS
 from alphaduck.errors import AlphaduckError
 from alphaduck.settings import MODELS_DIR, REPORTS_DIR
+from alphaduck.universe import SURVIVORSHIP_NOTE, load_universe
 from alphaduck.warehouse import Warehouse, relation_exists
 from backtests import data, tables
 from backtests.costs import CostModel
@@ -36,6 +37,7 @@ class BacktestConfig:
     start: str | None = None
     end: str | None = None
     symbols: list[str] = field(default_factory=list)
+    universe: str | None = None  # raw.universe name: symbols only while members (None: today's list)
     run_id: str | None = None
     report: bool = True
     in_sample: bool = True  # also run the model's validation window (vector engine) for comparison
@@ -137,6 +139,11 @@ class Inputs:
     signal: dict | None = None  # its signal analysis (ml.signal_*), if `alphaduck analyze` ran
 
 
+def universe_of(config: BacktestConfig, model) -> str | None:
+    """The universe asked for, else the one the model was trained on (None: today's list)."""
+    return config.universe or (model.metadata.get("universe") if model is not None else None)
+
+
 def load_inputs(warehouse: Warehouse, config: BacktestConfig) -> Inputs:
     """The predictions of one run (newest by default) in the window asked for, the bars of
     their symbols, the calendar, and the model that made them (checked: same warehouse, same
@@ -154,9 +161,12 @@ def load_inputs(warehouse: Warehouse, config: BacktestConfig) -> Inputs:
             raise AlphaduckError(f"run {prediction_run} has predictions for bar sizes {', '.join(bar_sizes)}: pick symbols of one")
         bar_size = bar_sizes[0]
         bars = data.bars_for(con, predictions, bar_size)
+        model = _registered(prediction_run, config.models_dir)
+        universe = universe_of(config, model)
+        if universe:
+            predictions, bars = data.members_only(load_universe(con, universe), predictions, bars)
         calendar = built_features(con).calendar
         signal = data.load_signal_analysis(con, prediction_run)
-        model = _registered(prediction_run, config.models_dir)
         if model is not None:
             from ml.registry import check_fits
 
@@ -184,6 +194,7 @@ def measure(sim: dict, config: BacktestConfig, bars_per_year: float, in_sample: 
     stats |= honesty(result.equity.pct_change().dropna().to_numpy(), bars_per_year)
     returns = result.equity.pct_change().dropna().to_numpy()
     stats["min_track_record_years"] = min_track_record_length(returns) / bars_per_year
+    stats["universe"] = config.universe or SURVIVORSHIP_NOTE
     if config.selection:
         stats |= {"selected_from": config.selection.n_trials, "selection_window": "..".join(config.selection.window)}
         if config.selection.overfitting is not None:
@@ -257,6 +268,7 @@ def run_backtest(db: Warehouse | str | Path | None, config: BacktestConfig) -> B
     """load_inputs -> resolve the strategy -> simulate -> measure -> report -> record."""
     warehouse = Warehouse.of(db)
     inputs = load_inputs(warehouse, config)
+    config = replace(config, universe=universe_of(config, inputs.model))
     per_year = data.bars_per_year(inputs.bars[inputs.bars["ts"] <= inputs.predictions["ts"].max()], inputs.calendar)
     config = replace(config, params=resolve_params(config.params, inputs.model, allow_fill_mismatch=config.allow_fill_mismatch))
     if config.params.threshold_on == "score_pct" and inputs.predictions["score_pct"].isna().all():
@@ -341,7 +353,7 @@ def _in_sample(warehouse: Warehouse, model, config: BacktestConfig) -> dict:
     configuration the sweep tried (the trial ledger holds them)."""
     from backtests.validation import score_validation
 
-    scored = score_validation(warehouse, model)
+    scored = score_validation(warehouse, model, universe=universe_of(config, model))
     sim = simulate(scored.predictions, scored.bars, replace(config, engine="vector"), scored.bars_per_year)
     result = sim["result"]
     stats = compute_stats(result.equity, result.transactions, result.positions, sim["prices"], bars_per_year=scored.bars_per_year)

@@ -85,6 +85,7 @@ flat_at_close, fill (next_open|next_close; default: the fill the model's labels 
 @click.option("--start", metavar="DATE", help="First decision date.")
 @click.option("--end", metavar="DATE", help="Last decision date.")
 @options.symbols(help="Trade these symbols only (repeatable).")
+@options.universe
 @click.option("--run-id", callback=options.safe_name, help="Name this backtest (re-using a name replaces that run).")
 @click.option("--allow-fill-mismatch", is_flag=True,
               help="Trade a fill other than the one the model's labels measure (refused by default).")
@@ -92,7 +93,7 @@ flat_at_close, fill (next_open|next_close; default: the fill the model's labels 
 @options.reports
 @options.models
 @options.quiet
-def backtest(db, prediction_run, engine, params, capital, costs, start, end, symbols, run_id, allow_fill_mismatch, no_report, reports_dir, models_dir, quiet) -> None:  # fmt: skip
+def backtest(db, prediction_run, engine, params, capital, costs, start, end, symbols, universe, run_id, allow_fill_mismatch, no_report, reports_dir, models_dir, quiet) -> None:  # fmt: skip
     """Backtest a model's predictions with bt: signals, costs, results in backtest.*, an HTML report."""
     from rich.console import Console
 
@@ -101,7 +102,7 @@ def backtest(db, prediction_run, engine, params, capital, costs, start, end, sym
     config = BacktestConfig(
         prediction_run=prediction_run, engine=engine, params=_strategy(params), initial_capital=capital,
         costs=costs, start=start, end=end,
-        symbols=symbols, run_id=run_id, report=not no_report, reports_dir=reports_dir, models_dir=models_dir,
+        symbols=symbols, universe=universe, run_id=run_id, report=not no_report, reports_dir=reports_dir, models_dir=models_dir,
         allow_fill_mismatch=allow_fill_mismatch,
     )  # fmt: skip
     console = Console()
@@ -141,11 +142,12 @@ sizing fixed,confidence; flat_at_close false,true. Any strategy parameter can be
 @click.option("--workers", default=os.cpu_count() or 1, show_default=True, type=click.IntRange(min=1),
               help="Configurations evaluated at once.")
 @cost_options
+@options.universe
 @options.models
 @options.reports
 @options.quiet
-def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, capital, costs, models_dir, reports_dir,
-          quiet) -> None:  # fmt: skip
+def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, capital, costs, universe, models_dir,
+          reports_dir, quiet) -> None:  # fmt: skip
     """Choose strategy parameters on the validation window (vector engine), then backtest the
     choice with bt on the test window, with its deflated Sharpe."""
     from rich.console import Console
@@ -161,8 +163,7 @@ def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, cap
         raise click.BadParameter(str(exc), param_hint="--grid") from exc
     config = SweepConfig(
         model_run=model_run, grid=grid, fixed=_strategy(fixed), random=random_n, seed=seed, metric=metric, workers=workers,
-        capital=capital, costs=costs, models_dir=models_dir,
-        reports_dir=reports_dir,
+        capital=capital, costs=costs, models_dir=models_dir, reports_dir=reports_dir, universe=universe,
     )  # fmt: skip
     console = Console()
     with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True,

@@ -14,6 +14,7 @@ import pandas as pd
 from alphaduck.contracts import CPCV_PREDICTIONS, PREDICTIONS
 from alphaduck.errors import AlphaduckError
 from alphaduck.features import FEATURE_TABLE
+from alphaduck.universe import Universe
 from alphaduck.warehouse import symbol_window_filter
 
 
@@ -53,6 +54,22 @@ def load_cpcv_predictions(con: duckdb.DuckDBPyConnection, run_id: str, *, symbol
         [run_id, *window],
     ).df()
     return as_probability(frame) if not frame.empty else frame
+
+
+def members_only(universe: Universe, predictions: pd.DataFrame, bars: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Predictions and bars of symbols only while they were members of ``universe``: outside
+    it a symbol is not tradable (nor in the benchmark), and a position is closed at its last
+    bar as a member (``leaves``), as at a delisting. A decision on that last bar would be
+    filled outside the universe, so it is not made."""
+    leaves = universe.leaves(bars)
+    kept = bars[universe.member_mask(bars)].assign(leaves=leaves)
+    leaving = kept.loc[kept["leaves"], ["symbol", "ts"]]
+    predictions = universe.keep(predictions)
+    predictions = predictions.merge(leaving.assign(_leaving=True), on=["symbol", "ts"], how="left")
+    predictions = predictions[predictions["_leaving"].isna()].drop(columns="_leaving").reset_index(drop=True)
+    if predictions.empty:
+        raise AlphaduckError(f"no predictions of members of {universe.name} in the window: its spans do not meet the predictions'")
+    return predictions, kept.reset_index(drop=True)
 
 
 def latest_prediction_run(con: duckdb.DuckDBPyConnection) -> str:

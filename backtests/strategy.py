@@ -215,6 +215,9 @@ def make_panel(predictions: pd.DataFrame, bars: pd.DataFrame) -> Panel:
     symbols = list(proba.columns)
     opens = matrix("open")[symbols]
     has_bar = opens.notna().to_numpy()
+    last_bar = last_bars(has_bar)
+    if "leaves" in merged:  # --universe: a symbol leaving it is closed there, as at a delisting
+        last_bar |= matrix("leaves")[symbols].fillna(False).to_numpy(bool)
     return Panel(
         index=pd.DatetimeIndex(proba.index),
         symbols=symbols,
@@ -223,7 +226,7 @@ def make_panel(predictions: pd.DataFrame, bars: pd.DataFrame) -> Panel:
         score_pct=matrix("score_pct")[symbols].to_numpy(float),
         has_bar=has_bar,
         last_of_session=matrix("last_of_session")[symbols].fillna(False).to_numpy(bool),
-        last_bar=last_bars(has_bar),
+        last_bar=last_bar,
         open=opens.to_numpy(float),
         close=matrix("close")[symbols].to_numpy(float),
     )
@@ -303,11 +306,12 @@ def topk_weights(panel: Panel, params: StrategyParams) -> tuple[np.ndarray, np.n
             end = rows[k + 1] if k + 1 < len(rows) else n_bars
             current = fills[row]
             weights[row:end, j] = current
-    # a symbol that stops trading is sold on its last bar and never held after it
+    # a symbol that stops trading is sold on its last bar and not held until it trades again
+    # (a symbol that left a universe and came back)
     for j in range(n_symbols):
-        ends = np.flatnonzero(panel.last_bar[:, j])
-        if len(ends):
-            weights[ends[0] :, j] = 0.0
+        for end in np.flatnonzero(panel.last_bar[:, j]):
+            back = np.flatnonzero(panel.has_bar[end + 1 :, j] & ~panel.has_bar[end:-1, j])
+            weights[end : end + 1 + back[0] if len(back) else None, j] = 0.0
     return weights, np.sign(weights).astype(np.int8)
 
 

@@ -227,6 +227,7 @@ class SweepConfig:
     costs: CostModel = field(default_factory=CostModel)
     models_dir: Path = MODELS_DIR
     reports_dir: Path = REPORTS_DIR
+    universe: str | None = None  # default: the model's
 
 
 @dataclass
@@ -254,7 +255,8 @@ def sweep_and_backtest(db, config: SweepConfig, *, on_done: Callable[[], None] |
     base = resolve_params(config.fixed, model)  # the fill; each configuration sets its own quantiles
     configs = configurations(config.grid, random=config.random, seed=config.seed)
     started = time.perf_counter()
-    scored = score_validation(warehouse, model)
+    universe = config.universe or model.metadata.get("universe")
+    scored = score_validation(warehouse, model, universe=universe)
     panel = make_panel(scored.predictions, scored.bars)
     try:
         results = run_sweep(panel, configs, base=base, costs=config.costs, capital=config.capital,
@@ -284,7 +286,7 @@ def sweep_and_backtest(db, config: SweepConfig, *, on_done: Callable[[], None] |
     outcome = run_backtest(warehouse, BacktestConfig(
         prediction_run=model.run_id, params=replace(base, **best.parameters), costs=config.costs,
         initial_capital=config.capital, selection=selection, reports_dir=config.reports_dir,
-        models_dir=config.models_dir, start=model.metadata["windows"]["test"][0],
+        models_dir=config.models_dir, start=model.metadata["windows"]["test"][0], universe=universe,
     ))  # fmt: skip
     record_sweep(warehouse, sweep_id, model.run_id, scored.window, results, best.config_id, outcome.run_id, stats)
     return SweepOutcome(sweep_id, scored.window, results, ranked, best, seconds, outcome, stats)

@@ -26,8 +26,9 @@ class ScoredWindow:
     window: tuple[str, str]
 
 
-def score_validation(db: Warehouse | str | Path | None, model) -> ScoredWindow:
-    """The model's validation window: its feature rows scored by the model, and the bars."""
+def score_validation(db: Warehouse | str | Path | None, model, *, universe: str | None = None) -> ScoredWindow:
+    """The model's validation window: its feature rows scored by the model, and the bars
+    (of ``universe``'s members only, when given)."""
     from alphaduck.features import built_features
     from ml import data as feature_data
     from ml.registry import check_fits
@@ -50,5 +51,9 @@ def score_validation(db: Warehouse | str | Path | None, model) -> ScoredWindow:
         predictions = pd.DataFrame({"symbol": frame["symbol"], "ts": frame["ts"], "proba_up": score, "score": raw,
                                     "score_pct": model.score_percentile(frame["ts"], raw)})  # fmt: skip
         bars = data.bars_for(con, predictions, model.metadata["bar_size"])
+        if universe:
+            from alphaduck.universe import load_universe
+
+            predictions, bars = data.members_only(load_universe(con, universe), predictions, bars)
         per_year = data.bars_per_year(bars[bars["ts"] <= predictions["ts"].max()], calendar)
     return ScoredWindow(predictions, bars, per_year, (start, end))

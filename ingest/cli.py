@@ -200,6 +200,39 @@ def actions_command(paths: tuple[Path, ...], calendar: str, db: str, quiet: bool
 
 
 @ingest.command(
+    name="universe",
+    epilog="""\b
+Examples:
+  alphaduck ingest universe dow30_members.csv --name dow30
+  alphaduck train --universe dow30 && alphaduck backtest --universe dow30
+""",
+)
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--name", required=True, help="The universe's name, e.g. dow30 (what --universe takes).")
+@options.db
+@options.quiet
+def universe_command(paths: tuple[Path, ...], name: str, db: str, quiet: bool) -> None:
+    """Load point-in-time index membership from CSV or Parquet into raw.universe.
+
+    Columns: symbol, from_date (first session as a member) and to_date (last session as a
+    member; empty while it still is). A symbol that left and came back has one row per
+    span. The files are the universe's whole history: loading them replaces what the
+    warehouse held under --name. `train`, `sweep` and `backtest` with --universe NAME use
+    a symbol only while it was a member.
+    """
+    from ingest.universe import ingest_universe_files
+
+    result = ingest_universe_files(list(paths), name=name, db=db)
+    if not quiet:
+        click.echo(
+            f"universe {result.name}: {result.rows_read:,} membership spans of {result.symbols:,} symbols loaded "
+            f"({result.counts.updated:,} replaced), run {result.run_id}, warehouse {db}"
+        )
+
+
+@ingest.command(
     name="sample",
     epilog="""\b
 Examples:

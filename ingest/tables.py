@@ -92,6 +92,18 @@ create table if not exists {c}raw.corporate_actions (
 )
 """
 
+UNIVERSE_DDL = """
+create table if not exists {c}raw.universe (
+    universe varchar not null,        -- a name, e.g. dow30
+    symbol varchar not null,
+    from_date date not null,          -- first session as a member
+    to_date date,                     -- last session as a member; null while it still is
+    source varchar not null,
+    ingested_at timestamptz not null,
+    primary key (universe, symbol, from_date)
+)
+"""
+
 BAR_SIZES_DDL = """
 create table if not exists {c}raw.bar_sizes (
     bar_size varchar primary key,     -- the code raw.bars stores: 30min, 1h, 1d
@@ -126,6 +138,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, catalog: str | None = None) ->
         BAR_SERIES_DDL,
         INGEST_COVERAGE_DDL,
         CORPORATE_ACTIONS_DDL,
+        UNIVERSE_DDL,
     ):
         con.execute(ddl.format(c=prefix))
     if not series_existed:

@@ -39,6 +39,7 @@ Examples:
 @options.db
 @options.bar_size(help="Bar size to train on (default: the only one in the feature table).")
 @options.symbols(help="Train on these symbols only (repeatable).")
+@options.universe
 @click.option("--objective", type=click.Choice(("classification", "regression", "lambdarank")), default="classification",
               show_default=True, help="lambdarank: LightGBM's ranker, one query per timestamp, on cross-sectional ranks.")
 @click.option("--label", type=click.Choice(("direction", "fwd_return", "xs_rank", "xs_excess")),
@@ -72,7 +73,7 @@ Examples:
 @click.option("--search-each-fold", is_flag=True, help="Walk-forward: search hyperparameters in every fold (default: the first only).")
 @options.models
 @options.quiet
-def train_command(db, bar_size, symbols, objective, label, horizon, n_iter, n_splits, cv, cv_groups, cv_test_groups,
+def train_command(db, bar_size, symbols, universe, objective, label, horizon, n_iter, n_splits, cv, cv_groups, cv_test_groups,
                   embargo, seed, test_fraction,
                   valid_fraction, test_start, valid_start, calibrate, skip_gate, walk_forward, step, window, train_sessions,
                   valid_sessions, first_test, search_each_fold, models_dir, quiet) -> None:  # fmt: skip
@@ -83,7 +84,7 @@ def train_command(db, bar_size, symbols, objective, label, horizon, n_iter, n_sp
     from ml.train import TrainOptions, metrics_table, train
 
     opts = TrainOptions(
-        bar_size=bar_size.code if bar_size else None, symbols=symbols, objective=objective, label=label, horizon=horizon,
+        bar_size=bar_size.code if bar_size else None, symbols=symbols, universe=universe, objective=objective, label=label, horizon=horizon,
         n_iter=n_iter, n_splits=n_splits, cv=cv, cv_groups=cv_groups, cv_test_groups=cv_test_groups, embargo=embargo,
         seed=seed, test_fraction=test_fraction,
         valid_fraction=valid_fraction, test_start=test_start, valid_start=valid_start, calibrate=calibrate,

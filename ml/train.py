@@ -33,6 +33,7 @@ from alphaduck import trials
 from alphaduck.errors import AlphaduckError, ChecksFailedError
 from alphaduck.features import BuiltFeatures, built_features, label_column
 from alphaduck.settings import DEFAULT_SEED, PROJECT_ROOT
+from alphaduck.universe import load_universe
 from alphaduck.warehouse import Warehouse, warehouse_id
 from ml import data as feature_data
 from ml.metrics import evaluate, information_coefficient
@@ -83,6 +84,7 @@ SEARCH_SPACE = {
 class TrainOptions:
     bar_size: str | None = None
     symbols: list[str] = field(default_factory=list)
+    universe: str | None = None  # raw.universe name: a symbol's rows only while it was a member
     objective: str = "classification"
     label: str | None = None  # label kind (direction, fwd_return, xs_rank, xs_excess); default per objective
     horizon: int | None = None  # bars held after the fill; default dbt var label_horizon
@@ -260,7 +262,8 @@ def load_training_data(warehouse: Warehouse, opts: TrainOptions) -> TrainingData
         label = label_column(opts.label_kind, horizon)
         loaded = feature_data.load_features(con, bar_size=bar_size, symbols=opts.symbols or None,
                                             labels=[label, return_label])  # fmt: skip
-    frame = loaded.frame
+        universe = load_universe(con, opts.universe) if opts.universe else None
+    frame = loaded.frame if universe is None else universe.keep(loaded.frame).reset_index(drop=True)
     if frame.empty:
         what = f" for {', '.join(opts.symbols)}" if opts.symbols else ""
         raise AlphaduckError(f"no warmed-up {bar_size} feature rows{what}: ingest more history and run `alphaduck build`")
@@ -599,6 +602,7 @@ def common_metadata(warehouse: Warehouse, data: TrainingData, opts: TrainOptions
         "embargo": data.embargo,
         "bar_size": data.bar_size,
         "symbols": sorted(data.frame["symbol"].unique().tolist()),
+        "universe": opts.universe,  # None: every symbol in the warehouse (survivorship bias)
         "features": data.features,
         "dbt_vars": data.built.vars,  # what the feature table was built with (marts.feature_builds)
         "dbt_manifest_sha256": _file_hash(PROJECT_ROOT / "target" / "manifest.json"),

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alphaduck.warehouse import connect
+from alphaduck.warehouse import Warehouse, connect
 from backtests.backtest import BacktestConfig, simulate
 from backtests.costs import CostModel
 from backtests.stats import round_trips
 from backtests.strategy import StrategyParams, target_weights
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, snapshot
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
@@ -392,3 +392,67 @@ def test_a_delisted_symbol_is_closed_at_its_last_bar(dow_predicted, tmp_path):
         exit_ts, is_open = held[engine]
         assert not is_open and exit_ts == last_bar, (engine, exit_ts, last_bar)
     np.testing.assert_allclose(held["vector_equity"], held["bt_equity"], rtol=1e-9)
+
+
+DOW30_MEMBERSHIP = ROOT / "data" / "sample" / "dow30_membership_1999-11_2023-03.csv"
+
+
+def test_a_point_in_time_universe_trades_a_symbol_only_while_it_was_a_member(dow_predicted, tmp_path):
+    """The Dow 30 file holds today's members: without a universe the backtest trades DOW,
+    AMGN, CRM and HON before they joined the index and says so (survivorship); with the real
+    membership spans it never holds one before it joined, its benchmark neither, and a
+    model trained on the universe learns from members' rows only."""
+    from alphaduck.universe import load_universe
+    from ml.train import TrainOptions, load_training_data
+
+    db, models, _ = dow_predicted
+    copy = tmp_path / "universe.duckdb"
+    shutil.copy(db, copy)
+    loaded = run_cli("ingest", "universe", DOW30_MEMBERSHIP, "--name", "dow30", "--db", copy)
+    assert loaded.exit_code == 0 and "31 membership spans of 30 symbols" in loaded.output, loaded.output
+    joined = {"DOW": "2019-04-02", "AMGN": "2020-08-31", "CRM": "2020-08-31", "HON": "2020-08-31"}
+    runs = {}
+    for name, extra in (("today", ()), ("pit", ("--universe", "dow30"))):
+        result = run_cli("backtest", "--db", copy, "--models", models, "--engine", "vector", "--run-id", name,
+                         "--param", "long_quantile=0.6", "--no-report", *extra)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        con = connect(copy, read_only=True)
+        trades = con.execute("select symbol, entry_ts as ts from backtest.trades where run_id = ?", [name]).df()
+        stats, benchmark = (json.loads(x) for x in con.execute(
+            "select stats, benchmark_stats from backtest.runs where run_id = ?", [name]).fetchone())  # fmt: skip
+        con.close()
+        runs[name] = (trades, stats | {"benchmark_total_return": benchmark["total_return"]})
+    early = {n: sum(((t["symbol"] == s) & (pd.to_datetime(t["ts"], utc=True) < pd.Timestamp(d, tz="UTC"))).sum()
+                    for s, d in joined.items()) for n, (t, _) in runs.items()}  # fmt: skip
+    assert early["today"] > 0 and early["pit"] == 0, early
+    assert "survivorship" in runs["today"][1]["universe"] and runs["pit"][1]["universe"] == "dow30"
+    assert not (runs["pit"][0]["symbol"] == "SPY").any()  # not a member of the index
+    # the benchmark holds members only: it differs from today's list
+    assert runs["pit"][1]["benchmark_total_return"] != runs["today"][1]["benchmark_total_return"]
+    with Warehouse.of(copy).reader() as con:
+        universe = load_universe(con, "dow30")
+    data = load_training_data(Warehouse.of(copy), TrainOptions(universe="dow30"))
+    amgn = data.frame[data.frame["symbol"] == "AMGN"]
+    assert pd.to_datetime(amgn["ts"], utc=True).min() >= pd.Timestamp("2020-08-31", tz="UTC")
+    assert "SPY" not in set(data.frame["symbol"]) and universe.spans["symbol"].nunique() == 30
+
+
+def test_a_bad_membership_file_is_one_line_and_changes_nothing(dow_predicted, tmp_path):
+    db, _, _ = dow_predicted
+    copy = tmp_path / "bad.duckdb"
+    shutil.copy(db, copy)
+    before = snapshot(copy)
+    cases = {
+        "symbol,from_date,to_date\nAAPL,2015-03-19,2014-01-02\n": "line 2, column to_date: 2014-01-02 is before its from date",
+        "symbol,from_date\nAAPL,2015-13-45\n": "line 2, column from_date: cannot parse '2015-13-45' as a date",
+        "symbol,from_date,to_date\nHON,1999-11-01,2008-02-15\nHON,2005-01-03,\n": "line 3: HON's membership overlaps the one at",
+        "ticker,since\nAAPL,2015-03-19\n": "missing column 'from_date'",
+    }
+    for n, (text, message) in enumerate(cases.items()):
+        path = tmp_path / f"members{n}.csv"
+        path.write_text(text)
+        result = run_cli("ingest", "universe", path, "--name", "dow30", "--db", copy)
+        assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    unknown = run_cli("backtest", "--db", copy, "--universe", "dow31", "--no-report")
+    assert unknown.exit_code == 2 and "--universe dow31" in unknown.output
+    assert snapshot(copy) == before
