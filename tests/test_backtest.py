@@ -456,3 +456,27 @@ def test_a_bad_membership_file_is_one_line_and_changes_nothing(dow_predicted, tm
     unknown = run_cli("backtest", "--db", copy, "--universe", "dow31", "--no-report")
     assert unknown.exit_code == 2 and "--universe dow31" in unknown.output
     assert snapshot(copy) == before
+
+
+@pytest.mark.parametrize("kind", ["threshold", "topk"])
+def test_a_symbol_that_leaves_the_universe_is_closed_and_trades_again_when_it_comes_back(kind):
+    """B is the better symbol throughout, but a member only on bars 0-7 and 13-19: it is held
+    until bar 7 (its last as a member), never in the gap, and bought again after it rejoins."""
+    from alphaduck.universe import Universe
+    from backtests.data import members_only
+
+    ts = pd.date_range("2024-01-02 14:30", periods=20, freq="D", tz="UTC")
+    bars = pd.DataFrame([{"symbol": s, "ts": t, "open": 10.0, "close": 10.0, "last_of_session": True}
+                         for s in ("A", "B") for t in ts])  # fmt: skip
+    predictions = bars[["symbol", "ts"]].assign(proba_up=np.where(bars["symbol"] == "B", 0.9, 0.7))
+    predictions["score"] = predictions["proba_up"]
+    spans = pd.DataFrame({"symbol": ["A", "B", "B"], "from_date": pd.to_datetime([ts[0].date(), ts[0].date(), ts[13].date()]),
+                          "to_date": pd.to_datetime([None, ts[7].date(), None])})  # fmt: skip
+    kept_predictions, kept_bars = members_only(Universe("test", spans), predictions, bars)
+    assert len(kept_bars) == 20 + 15 and bool(kept_bars.loc[(kept_bars.symbol == "B") & (kept_bars.ts == ts[7]), "leaves"].iloc[0])
+    params = StrategyParams(kind=kind, topk=1, n_drop=1) if kind == "topk" else StrategyParams(long_threshold=0.8)
+    signals = target_weights(kept_predictions, kept_bars, params)
+    b = signals[signals.symbol == "B"].set_index("fill_ts")["target_weight"]
+    assert b.loc[ts[1] : ts[6]].gt(0).all()  # held while a member
+    assert b.loc[ts[7]] == 0 and b.loc[ts[13]] == 0 and not b.loc[ts[8] : ts[12]].size  # closed on its last bar, no bar in the gap
+    assert b.loc[ts[14] :].gt(0).any()  # bought again once it rejoined
