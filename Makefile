@@ -42,7 +42,7 @@ demo: install
 	@echo "Browse runs, symbols, the model and data quality: $(BIN)/alphaduck dashboard  (then open http://127.0.0.1:8050)"
 
 test: install browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 	$(MAKE) --no-print-directory smoke
 
 # The pipeline as a user runs it, on the bundled sample in a scratch warehouse: ingest ->
