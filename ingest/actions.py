@@ -25,6 +25,7 @@ import pandas as pd
 from alphaduck.errors import AlphaduckError
 from alphaduck.warehouse import CATALOG, attach, fetch_one, scratch
 from ingest.files import (
+    DATES,
     NUMBERS,
     TEXT,
     ColumnType,
@@ -50,7 +51,7 @@ ACTION_ALIASES: dict[str, tuple[str, ...]] = {
 }
 ACTION_TYPES: dict[str, ColumnType] = {
     "symbol": TEXT,
-    "ex_date": ColumnType(("VARCHAR", "DATE", "TIMESTAMP"), "dates or text"),
+    "ex_date": DATES,
     "split_ratio": NUMBERS,
     "cash_dividend": NUMBERS,
 }

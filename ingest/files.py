@@ -76,6 +76,7 @@ class ColumnType:
 
 NUMBERS = ColumnType((*_INTEGER_TYPES, "FLOAT", "DOUBLE", "DECIMAL", "VARCHAR"), "numbers")
 TEXT = ColumnType(("VARCHAR", *_INTEGER_TYPES), "text")
+DATES = ColumnType(("VARCHAR", "DATE", "TIMESTAMP"), "dates or text")
 ACCEPTED_TYPES: dict[str, ColumnType] = {
     **{c: NUMBERS for c in (*NUMERIC, "bar_count")},
     "ts": ColumnType(("VARCHAR", "DATE", "TIMESTAMP"), "timestamps, dates or text"),

@@ -21,6 +21,7 @@ from alphaduck.contracts import UNIVERSE
 from alphaduck.errors import AlphaduckError
 from alphaduck.warehouse import CATALOG, attach, fetch_one, scratch
 from ingest.files import (
+    DATES,
     TEXT,
     ColumnType,
     StagedFiles,
@@ -40,7 +41,6 @@ UNIVERSE_ALIASES: dict[str, tuple[str, ...]] = {
     "from_date": ("from_date", "from", "start", "start_date", "added", "date_added"),
     "to_date": ("to_date", "to", "end", "end_date", "removed", "date_removed"),
 }
-DATES = ColumnType(("VARCHAR", "DATE", "TIMESTAMP"), "dates or text")
 UNIVERSE_TYPES: dict[str, ColumnType] = {"symbol": TEXT, "from_date": DATES, "to_date": DATES}
 
 
