@@ -18,10 +18,7 @@ from alphaduck.contracts import UNIVERSE
 from alphaduck.errors import AlphaduckError
 from alphaduck.warehouse import relation_exists
 
-SURVIVORSHIP_NOTE = (
-    "symbols: every symbol in the warehouse over the whole window, not point-in-time membership "
-    "(survivorship bias: pass --universe NAME after `alphaduck ingest universe`)"
-)
+SURVIVORSHIP_NOTE = "today's list, not point-in-time (survivorship bias; see --universe)"
 
 
 @dataclass(frozen=True)

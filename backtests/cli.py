@@ -125,10 +125,12 @@ def backtest(db, prediction_run, engine, params, capital, costs, start, end, sym
 Examples:
   alphaduck sweep                                          # the default grid (256 configurations)
   alphaduck sweep --grid long_quantile=0.7,0.8,0.9 --grid min_hold=1,3,6
+  alphaduck sweep --param kind=topk                        # 18 top-k portfolios (topk, n_drop, rebalance)
   alphaduck sweep --random 100 --seed 3 --metric calmar
 \b
 Default grid: long_quantile 0.6,0.7,0.8,0.9; min_hold 1,2,4,8; cooldown 0,2; max_hold none,13;
-sizing fixed,confidence; flat_at_close false,true. Any strategy parameter can be a --grid.
+sizing fixed,confidence; flat_at_close false,true; with --param kind=topk or long_short:
+topk 3,5,8; n_drop 1,2; rebalance 1,5,20. Any strategy parameter can be a --grid.
 """,
 )
 @options.db
@@ -155,14 +157,15 @@ def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, cap
     from rich.table import Table
 
     from backtests.backtest import summary_table
-    from backtests.sweep import SweepConfig, parse_grid, sweep_and_backtest
+    from backtests.sweep import SweepConfig, default_grid, parse_grid, sweep_and_backtest
 
     try:
-        grid = parse_grid(list(grid_pairs))
+        fixed_params = _strategy(fixed)
+        grid = parse_grid(list(grid_pairs), base=default_grid(fixed_params.kind))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--grid") from exc
     config = SweepConfig(
-        model_run=model_run, grid=grid, fixed=_strategy(fixed), random=random_n, seed=seed, metric=metric, workers=workers,
+        model_run=model_run, grid=grid, fixed=fixed_params, random=random_n, seed=seed, metric=metric, workers=workers,
         capital=capital, costs=costs, models_dir=models_dir, reports_dir=reports_dir, universe=universe,
     )  # fmt: skip
     console = Console()

@@ -55,7 +55,7 @@ STAT_LABELS = {
     "min_backtest_years": ("minimum backtest length for that Sharpe (years)", "{:.1f}"),
     "selection_years": ("  the window it was chosen on (years)", "{:.1f}"),
     "min_track_record_years": ("minimum track record for this Sharpe (years)", "{:.1f}"),
-    "universe": ("symbols traded (point-in-time universe?)", "{}"),
+    "universe": ("symbols: universe", "{}"),
     "cpcv_paths": ("CPCV out-of-sample paths of the search window", "{:d}"),
     "cpcv_groups": ("CPCV groups (N) and test groups per split (k)", "{}"),
     "cpcv_sharpe_median": ("Sharpe on those paths, median", "{:.2f}"),

@@ -43,7 +43,19 @@ DEFAULT_GRID: dict[str, list] = {
     "sizing": ["fixed", "confidence"],
     "flat_at_close": [False, True],
 }
+# a ranking portfolio (topk, long_short) ignores the threshold rules: sweeping them would
+# only repeat the same configuration (the trial ledger would count it once anyway)
+DEFAULT_RANKING_GRID: dict[str, list] = {
+    "topk": [3, 5, 8],
+    "n_drop": [1, 2],
+    "rebalance": [1, 5, 20],
+}
 METRICS = ("sharpe", "total_return", "calmar")
+
+
+def default_grid(kind: str) -> dict[str, list]:
+    """The parameters worth sweeping for a strategy kind."""
+    return dict(DEFAULT_GRID if kind == "threshold" else DEFAULT_RANKING_GRID)
 
 
 @dataclass

@@ -258,11 +258,12 @@ def test_a_sweep_on_a_walk_forward_run_deflates_the_window_it_chose_on(walked, t
     db, models, m = walked
     copy = tmp_path / "sweep.duckdb"
     shutil.copy(db, copy)
-    result = run_cli("sweep", "--db", copy, "--models", models, "--grid", "long_quantile=0.6,0.7,0.8",
-                     "--grid", "min_hold=1,2,4", "--reports", tmp_path / "reports")  # fmt: skip
+    result = run_cli("sweep", "--db", copy, "--models", models, "--param", "kind=topk", "--grid", "topk=2,3",
+                     "--reports", tmp_path / "reports")  # fmt: skip
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
-    assert "nan" not in out and "deflated Sharpe" in out
+    # a ranking portfolio sweeps the ranking parameters only: 2 x 2 x 3, no threshold rules
+    assert "12 configurations" in out and "nan" not in out and "deflated Sharpe" in out
     runs = query(copy, "select in_sample_stats from backtest.runs where sweep_id is not null")
     in_sample = json.loads(runs["in_sample_stats"].iloc[0])
     assert in_sample["n_trials"] >= 2 and 0.0 <= in_sample["dsr"] < in_sample["psr"]
