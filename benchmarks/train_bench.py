@@ -4,15 +4,21 @@
 few features), LightGBM as ml.train configures it (2 threads, deterministic):
   1. one fit of 100, 200 and 400 trees (the search space's settings), 31 leaves;
   2. a small search: RandomizedSearchCV, 4 settings x 3 purged folds;
-  3. peak resident memory of the process.
+  3. peak resident memory of the process;
+  4. training under load (issue 18): a 200k x 40 fit of 100 trees, quiet and beside two
+     busy processes, with OpenMP's ACTIVE wait (LightGBM's default) and alphaduck's
+     PASSIVE one, each in a fresh process; the target is <= 2x its fair share of the
+     cores (two busy processes + this one on 2 cores: fair = 2x the quiet time).
 
-    python benchmarks/train_bench.py [--rows 1000000] [--features 40]
+    python benchmarks/train_bench.py [--rows 1000000] [--features 40] [--skip-load]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=40)
+    parser.add_argument("--skip-load", action="store_true", help="Skip the training-under-load figures.")
     args = parser.parse_args()
     from sklearn.model_selection import RandomizedSearchCV
 
@@ -62,6 +69,44 @@ def main() -> None:
     search.fit(X, y, groups=ts)
     print(f"  search, 4 settings x 3 purged folds:      {time.perf_counter() - started:6.2f} s   (best AUC {search.best_score_:.4f})")
     print(f"  peak resident memory:                     {peak_rss_gb():6.2f} GB  (target <= 3 GB)")
+    if not args.skip_load:
+        under_load()
+
+
+FIT_ONE = """
+import time, numpy as np
+from ml.train import _estimator
+rng = np.random.default_rng(3)
+X = rng.normal(size=(200_000, 40)).astype(np.float32)
+y = (0.05 * X[:, 0] + rng.normal(size=200_000) > 0).astype(int)
+started = time.perf_counter()
+_estimator("classification", 7, n_estimators=100).fit(X, y)
+print(time.perf_counter() - started)
+"""
+
+
+def fit_seconds(policy: str) -> float:
+    """One 200k x 40, 100-tree fit in a fresh process with OMP_WAIT_POLICY=policy."""
+    env = os.environ | {"OMP_WAIT_POLICY": policy, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", FIT_ONE], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def under_load() -> None:
+    print("training under load: 200k x 40, 100 trees, 2 threads (peer: 1.6 s quiet, 41 s ACTIVE beside 2 busy, "
+          "6.2 s PASSIVE there; target <= 2x fair share)")  # fmt: skip
+    quiet = {policy: fit_seconds(policy) for policy in ("ACTIVE", "PASSIVE")}
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        time.sleep(1)
+        loaded = {policy: fit_seconds(policy) for policy in ("ACTIVE", "PASSIVE")}
+    finally:
+        for process in busy:
+            process.kill()
+    for policy in ("ACTIVE", "PASSIVE"):
+        fair = 2 * quiet[policy]
+        print(f"  {policy:<8} quiet {quiet[policy]:6.2f} s, beside 2 busy {loaded[policy]:6.2f} s = "
+              f"{loaded[policy] / fair:4.1f}x fair share{'  (alphaduck)' if policy == 'PASSIVE' else ''}")
 
 
 if __name__ == "__main__":
