@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from alphaduck.cli import main
+from alphaduck.warehouse import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_30MIN = ROOT / "data" / "sample" / "us24_30min_rth_2025-05_2026-03.csv.gz"
@@ -185,3 +186,56 @@ def eth_minute_csv(path: Path, *, sessions: int = 4, seed: int = 3, symbol: str 
         price = closes[-1]
     pd.concat(frames).to_csv(path, index=False)
     return path
+
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+def headless_chromium(*, offline: bool = True, window: str | None = None):
+    """Headless Chromium (Debian's, `make browser`) keeping its console log. ``offline``:
+    every host name resolves to nothing but localhost and there is no proxy, so a page that
+    loads anything from the network shows it as an error."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    flags = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]  # fmt: skip
+    if offline:
+        flags += ["--no-proxy-server", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost"]
+    if window:
+        flags.append(f"--window-size={window}")
+    for flag in flags:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+def query(db, sql: str, params=None) -> list[tuple]:
+    """Rows of a query on a warehouse file, opened read-only (under one catalog name, so a
+    file called ml.duckdb does not shadow the ml schema)."""
+    con = connect(db, read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def query_frame(db, sql: str, params=None):
+    """A query on a warehouse file, opened read-only, as a DataFrame."""
+    con = connect(db, read_only=True)
+    try:
+        return con.execute(sql, params or []).df()
+    finally:
+        con.close()
+
+
+def execute(db, *statements: str) -> None:
+    """Run statements on a warehouse file (to plant a defect)."""
+    con = connect(db)
+    try:
+        for sql in statements:
+            con.execute(sql)
+    finally:
+        con.close()

@@ -14,19 +14,11 @@ from alphaduck.bar_sizes import parse_bar_size
 from ingest.actions import derive_actions
 from ingest.ibkr import IB_LIBRARIES, IB_LIBRARY_ENV_VAR, IbkrOptions, ingest_ibkr
 from ingest.pacing import FakeClock
-from tests.conftest import ROOT, run_cli, snapshot
+from tests.conftest import ROOT, query, run_cli, snapshot
 from tests.fake_ib import FakeGateway, adjusted_frame, sample_frame
 
 SPLITS = ROOT / "data" / "sample" / "dow30_splits_1999-11_2023-03.csv"
 DOW30 = ROOT / "data" / "sample" / "dow30_spy_daily_raw_1999-11_2023-03.csv.gz"
-
-
-def query(db, sql: str, params=None) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def actions(db) -> pd.DataFrame:

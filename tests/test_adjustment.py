@@ -24,13 +24,6 @@ def features(db, symbol: str) -> pd.DataFrame:
         con.close()
 
 
-def execute(db, *statements: str) -> None:
-    con = duckdb.connect(str(db))
-    for sql in statements:
-        con.execute(sql)
-    con.close()
-
-
 @pytest.fixture(scope="module")
 def dow_raw(tmp_path_factory):
     """The Dow 30 file, raw (no actions), ingested and built."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,9 +17,7 @@ from backtests.backtest import BacktestConfig, simulate
 from backtests.costs import CostModel
 from backtests.stats import round_trips
 from backtests.strategy import StrategyParams, target_weights
-from tests.conftest import ROOT, run_cli, snapshot
-
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+from tests.conftest import CHROMEDRIVER, CHROMIUM, ROOT, headless_chromium, run_cli, snapshot
 
 
 def ten_bars(opens: list[float], proba: list[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -177,23 +174,13 @@ def test_the_report_renders_in_headless_chromium_without_script_errors(own):
     script error, nothing loaded from the network, under 2 MB."""
     import time
 
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     db, models, root = own
     assert run_cli("backtest", "--db", db, "--models", models, "--reports", root / "reports", "--run-id", "bt2", "-q").exit_code == 0
     report = root / "reports" / "bt2.html"
     html = report.read_text()
     assert report.stat().st_size < 2_000_000, report.stat().st_size
     assert "http://" not in html.split("<body>")[1].split("<script")[0] and 'src="http' not in html  # self-contained
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--no-proxy-server",
-                 "--host-resolver-rules=MAP * ~NOTFOUND", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-dev-shm-usage"):  # fmt: skip
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = headless_chromium()
     try:
         driver.get(report.as_uri())
         started = time.perf_counter()

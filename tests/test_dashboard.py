@@ -9,16 +9,13 @@ import socket
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import duckdb
 import pytest
 
 from dashboard import app as views
 from dashboard import queries as q
-from tests.conftest import PYTHON, ROOT, locked, run_cli, snapshot
-
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+from tests.conftest import PYTHON, ROOT, headless_chromium, locked, run_cli, snapshot
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +114,6 @@ def free_port() -> int:
 def test_the_app_in_headless_chromium(backtested, tmp_path):
     """Start `alphaduck dashboard`, pick a run and a symbol, and check every chart has data,
     the browser logged no error, each view rendered within a second, and nothing was written."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     db, models = backtested
@@ -126,13 +121,6 @@ def test_the_app_in_headless_chromium(backtested, tmp_path):
     port = free_port()
     server = subprocess.Popen([PYTHON, "-m", "alphaduck", "dashboard", "--db", str(db), "--models", str(models),
                                "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1400,1700"):  # fmt: skip
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = None
     try:
         for _ in range(100):
@@ -141,7 +129,7 @@ def test_the_app_in_headless_chromium(backtested, tmp_path):
                 break
             except OSError:
                 time.sleep(0.2)
-        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+        driver = headless_chromium(offline=False, window="1400,1700")
 
         def points(ids: list[str]) -> list[int]:
             return driver.execute_script(

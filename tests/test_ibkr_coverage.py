@@ -18,7 +18,7 @@ from alphaduck.errors import AlphaduckError
 from ingest.coverage import exchange_open_during, finished_before, gaps, recheck_due, union
 from ingest.ibkr import IB_LIBRARIES, IB_LIBRARY_ENV_VAR, IbkrOptions, ingest_ibkr
 from ingest.pacing import FakeClock
-from tests.conftest import SAMPLE_30MIN, SAMPLE_DAILY, SAMPLE_ETH, run_cli, snapshot
+from tests.conftest import SAMPLE_30MIN, SAMPLE_DAILY, SAMPLE_ETH, query, run_cli, snapshot
 from tests.fake_ib import FakeGateway, Faults, sample_frame
 
 BAR_30 = parse_bar_size("30 mins")
@@ -59,14 +59,6 @@ def stored(db, symbol: str = "SPY") -> pd.DataFrame:
         return con.execute(
             "select ts, open, high, low, close, volume from raw.bars where symbol = ? order by ts", [symbol]
         ).df()
-    finally:
-        con.close()
-
-
-def query(db, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
     finally:
         con.close()
 

@@ -17,7 +17,7 @@ from sklearn.model_selection import RandomizedSearchCV
 import ml.split
 from alphaduck.warehouse import connect
 from ml.split import PurgedTimeSeriesSplit, purge_before, time_windows
-from tests.conftest import run_cli
+from tests.conftest import execute, query, run_cli
 
 SYMBOLS = ["SPY", "QQQ", "AAPL", "MSFT"]
 FAST = ["--n-iter", "2", "--n-splits", "2", "-q"]
@@ -25,21 +25,6 @@ FAST = ["--n-iter", "2", "--n-splits", "2", "-q"]
 
 # alphaduck's connection, not duckdb.connect: the module's warehouse is named ml.duckdb on
 # purpose, and plain DuckDB would then read `ml.predictions` as ambiguous (catalog or schema)
-def query(db, sql: str):
-    con = connect(db, read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
-def execute(db, *statements: str) -> None:
-    con = connect(db)
-    for sql in statements:
-        con.execute(sql)
-    con.close()
-
-
 def symbols_args(symbols=SYMBOLS) -> list[str]:
     return [a for s in symbols for a in ("--symbol", s)]
 

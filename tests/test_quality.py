@@ -7,26 +7,10 @@ import re
 import shutil
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
-from tests.conftest import run_cli, snapshot
-
-
-def execute(db, *statements: str) -> None:
-    con = duckdb.connect(str(db))
-    for sql in statements:
-        con.execute(sql)
-    con.close()
-
-
-def query(db, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+from tests.conftest import execute, headless_chromium, query, run_cli, snapshot
 
 
 def check(db, *args: str, docs=None):
@@ -201,21 +185,6 @@ def test_an_unbuilt_warehouse_fails_with_the_command_to_run(tmp_path):
     assert nothing.exit_code == 2 and "run `alphaduck ingest` first" in nothing.output
 
 
-def offline_chromium():
-    """Headless Chromium that cannot reach any host: every name resolves to nothing, no proxy."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--no-proxy-server",
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost"):  # fmt: skip
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-
-
 # what a page shows once its scripts ran: the rows bootstrap-table drew, and each status icon
 # with the width its Font Awesome glyph gives it (0 when the web font did not load)
 RENDERED = """
@@ -240,7 +209,7 @@ def test_data_docs_work_offline(sample_copy, tmp_path):
     for html_file in (index_file, page_file):
         html = html_file.read_text()
         assert not re.findall(r'<(?:script|link|img)[^>]*(?:src|href)="https?://', html), html_file  # loads nothing remote
-    driver = offline_chromium()
+    driver = headless_chromium()
     try:
         def rendered(uri: str) -> dict:
             driver.get(uri)

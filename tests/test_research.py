@@ -12,11 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alphaduck.warehouse import Warehouse
 from backtests.backtest import BacktestConfig, simulate
 from backtests.costs import CostModel
 from backtests.strategy import StrategyParams, make_panel, topk_weights
-from tests.conftest import run_cli
+from tests.conftest import query_frame, run_cli
 
 SYMBOLS = ["SPY", "QQQ", "AAPL", "MSFT", "NVDA", "XOM"]
 FAST = ["--n-iter", "1", "--n-splits", "2", "-q"]
@@ -24,11 +23,6 @@ FAST = ["--n-iter", "1", "--n-splits", "2", "-q"]
 
 def symbols_args(symbols=SYMBOLS) -> list[str]:
     return [a for s in symbols for a in ("--symbol", s)]
-
-
-def query(db, sql: str, params=None) -> pd.DataFrame:
-    with Warehouse.of(db).reader() as con:
-        return con.execute(sql, params or []).df()
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +44,9 @@ def test_no_walk_forward_prediction_comes_from_a_model_whose_labels_reach_it(wal
     db, models, m = walked
     assert m["kind"] == "walk_forward" and len(m["folds"]) >= 3
     h = m["horizon"]
-    bars = query(db, "select symbol, ts from marts.fct_features where bar_size = '30min' order by symbol, ts")
+    bars = query_frame(db, "select symbol, ts from marts.fct_features where bar_size = '30min' order by symbol, ts")
     position = {s: pd.DatetimeIndex(g["ts"]) for s, g in bars.groupby("symbol")}
-    predictions = query(db, "select symbol, ts from ml.predictions where run_id = ? order by ts", [m["run_id"]])
+    predictions = query_frame(db, "select symbol, ts from ml.predictions where run_id = ? order by ts", [m["run_id"]])
     covered = 0
     for fold in m["folds"]:
         first = pd.Timestamp(fold["test_first_ts"])
@@ -67,7 +61,7 @@ def test_no_walk_forward_prediction_comes_from_a_model_whose_labels_reach_it(wal
         covered += len(mine)
         assert (models / m["run_id"] / "folds" / str(fold["fold"]) / "model.txt").exists()
     assert covered == len(predictions) == m["rows"]["test"]
-    recorded = query(db, "select count(*) as n, bool_and(train_label_end < test_first_ts) as ok from ml.train_folds where run_id = ?",
+    recorded = query_frame(db, "select count(*) as n, bool_and(train_label_end < test_first_ts) as ok from ml.train_folds where run_id = ?",
                      [m["run_id"]])  # fmt: skip
     assert recorded.n[0] == len(m["folds"]) and recorded.ok[0]
 
@@ -86,7 +80,7 @@ def test_a_rolling_window_and_a_ranker(walked, tmp_path):
     assert set(m["test_metrics"]["pooled"]["model"]) == {"label_ic", "ic"}  # a ranker's scores have no scale
     spans = [pd.Timestamp(f["windows"]["train"][1]) - pd.Timestamp(f["windows"]["train"][0]) for f in m["folds"]]
     assert all(span < pd.Timedelta(days=70) for span in spans)  # 40 sessions, not everything before
-    scores = query(copy, "select count(*) as n, count(score) as scored from ml.predictions where run_id = ?", [m["run_id"]])
+    scores = query_frame(copy, "select count(*) as n, count(score) as scored from ml.predictions where run_id = ?", [m["run_id"]])
     assert scores.n[0] == scores.scored[0] > 0
     bad = run_cli("train", "--db", copy, "--models", models, "--walk-forward", "--window", "rolling", *FAST)
     assert bad.exit_code == 2 and "--window rolling needs --train-sessions" in bad.output
@@ -99,7 +93,7 @@ def test_a_rank_model_is_measured_against_the_rank_it_predicts(sample_built):
     same prediction would show an rmse near 0.5 and hit only the up moves)."""
     from ml.metrics import evaluate
 
-    rows = query(sample_built, "select symbol, ts, ret_1, ret_n, label_xs_rank_1, label_fwd_return_1 from marts.fct_features "
+    rows = query_frame(sample_built, "select symbol, ts, ret_1, ret_n, label_xs_rank_1, label_fwd_return_1 from marts.fct_features "
                  "where bar_size = '30min' and label_xs_rank_1 is not null and label_fwd_return_1 is not null order by ts")  # fmt: skip
     train, test = rows.iloc[: len(rows) // 2], rows.iloc[len(rows) // 2 :]
     perfect = test["label_xs_rank_1"].to_numpy()
@@ -141,8 +135,8 @@ def test_ranking_portfolios_give_the_same_equity_in_bt_and_the_vector_engine(wal
     """On the walk-forward predictions, IB costs and the 25 bp borrow fee on: bt and the
     vector engine agree to 1e-9, and the shorts pay exactly the fee."""
     db, _, m = walked
-    predictions = query(db, "select symbol, ts, proba_up, score from ml.predictions where run_id = ?", [m["run_id"]])
-    bars = query(db, "select symbol, ts, open, close, session_date, bars_to_close <= 0 as last_of_session "
+    predictions = query_frame(db, "select symbol, ts, proba_up, score from ml.predictions where run_id = ?", [m["run_id"]])
+    bars = query_frame(db, "select symbol, ts, open, close, session_date, bars_to_close <= 0 as last_of_session "
                      f"from marts.fct_features where symbol in ({', '.join(repr(s) for s in SYMBOLS)}) and ts >= ?",
                  [predictions.ts.min()])  # fmt: skip
     runs = {engine: simulate(predictions, bars, BacktestConfig(engine=engine, params=params), 3263.0) for engine in ("bt", "vector")}
@@ -168,7 +162,7 @@ def test_signal_analysis_of_a_run_equals_alphalens(walked):
     result = run_cli("analyze", "--db", db, "--prediction-run", m["run_id"], "--horizons", "1,5")
     assert result.exit_code == 0, result.output
     assert "Qlib*" in result.output and "a different market" in " ".join(result.output.split())
-    frame = query(db, "select p.ts, p.symbol, p.score, f.label_fwd_return_1 as fwd_1, f.label_fwd_return_5 as fwd_5 "
+    frame = query_frame(db, "select p.ts, p.symbol, p.score, f.label_fwd_return_1 as fwd_1, f.label_fwd_return_5 as fwd_5 "
                       "from ml.predictions p join marts.fct_features f using (symbol, bar_size, ts) where p.run_id = ?",
                   [m["run_id"]])  # fmt: skip
     frame = frame.dropna()
@@ -177,7 +171,7 @@ def test_signal_analysis_of_a_run_equals_alphalens(walked):
     returns.columns = ["1D", "5D"]
     data = al.get_clean_factor(factor, returns, quantiles=5, max_loss=1.0)
     theirs = perf.factor_information_coefficient(data)
-    ours = query(db, "select ts, horizon, rank_ic from ml.signal_ic where run_id = ?", [m["run_id"]]).pivot(
+    ours = query_frame(db, "select ts, horizon, rank_ic from ml.signal_ic where run_id = ?", [m["run_id"]]).pivot(
         index="ts", columns="horizon", values="rank_ic")  # fmt: skip
     theirs.index = pd.DatetimeIndex(theirs.index)
     joined = ours.join(theirs, how="inner")
@@ -185,7 +179,7 @@ def test_signal_analysis_of_a_run_equals_alphalens(walked):
     np.testing.assert_allclose(joined[1], joined["1D"], atol=1e-9)
     np.testing.assert_allclose(joined[5], joined["5D"], atol=1e-9)
     mean_q, _ = perf.mean_return_by_quantile(data, demeaned=True)
-    mine = query(db, "select quantile, horizon, mean_return from ml.signal_quantiles where run_id = ?", [m["run_id"]]).pivot(
+    mine = query_frame(db, "select quantile, horizon, mean_return from ml.signal_quantiles where run_id = ?", [m["run_id"]]).pivot(
         index="quantile", columns="horizon", values="mean_return")  # fmt: skip
     np.testing.assert_allclose(mine[1].to_numpy(), mean_q["1D"].to_numpy(), atol=1e-9)
 
@@ -206,7 +200,7 @@ def test_cpcv_training_gives_a_sharpe_per_out_of_sample_path(walked, tmp_path):
     assert result.exit_code == 0, result.output
     m = json.loads((models / "latest" / "metadata.json").read_text())
     assert m["cv"]["kind"] == "cpcv" and m["cv"]["n_paths"] == 3 and len(m["cv"]["fold_scores"]) == 6
-    scored = query(copy, "select split, cv_group, symbol, ts, proba_up, score from ml.cpcv_predictions where run_id = ?",
+    scored = query_frame(copy, "select split, cv_group, symbol, ts, proba_up, score from ml.cpcv_predictions where run_id = ?",
                    [m["run_id"]])  # fmt: skip
     tests = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
     assert all(set(g.cv_group) <= set(tests[s]) for s, g in scored.groupby("split"))
@@ -219,9 +213,9 @@ def test_cpcv_training_gives_a_sharpe_per_out_of_sample_path(walked, tmp_path):
                      "--no-report")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "CPCV out-of-sample paths" in result.output, result.output
-    run_id = query(copy, "select run_id from backtest.runs order by created_at desc limit 1").run_id[0]
-    stored = query(copy, "select * from backtest.cpcv_paths where run_id = ? order by path", [run_id])
-    stats = json.loads(query(copy, "select stats from backtest.runs where run_id = ?", [run_id]).stats[0])
+    run_id = query_frame(copy, "select run_id from backtest.runs order by created_at desc limit 1").run_id[0]
+    stored = query_frame(copy, "select * from backtest.cpcv_paths where run_id = ? order by path", [run_id])
+    stats = json.loads(query_frame(copy, "select stats from backtest.runs where run_id = ?", [run_id]).stats[0])
     assert len(stored) == stats["cpcv_paths"] == 3 and stats["cpcv_sharpe_median"] == pytest.approx(stored.sharpe.median())
     assert (stored.first_ts == scored.ts.min()).all() and (stored.last_ts == scored.ts.max()).all()
 
@@ -231,12 +225,12 @@ def test_cpcv_training_gives_a_sharpe_per_out_of_sample_path(walked, tmp_path):
 
     model = resolve(m["run_id"], root=models)
     params = resolve_params(StrategyParams(), model)
-    rows = as_probability(query(copy, "select split, cv_group, symbol, ts, proba_up, predicted_direction, score "
+    rows = as_probability(query_frame(copy, "select split, cv_group, symbol, ts, proba_up, predicted_direction, score "
                                       "from ml.cpcv_predictions where run_id = ?", [m["run_id"]]))  # fmt: skip
     rows["score_pct"] = model.score_percentile(rows.ts, rows.score.to_numpy(float))
-    bars = query(copy, "select symbol, ts, open, close, session_date, bars_to_close <= 0 as last_of_session from marts.fct_features "
+    bars = query_frame(copy, "select symbol, ts, open, close, session_date, bars_to_close <= 0 as last_of_session from marts.fct_features "
                        f"where bar_size = '30min' and symbol in ({', '.join(repr(s) for s in SYMBOLS)})")  # fmt: skip
-    per_year = float(json.loads(query(copy, "select stats from backtest.runs where run_id = ?", [run_id]).stats[0])["bars_per_year"])
+    per_year = float(json.loads(query_frame(copy, "select stats from backtest.runs where run_id = ?", [run_id]).stats[0])["bars_per_year"])
     layout = cpcv_paths(4, 2)
     for path in range(3):
         pieces = []
@@ -264,6 +258,6 @@ def test_a_sweep_on_a_walk_forward_run_deflates_the_window_it_chose_on(walked, t
     out = " ".join(result.output.split())
     # a ranking portfolio sweeps the ranking parameters only: 2 x 2 x 3, no threshold rules
     assert "12 configurations" in out and "nan" not in out and "deflated Sharpe" in out
-    runs = query(copy, "select in_sample_stats from backtest.runs where sweep_id is not null")
+    runs = query_frame(copy, "select in_sample_stats from backtest.runs where sweep_id is not null")
     in_sample = json.loads(runs["in_sample_stats"].iloc[0])
     assert in_sample["n_trials"] >= 2 and 0.0 <= in_sample["dsr"] < in_sample["psr"]
