@@ -222,9 +222,13 @@ def universe_command(paths: tuple[Path, ...], name: str, db: str, quiet: bool) -
     warehouse held under --name. `train`, `sweep` and `backtest` with --universe NAME use
     a symbol only while it was a member.
     """
+    _load_universe(list(paths), name=name, db=db, quiet=quiet)
+
+
+def _load_universe(paths: list[Path], *, name: str, db: str, quiet: bool) -> None:
     from ingest.universe import ingest_universe_files
 
-    result = ingest_universe_files(list(paths), name=name, db=db)
+    result = ingest_universe_files(paths, name=name, db=db)
     if not quiet:
         click.echo(
             f"universe {result.name}: {result.rows_read:,} membership spans of {result.symbols:,} symbols loaded "
@@ -252,13 +256,15 @@ Examples:
 @options.db
 @options.quiet
 def sample_command(dataset: str, calendar: str, db: str, quiet: bool) -> None:
-    """Load the real bars (and corporate actions) bundled in data/sample/ (see data/sample/SOURCES.md)."""
-    from ingest.load import ACTIONS, sample_path, sample_source, with_companions
+    """Load the real bars (and corporate actions, index membership) bundled in data/sample/ (see data/sample/SOURCES.md)."""
+    from ingest.load import ACTIONS, MEMBERS, sample_path, sample_source, with_companions
 
     for name in with_companions(list(SAMPLES) if dataset == "all" else [dataset]):
         if SAMPLES[name].holds == ACTIONS:
             _load_actions([sample_path(name)], calendar=calendar, db=db, quiet=quiet, source=f"sample:{name}",
                           title=f"Sample {name} loaded")  # fmt: skip
+        elif SAMPLES[name].holds == MEMBERS:
+            _load_universe([sample_path(name)], name=SAMPLES[name].universe, db=db, quiet=quiet)
         else:
             path, file_options, source = sample_source(name, calendar)
             _load([path], file_options, db=db, quiet=quiet, source=source, title=f"Sample {name} loaded")

@@ -16,7 +16,7 @@ from ingest.sessions import validate_calendar, warm_calendar
 from ingest.store import MergeCounts, close_stale_runs, merge_bars, new_run_id, record_run, refresh_sessions
 from ingest.tables import ensure_tables
 
-BARS, ACTIONS = "bars", "actions"
+BARS, ACTIONS, MEMBERS = "bars", "actions", "members"
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,17 @@ class Sample:
     ----------
     filename : str
         The file under data/sample.
-    holds : {"bars", "actions"}
-        Bars for raw.bars, or corporate actions for raw.corporate_actions.
+    holds : {"bars", "actions", "members"}
+        Bars for raw.bars, corporate actions for raw.corporate_actions, or index
+        membership for raw.universe.
     description : str
         One line for ``--help``.
     symbol : str or None, default=None
         The symbol of a bar file without a symbol column.
     companions : tuple of str, default=()
         Samples loaded together with this one (a bar file's corporate actions).
+    universe : str or None, default=None
+        The universe name a membership file is loaded under.
     """
 
     filename: str
@@ -42,6 +45,7 @@ class Sample:
     description: str
     symbol: str | None = None
     companions: tuple[str, ...] = ()
+    universe: str | None = None
 
 
 SAMPLES: dict[str, Sample] = {
@@ -52,11 +56,16 @@ SAMPLES: dict[str, Sample] = {
     "dow30-daily": Sample(
         "dow30_spy_daily_raw_1999-11_2023-03.csv.gz",
         BARS,
-        "the Dow 30 and SPY, raw daily bars 1999..2023, with their splits (dow30-splits)",
-        companions=("dow30-splits",),
+        "the Dow 30 and SPY, raw daily bars 1999..2023, with their splits (dow30-splits) and DJIA membership "
+        "(dow30-members)",
+        companions=("dow30-splits", "dow30-members"),
     ),
     "dow30-splits": Sample(
         "dow30_splits_1999-11_2023-03.csv", ACTIONS, "the 25 stock splits in dow30-daily (raw.corporate_actions)"
+    ),
+    "dow30-members": Sample(
+        "dow30_membership_1999-11_2023-03.csv", MEMBERS,
+        "when each dow30-daily symbol was a DJIA member (raw.universe dow30)", universe="dow30",
     ),
 }
 
@@ -176,11 +185,14 @@ def _refuse_other_kinds(con, paths: Sequence[Path]) -> None:
 def ingest_sample(name: str = "us24-30min", *, db: str | Path | None = None, calendar: str = DEFAULT_CALENDAR) -> IngestResult:
     """Load one bundled bar sample (data/sample/, see its SOURCES.md) and its companions."""
     from ingest.actions import ingest_action_files
+    from ingest.universe import ingest_universe_files
 
     result = None
     for each in with_companions([name]):
         if SAMPLES[each].holds == ACTIONS:
             ingest_action_files([sample_path(each)], calendar=calendar, db=db, source=f"sample:{each}")
+        elif SAMPLES[each].holds == MEMBERS:
+            ingest_universe_files([sample_path(each)], name=SAMPLES[each].universe, db=db)
         else:
             path, options, source = sample_source(each, calendar)
             loaded = ingest_files([path], options, db=db, source=source)

@@ -193,15 +193,16 @@ def preset(name: str) -> RunConfig:
     if name == "dow30-daily":
         # the Dow 30 + SPY daily file with its 25 splits; a regressor on the next day's
         # cross-sectional return rank (Qlib's Alpha158 + LightGBM setup), refitted every year
-        # from 2010 on; a top-5 portfolio replacing at most one name a day, against the
-        # equal-weight universe. The gate tolerates the file's known quirks: wicks of 20-28%
+        # from 2010 on, on point-in-time DJIA members only (dow30-members: no symbol before it
+        # joined the index); a top-5 portfolio replacing at most one name a day, against the
+        # equal-weight universe of members (the backtest takes the model's universe). The gate tolerates the file's known quirks: wicks of 20-28%
         # beyond the day's body in 2000-2010 (vendor errors such as NKE 2000-02-08's low of 26.5
         # in a 37-45 day, and the 2010-05-06 flash crash) and SPY ending three sessions before
         # the others; moves over 30% still fail it.
         return RunConfig(
             ingest="sample", sample="dow30-daily",
             train=TrainOptions(walk_forward=True, step=252, first_test="2010-01-01", objective="regression",
-                               label="xs_rank", horizon=1, n_iter=4, n_splits=3),
+                               label="xs_rank", horizon=1, n_iter=4, n_splits=3, universe="dow30"),
             strategy=StrategyParams(kind="topk", topk=5, n_drop=1),
             gate_thresholds=["max_abs_return=0.30", "max_sessions_behind=3"],
         )  # fmt: skip

@@ -158,7 +158,7 @@ def test_an_identical_repeat_is_one_action(tmp_path):
     assert len(actions(tmp_path / "w.duckdb")) == 1
 
 
-def test_the_dow30_sample_loads_its_bars_and_splits(tmp_path):
+def test_the_dow30_sample_loads_its_bars_splits_and_membership(tmp_path):
     db = tmp_path / "w.duckdb"
     result = run_cli("ingest", "sample", "--dataset", "dow30-daily", "--db", db, "-q")
     assert result.exit_code == 0, result.output
@@ -166,6 +166,9 @@ def test_the_dow30_sample_loads_its_bars_and_splits(tmp_path):
     assert query(db, "select count(*), min(source), max(source) from raw.corporate_actions") == [
         (25, "sample:dow30-splits", "sample:dow30-splits")
     ]
+    # and when each symbol was a member of the index (SPY never was)
+    assert query(db, "select universe, count(*), count(distinct symbol) from raw.universe group by 1") == [("dow30", 31, 30)]
+    assert query(db, "select from_date::varchar from raw.universe where symbol = 'DOW'") == [("2019-04-02",)]
     # every split shows in the raw bars: the ex-date open x ratio is the previous close, give or take
     checks = query(
         db,
