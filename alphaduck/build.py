@@ -150,6 +150,7 @@ def dbt_build(
     profiles = project if (project / "profiles.yml").exists() else PROJECT_ROOT
     target, logs = (target_dir, target_dir / "logs") if target_dir else (project / "target", project / "logs")
     args = ["build", *(["--log-level", "none"] if silent else ["--quiet"])]
+    args += no_color_args()
     args += ["--project-dir", str(project), "--profiles-dir", str(profiles)]
     args += ["--target-path", str(target), "--log-path", str(logs)]
     if passed_vars:
@@ -207,6 +208,11 @@ def dbt_build(
     if not result.success and not outcome.failures:
         outcome.failures.append(f"dbt build failed without naming a node (see {logs / 'dbt.log'})")
     return outcome
+
+
+def no_color_args() -> list[str]:
+    """dbt colours its console lines unless told: $NO_COLOR (no-color.org) tells it."""
+    return ["--no-use-colors"] if os.environ.get("NO_COLOR") else []
 
 
 def _release_warehouse() -> None:

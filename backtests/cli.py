@@ -82,8 +82,8 @@ flat_at_close, fill (next_open|next_close; default: the fill the model's labels 
               help="bt (reference), vector (same numbers, ~100x faster), vectorbt or backtesting (adapters; see README).")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Strategy parameter (repeatable).")
 @cost_options
-@click.option("--start", metavar="DATE", help="First decision date.")
-@click.option("--end", metavar="DATE", help="Last decision date.")
+@click.option("--start", metavar="DATE", callback=options.date, help="First decision date.")
+@click.option("--end", metavar="DATE", callback=options.date, help="Last decision date.")
 @options.symbols(help="Trade these symbols only (repeatable).")
 @click.option("--run-id", callback=options.safe_name, help="Name this backtest (re-using a name replaces that run).")
 @click.option("--allow-fill-mismatch", is_flag=True,

@@ -127,8 +127,8 @@ Examples:
 )
 @options.db
 @click.option("--run-id", default="latest", show_default=True, help="Registered model run (see `alphaduck models list`).")
-@click.option("--start", metavar="DATE", help="First session to score [default: the model's test window start].")
-@click.option("--end", metavar="DATE", help="Last session to score [default: the last bar].")
+@click.option("--start", metavar="DATE", callback=options.date, help="First session to score [default: the model's test window start].")
+@click.option("--end", metavar="DATE", callback=options.date, help="Last session to score [default: the last bar].")
 @options.symbols(help="Score these symbols (repeatable) [default: the model's].")
 @click.option("--csv", type=click.Path(path_type=Path, dir_okay=False), help="Also write the scored rows to this CSV.")
 @options.models

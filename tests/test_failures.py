@@ -1,0 +1,253 @@
+"""Every command over the bad states a user meets (issue 13.5, 19.4): a non-zero exit, one
+line naming the problem, no traceback, the warehouse as it was and nothing left behind.
+
+The walk runs in-process (CliRunner) and with -q where a command has it, so the only output
+is what the user must read; the traceback path and `python -m ml.train` run as real processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+
+import click
+import pytest
+
+from alphaduck.cli import OWN_LOGGERS, main
+from tests.conftest import DOW30_SPLITS, PYTHON, ROOT, run_cli, sample_lines, snapshot
+
+
+def _files(root) -> dict[str, str]:
+    """Every file under ``root`` with its content hash: equal means nothing written or left behind."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _walk(tmp_path, csv) -> dict[str, list[str]]:
+    """Each command (as `alphaduck --help` lists them, groups opened) with the arguments that
+    make it read the warehouse; --db comes last."""
+    models, reports = tmp_path / "models", tmp_path / "reports"
+    return {
+        "ingest file": ["ingest", "file", csv, "--bar-size", "30min", "-q"],
+        "ingest sample": ["ingest", "sample", "--dataset", "spy-daily", "-q"],
+        "ingest actions": ["ingest", "actions", DOW30_SPLITS, "-q"],
+        "ingest ibkr": ["ingest", "ibkr", "SPY", "--port", "9", "--connect-timeout", "1", "-q"],
+        "build": ["build", "-q"],
+        "lookahead": ["lookahead", "-q"],
+        "sql": ["sql", "select count(*) from marts.fct_features"],
+        "check": ["check", "--suite", "features", "--docs", reports / "docs", "-q"],
+        "train": ["train", "--skip-gate", "--models", models, "-q"],
+        "predict": ["predict", "--models", models, "--csv", reports / "p.csv", "-q"],
+        "models list": ["models", "list", "--models", models],
+        "models show": ["models", "show", "latest", "--models", models],
+        "analyze": ["analyze", "-q"],
+        "backtest": ["backtest", "--models", models, "--reports", reports, "-q"],
+        "sweep": ["sweep", "--models", models, "--reports", reports, "-q"],
+        "run": ["run", "--models", models, "--reports", reports],
+        "dashboard": ["dashboard", "--port", "99999"],  # never serves: the walk must not block
+    }
+
+
+def _commands(group: click.Group, ctx: click.Context, prefix=()):
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            yield from _commands(command, ctx, (*prefix, name))
+        else:
+            yield " ".join((*prefix, name))
+
+
+def test_the_walk_covers_every_command(tmp_path):
+    assert set(_walk(tmp_path, "x.csv")) == set(_commands(main, click.Context(main)))
+
+
+def assert_one_line_failure(result, *, exit_code: int | None = None) -> str:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code != 0, result.output
+    if exit_code is not None:
+        assert result.exit_code == exit_code, result.output
+    assert "Traceback" not in result.output
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: "), result.output
+    return lines[0]
+
+
+def _bad_db(kind: str, loaded_warehouse, path):
+    if kind == "empty":
+        path.write_bytes(b"")
+    else:  # truncated: the first half of a real warehouse (as after a full disk or a cut copy)
+        data = loaded_warehouse.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@pytest.mark.parametrize("kind", ["empty", "truncated"])
+def test_every_command_refuses_a_broken_warehouse_file_in_one_line(
+    kind, loaded_warehouse, tmp_path, monkeypatch
+):
+    """Before: a truncated file crashed ingest, build, check and train with a 30-line traceback."""
+    monkeypatch.chdir(tmp_path)  # whatever a command writes by default lands here, and is checked
+    csv = tmp_path / "in" / "bars.csv"
+    csv.parent.mkdir()
+    csv.write_text("\n".join(sample_lines(3)) + "\n")
+    (tmp_path / "wh").mkdir()
+    db = _bad_db(kind, loaded_warehouse, tmp_path / "wh" / "w.duckdb")
+    before = _files(tmp_path)
+    for name, args in _walk(tmp_path, csv).items():
+        if name in ("models list", "models show", "dashboard"):
+            continue  # they take no --db / never open it before serving
+        result = run_cli(*args, "--db", db)
+        if name == "run":  # its step table reports the failed step, with the one-line reason
+            assert result.exit_code != 0 and "Traceback" not in result.output, result.output
+            assert sum("w.duckdb" in line for line in result.output.splitlines()) == 1, result.output
+            assert _files(tmp_path) == before, name
+            continue
+        line = assert_one_line_failure(result)
+        # names the warehouse file, or what it lacks (half a file still has its catalog), or the
+        # earlier problem the command stops at (no model yet, no IB gateway on port 9)
+        expected = {"predict": "no models", "sweep": "no models", "ingest ibkr": "127.0.0.1:9"}.get(
+            name, "w.duckdb"
+        )
+        assert expected in line or (kind == "truncated" and "does not exist" in line), (name, line)
+        assert _files(tmp_path) == before, name
+
+
+# commands for which an ingested but not yet built warehouse is a valid start
+BUILDS_OR_INGESTS = ("ingest file", "ingest sample", "ingest actions", "ingest ibkr", "build", "run", "models list",
+                     "models show", "dashboard")  # fmt: skip
+
+
+def test_every_command_on_an_unbuilt_warehouse_says_build_first(warehouse, tmp_path, monkeypatch):
+    """Before: `train` crashed with a DuckDB CatalogException traceback and `check --suite
+    features` with an executemany InvalidInputException traceback."""
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(warehouse)
+    for name, args in _walk(tmp_path, "unused.csv").items():
+        if name in BUILDS_OR_INGESTS:
+            continue
+        result = run_cli(*args, "--db", warehouse)
+        assert result.exit_code != 0 and "Traceback" not in result.output, (name, result.output)
+        if name == "check":  # the gate reports (and records in ml.gate_runs) the suite it could not run
+            assert result.exit_code == 1
+            assert "features: cannot run: no marts.fct_features" in result.output
+            after = snapshot(warehouse)
+            assert {t: v for t, v in after.items() if not t.startswith("ml.gate_")} == before
+            before = after
+            continue
+        line = assert_one_line_failure(result)
+        if name == "sql":  # the user's own query: DuckDB's message, with its "did you mean"
+            assert "Table with name fct_features does not exist" in line
+        else:
+            assert "build" in line or "train" in line, (name, line)  # names the step to run first
+        assert snapshot(warehouse) == before, name
+    # nothing partial: no model directory, no CSV, no report (only the gate's Data Docs of its run)
+    assert not (tmp_path / "models").exists()
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == ["docs"]
+
+
+BAD_OPTIONS = {
+    "start 2026-13-01": [
+        (
+            ["ingest", "ibkr", "SPY", "--port", "9", "--start", "2026-13-01"],
+            "'--start': cannot parse '2026-13-01'",
+        ),
+        (["predict", "--start", "2026-13-01"], "'--start': cannot parse '2026-13-01'"),
+        (["backtest", "--start", "2026-13-01"], "'--start': cannot parse '2026-13-01'"),
+        (["run", "--start-date", "2026-13-01"], "'--start-date': cannot parse '2026-13-01'"),
+    ],
+    "a timestamp in 2299": [
+        (["predict", "--end", "2299-01-01"], "'--end': 2299-01-01 is out of range"),
+        (["backtest", "--end", "2299-01-01"], "'--end': 2299-01-01 is out of range"),
+        (["run", "--end-date", "2299-01-01"], "'--end-date': 2299-01-01 is out of range"),
+    ],
+    "port 99999": [
+        (["dashboard", "--port", "99999"], "'--port': 99999 is not in the range"),
+        (["ingest", "ibkr", "SPY", "--port", "99999"], "'--port': 99999 is not in the range"),
+        (["run", "--ingest", "ibkr", "--port", "99999"], "'--port': 99999 is not in the range"),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", BAD_OPTIONS)
+def test_an_option_that_does_not_parse_is_one_line_naming_it(case, warehouse):
+    """Before: `dashboard --port 99999` printed its banner then an AssertionError traceback from
+    werkzeug; backtest/predict accepted --start 2026-13-01; click printed usage on four lines."""
+    before = snapshot(warehouse)
+    for args, expected in BAD_OPTIONS[case]:
+        result = run_cli(*args, "--db", warehouse)
+        line = assert_one_line_failure(result, exit_code=2)
+        assert expected in line, (args, line)
+    assert snapshot(warehouse) == before
+
+
+def test_python_m_ml_train_is_one_line_too(warehouse):
+    """`python -m ml.train` has no root group: it gets the same one-line errors."""
+    before = snapshot(warehouse)
+    env = {**os.environ, "ALPHADUCK_DB": str(warehouse)}
+    env.pop("ALPHADUCK_DEBUG", None)
+    proc = subprocess.run([PYTHON, "-m", "ml.train", "--skip-gate", "-q"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode != 0
+    assert proc.stdout.strip() == ""
+    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("Error: "), proc.stderr
+    assert "run `alphaduck build`" in proc.stderr
+    assert snapshot(warehouse) == before
+
+
+def test_an_unexpected_failure_is_one_line_and_minus_v_shows_the_traceback_and_our_log(
+    loaded_warehouse, tmp_path
+):
+    """A damaged warehouse: one line without -v; with -v the traceback and alphaduck's own log
+    lines, and none of the libraries' INFO chatter (GX logs ~200 lines at INFO)."""
+    db = _bad_db("truncated", loaded_warehouse, tmp_path / "w.duckdb")
+    quiet = run_cli("check", "--db", db, "--docs", tmp_path / "docs", "-q")
+    line = assert_one_line_failure(quiet)
+    assert "damaged or truncated" in line
+    proc = subprocess.run([PYTHON, "-m", "alphaduck", "-v", "check", "--db", str(db), "--docs", str(tmp_path / "docs"), "-q"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == quiet.exit_code
+    assert "Traceback (most recent call last)" in proc.stderr
+    assert "INFO alphaduck.warehouse: opened warehouse" in proc.stderr
+    loggers = {
+        line.split()[1].rstrip(":")
+        for line in proc.stderr.splitlines()
+        if line.startswith(("INFO ", "DEBUG "))
+    }
+    assert {n.split(".")[0] for n in loggers} <= set(OWN_LOGGERS), loggers
+    assert proc.stderr.rstrip().splitlines()[-1] == line
+
+
+def test_no_color_reaches_dbt_and_no_ansi_reaches_our_messages(warehouse):
+    """A failed `alphaduck build` prints dbt's error lines: with NO_COLOR they carry no ANSI
+    codes (before: dbt wrote ESC[0m whatever NO_COLOR said)."""
+    args = ["build", "--db", warehouse, "-q", "--select", "stg_bars", "--var", "label_horizon=abc"]
+    plain = run_cli(*args, env={"NO_COLOR": "1"})
+    assert plain.exit_code == 1
+    assert "label_horizon (abc)" in plain.output  # dbt's own error lines are there...
+    assert "\x1b[" not in plain.output  # ...without colour codes
+
+
+def test_one_line_strips_ansi_and_newlines():
+    from alphaduck.errors import AlphaduckError, ChecksFailedError
+
+    for error in (AlphaduckError, ChecksFailedError):
+        assert (
+            error("\x1b[31mCompilation Error\x1b[0m in\n  model x").message == "Compilation Error in model x"
+        )
+
+
+def test_the_ci_gate_example_runs_alphaduck_check():
+    workflow = ROOT / ".github" / "workflows" / "alphaduck-gate.yml"
+    import yaml
+
+    steps = [
+        s.get("run", "")
+        for job in yaml.safe_load(workflow.read_text())["jobs"].values()
+        for s in job["steps"]
+    ]
+    assert any("alphaduck check" in s for s in steps)
+    assert ".github/workflows/alphaduck-gate.yml" in (ROOT / "README.md").read_text()
