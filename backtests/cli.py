@@ -96,6 +96,10 @@ def backtest(db, prediction_run, engine, params, capital, costs, start, end, sym
     """Backtest a model's predictions with bt: signals, costs, results in backtest.*, an HTML report."""
     from rich.console import Console
 
+    from alphaduck.symbols import check_symbols
+
+    check_symbols(db, symbols)
+
     from backtests.backtest import BacktestConfig, run_backtest, summary_table
 
     config = BacktestConfig(
@@ -116,6 +120,10 @@ def backtest(db, prediction_run, engine, params, capital, costs, start, end, sym
         + (f"; report {outcome.report}" if outcome.report else ""),
         highlight=False, soft_wrap=True,
     )  # fmt: skip
+    if outcome.stats["trades"] == 0:
+        from backtests.no_trades import explain_no_trades
+
+        console.print(explain_no_trades(db, config), highlight=False, markup=False, soft_wrap=True)
 
 
 @click.command(

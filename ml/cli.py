@@ -80,8 +80,10 @@ def train_command(db, bar_size, symbols, objective, label, horizon, n_iter, n_sp
     --walk-forward, refit as time passes and write the out-of-sample predictions."""
     from rich.console import Console
 
+    from alphaduck.symbols import check_symbols
     from ml.train import TrainOptions, metrics_table, train
 
+    check_symbols(db, symbols)
     opts = TrainOptions(
         bar_size=bar_size.code if bar_size else None, symbols=symbols, objective=objective, label=label, horizon=horizon,
         n_iter=n_iter, n_splits=n_splits, cv=cv, cv_groups=cv_groups, cv_test_groups=cv_test_groups, embargo=embargo,
@@ -136,8 +138,10 @@ Examples:
 def predict_command(db, run_id, start, end, symbols, csv, models_dir, quiet) -> None:
     """Score feature rows with a registered model and upsert them into ml.predictions."""
     from alphaduck.contracts import PREDICTIONS
+    from alphaduck.symbols import check_symbols
     from ml.predict import predict
 
+    check_symbols(db, symbols)
     result = predict(db, run_id=run_id, start=start, end=end, symbols=symbols or None, models_root=models_dir, csv=csv)
     if not quiet and not result.rows:
         click.echo(f"model {result.run_id}: nothing new to score (its walk-forward folds scored everything up to now)")
