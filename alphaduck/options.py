@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from alphaduck.bar_sizes import BarSize, parse_bar_size
-from alphaduck.settings import DB_ENV_VAR, DEFAULT_CALENDAR, DEFAULT_DB, DEFAULT_SEED, MODELS_DIR, REPORTS_DIR
+from alphaduck.settings import DEFAULT_SEED, SETTINGS, default_of
 
 
 def _bar_size(ctx: click.Context, param: click.Parameter, value: str | None) -> BarSize | None:
@@ -33,11 +33,12 @@ def safe_name(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
+# flag > environment variable (click) > alphaduck.toml > default (the callable default)
 db = click.option(
     "--db",
-    envvar=DB_ENV_VAR,
-    default=str(DEFAULT_DB),
-    show_default=True,
+    envvar=SETTINGS["db"].env_var,
+    default=default_of("db"),
+    show_default=f"{SETTINGS['db'].default}, or db in alphaduck.toml",
     show_envvar=True,
     metavar="PATH",
     help="DuckDB warehouse file.",
@@ -45,8 +46,10 @@ db = click.option(
 quiet = click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary (for scripts).")
 calendar = click.option(
     "--calendar",
-    default=DEFAULT_CALENDAR,
-    show_default=True,
+    envvar=SETTINGS["calendar"].env_var,
+    default=default_of("calendar"),
+    show_default=f"{SETTINGS['calendar'].default}, or calendar in alphaduck.toml",
+    show_envvar=True,
     help="exchange_calendars code for sessions, holidays and half-days.",
 )
 
@@ -65,12 +68,14 @@ def bar_size(
 
 
 models = click.option(
-    "--models", "models_dir", type=click.Path(file_okay=False, path_type=Path), default=MODELS_DIR, show_default=True,
-    help="Model registry directory.",
+    "--models", "models_dir", type=click.Path(file_okay=False, path_type=Path), envvar=SETTINGS["models"].env_var,
+    default=default_of("models"), show_default=f"{SETTINGS['models'].default}, or models in alphaduck.toml",
+    show_envvar=True, help="Model registry directory.",
 )  # fmt: skip
 reports = click.option(
-    "--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path), default=REPORTS_DIR, show_default=True,
-    help="Where HTML reports are written.",
+    "--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path), envvar=SETTINGS["reports"].env_var,
+    default=default_of("reports"), show_default=f"{SETTINGS['reports'].default}, or reports in alphaduck.toml",
+    show_envvar=True, help="Where HTML reports are written.",
 )  # fmt: skip
 seed = click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int, help="Random seed (searches, sampling).")
 
