@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install lock browser demo test smoke bench clean
+.PHONY: install install-runtime lock browser demo test smoke bench clean
 
 # Headless Chromium for the report and dashboard tests: Debian's packages (a test tool's own
 # browser download would need the internet)
@@ -37,6 +37,16 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 install: $(STAMP)
 
+# what `make demo` needs: the runtime dependencies only (no test tools, no ib_insync)
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
+$(RUNTIME_STAMP): pyproject.toml $(CONSTRAINTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e .
+	touch $(RUNTIME_STAMP)
+
+install-runtime: $(RUNTIME_STAMP)
+
 # Refresh $(CONSTRAINTS) after changing dependencies in pyproject.toml: resolve '.[test]'
 # afresh from the package index in a scratch venv and pin every package it installed.
 LOCK_VENV := .lock-venv
@@ -60,7 +70,7 @@ browser: $(CHROMEDRIVER)
 
 # the pipeline on the bundled sample; the strategy goes long on the model's top-fifth scores
 # (a threshold from its validation window, so nothing is tuned on the test window)
-demo: install
+demo: install-runtime
 	$(BIN)/alphaduck run --ingest sample --n-iter 6 --n-splits 3 --param long_quantile=0.8
 	$(BIN)/alphaduck sql --example
 	@echo "Browse runs, symbols, the model and data quality: $(BIN)/alphaduck dashboard  (then open http://127.0.0.1:8050)"

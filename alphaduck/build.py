@@ -17,7 +17,7 @@ import click
 
 from alphaduck import options
 from alphaduck.errors import EXIT_CHECKS_FAILED, AlphaduckError
-from alphaduck.settings import PROJECT_ROOT, warehouse_path
+from alphaduck.settings import PROJECT_ROOT, dbt_project_dir, warehouse_path
 from alphaduck.warehouse import Warehouse
 
 
@@ -128,6 +128,7 @@ def dbt_build(
 
     from alphaduck.warehouse import hold
 
+    project = dbt_project_dir(project_dir)  # refused before anything touches the warehouse
     path, stored_calendar = check_warehouse(db)
     passed_vars = build_vars(calendar or stored_calendar, dbt_vars)
     create_stage_tables(Warehouse(path))
@@ -146,7 +147,6 @@ def dbt_build(
             done += 1
             on_progress(done, max(total, done), msg.data.node_info.node_name)
 
-    project = Path(project_dir or PROJECT_ROOT).resolve()
     profiles = project if (project / "profiles.yml").exists() else PROJECT_ROOT
     target, logs = (target_dir, target_dir / "logs") if target_dir else (project / "target", project / "logs")
     args = ["build", *(["--log-level", "none"] if silent else ["--quiet"])]

@@ -131,10 +131,25 @@ def warehouse_path(db: str | os.PathLike[str] | None = None) -> Path:
     return setting("db", db)
 
 
+def dbt_project_dir(project_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The dbt project: the one given, else the one beside the alphaduck package (the repo an
+    editable install points at, wherever the command runs from); refused in one line that
+    says where it looked."""
+    project = Path(project_dir or PROJECT_ROOT).resolve()
+    if not (project / "dbt_project.yml").is_file():
+        from alphaduck.errors import AlphaduckError
+
+        raise AlphaduckError(
+            f"no dbt project: looked for dbt_project.yml in {project} (alphaduck uses the one beside its "
+            "package: install it with `pip install -e <alphaduck checkout>`)"
+        )
+    return project
+
+
 @functools.cache
 def project_vars(root: Path = PROJECT_ROOT) -> dict:
     """The dbt project's vars as its dbt_project.yml sets them (the defaults a build starts
     from; what a build actually used is recorded in marts.feature_builds)."""
     import yaml
 
-    return dict(yaml.safe_load((Path(root) / "dbt_project.yml").read_text()).get("vars") or {})
+    return dict(yaml.safe_load((dbt_project_dir(root) / "dbt_project.yml").read_text()).get("vars") or {})

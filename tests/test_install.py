@@ -55,3 +55,40 @@ def test_both_ib_clients_import_and_share_one_event_type():
 
     assert ib_async.Event is ib_insync.Event is eventkit.Event
     assert ib_insync.IB().connectedEvent.__class__ is eventkit.Event
+
+
+def test_make_demo_installs_the_runtime_dependencies_only():
+    makefile = (ROOT / "Makefile").read_text()
+    demo = re.search(r"^demo: (.*)$", makefile, re.M).group(1).split()
+    assert demo == ["install-runtime"]
+    recipe = re.search(r"^\$\(RUNTIME_STAMP\):.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    assert "-c $(CONSTRAINTS) -e ." in recipe and "[test]" not in recipe and "eventkit" not in recipe
+
+
+def test_alphaduck_outside_the_repo_finds_its_dbt_project(tmp_path, warehouse):
+    """From another directory the dbt project is the one beside the package: a typo in a dbt
+    var is checked against its dbt_project.yml (before: the same, but a missing project was a
+    dbt error several lines long, after the warehouse got its stage tables)."""
+    alphaduck = ROOT / ".venv" / "bin" / "alphaduck"
+    command = [str(alphaduck)] if alphaduck.exists() else [PYTHON, "-m", "alphaduck"]
+    proc = subprocess.run([*command, "build", "--db", str(warehouse), "--var", "label_horizn=5"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2
+    assert "did you mean label_horizon?" in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert list(tmp_path.iterdir()) == [warehouse]  # no target/ or logs/ left in the current directory
+
+
+def test_a_missing_dbt_project_says_where_it_looked(tmp_path, warehouse):
+    from alphaduck.build import dbt_build
+    from alphaduck.errors import AlphaduckError
+    from tests.conftest import snapshot
+
+    before = snapshot(warehouse)
+    try:
+        dbt_build(warehouse, project_dir=tmp_path / "elsewhere")
+    except AlphaduckError as exc:
+        message = exc.message
+    else:
+        raise AssertionError("built without a dbt project")
+    assert message.startswith(f"no dbt project: looked for dbt_project.yml in {tmp_path / 'elsewhere'}")
+    assert snapshot(warehouse) == before
