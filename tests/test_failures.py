@@ -164,6 +164,15 @@ BAD_OPTIONS = {
         (["backtest", "--end", "2299-01-01"], "'--end': 2299-01-01 is out of range"),
         (["run", "--end-date", "2299-01-01"], "'--end-date': 2299-01-01 is out of range"),
     ],
+    "a value that does not parse": [
+        (["backtest", "--param", "long_threshold=abc"], "--param: long_threshold='abc': 'abc' is not a number"),
+        (["backtest", "--param", "flat_at_close=maybe"], "--param: flat_at_close='maybe': 'maybe' is not true or false"),
+        (["sweep", "--grid", "long_quantile=0.7,x"], "--grid: long_quantile='x': 'x' is not a number (or none)"),
+        (["sweep", "--param", "min_hold=x"], "--param: min_hold='x': 'x' is not a whole number"),
+        (["run", "--param", "max_hold=x"], "--param: max_hold='x': 'x' is not a whole number (or none)"),
+        (["build", "--var", "label_horizon"], "--var: 'label_horizon': expected NAME=VALUE"),
+        (["check", "--threshold", "max_ks=abc"], "--threshold max_ks='abc': 'abc' is not a float"),
+    ],
     "port 99999": [
         (["dashboard", "--port", "99999"], "'--port': 99999 is not in the range"),
         (["ingest", "ibkr", "SPY", "--port", "99999"], "'--port': 99999 is not in the range"),
@@ -175,7 +184,9 @@ BAD_OPTIONS = {
 @pytest.mark.parametrize("case", BAD_OPTIONS)
 def test_an_option_that_does_not_parse_is_one_line_naming_it(case, warehouse):
     """Before: `dashboard --port 99999` printed its banner then an AssertionError traceback from
-    werkzeug; backtest/predict accepted --start 2026-13-01; click printed usage on four lines."""
+    werkzeug; backtest/predict accepted --start 2026-13-01; click printed usage on four lines;
+    `--param long_threshold=abc` said "could not convert string to float: 'abc'" (which
+    parameter?) and `--param flat_at_close=maybe` was silently false."""
     before = snapshot(warehouse)
     for args, expected in BAD_OPTIONS[case]:
         result = run_cli(*args, "--db", warehouse)
