@@ -108,3 +108,25 @@ def date(ctx: click.Context, param: click.Parameter, value: str | None) -> str |
             ctx=ctx, param=param,
         )  # fmt: skip
     return value
+
+
+def require_writable(path: Path | str | None, option: str) -> None:
+    """Refuse, before any work, an output folder (--models, --reports, --docs, the folder of
+    --csv) that cannot be written: a command that fails at its last step would have changed
+    the warehouse for nothing. Nothing is created: the nearest existing folder is probed."""
+    if path is None:
+        return
+    import tempfile
+
+    from alphaduck.errors import AlphaduckError
+
+    existing = Path(path).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise AlphaduckError(f"{option} {path}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".alphaduck-probe-"):
+            pass
+    except OSError as exc:
+        raise AlphaduckError(f"{option} {path}: cannot write in {existing} ({exc.strerror or exc})") from None

@@ -99,6 +99,8 @@ def backtest(db, prediction_run, engine, params, capital, costs, start, end, sym
     from alphaduck.symbols import check_symbols
 
     check_symbols(db, symbols)
+    if not no_report:
+        options.require_writable(reports_dir, "--reports")
 
     from backtests.backtest import BacktestConfig, run_backtest, summary_table
 
@@ -156,6 +158,7 @@ def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, cap
           quiet) -> None:  # fmt: skip
     """Choose strategy parameters on the validation window (vector engine), then backtest the
     choice with bt on the test window, with its deflated Sharpe."""
+    options.require_writable(reports_dir, "--reports")
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table

@@ -84,6 +84,7 @@ def train_command(db, bar_size, symbols, objective, label, horizon, n_iter, n_sp
     from ml.train import TrainOptions, metrics_table, train
 
     check_symbols(db, symbols)
+    options.require_writable(models_dir, "--models")
     opts = TrainOptions(
         bar_size=bar_size.code if bar_size else None, symbols=symbols, objective=objective, label=label, horizon=horizon,
         n_iter=n_iter, n_splits=n_splits, cv=cv, cv_groups=cv_groups, cv_test_groups=cv_test_groups, embargo=embargo,
@@ -142,6 +143,7 @@ def predict_command(db, run_id, start, end, symbols, csv, models_dir, quiet) -> 
     from ml.predict import predict
 
     check_symbols(db, symbols)
+    options.require_writable(csv.parent if csv else None, "--csv")
     result = predict(db, run_id=run_id, start=start, end=end, symbols=symbols or None, models_root=models_dir, csv=csv)
     if not quiet and not result.rows:
         click.echo(f"model {result.run_id}: nothing new to score (its walk-forward folds scored everything up to now)")

@@ -41,6 +41,8 @@ Examples:
 def run(db, preset, ingest, skip, symbols, bar_size, host, port, start_date, end_date, n_iter, n_splits, seed, strategy_params,
         models_dir, reports_dir) -> None:  # fmt: skip
     """Run the pipeline: ingest -> dbt build -> quality gate -> train -> predict -> backtest -> report."""
+    for folder, option in ((models_dir, "--models"), (reports_dir, "--reports")):
+        options.require_writable(folder, option)
     from rich.console import Console
     from rich.table import Table
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
+from pathlib import Path
 
 import click
 import pytest
@@ -262,3 +264,38 @@ def test_the_ci_gate_example_runs_alphaduck_check():
     ]
     assert any("alphaduck check" in s for s in steps)
     assert ".github/workflows/alphaduck-gate.yml" in (ROOT / "README.md").read_text()
+
+
+UNWRITABLE_OUTPUTS = [
+    (["train", "--skip-gate", "--symbol", "SPY", "--n-iter", "1", "--n-splits", "2", "--models", "{out}"], "--models"),
+    (["predict", "--models", "{models}", "--csv", "{out}/p.csv"], "--csv"),
+    (["backtest", "--models", "{models}", "--engine", "vector", "--reports", "{out}"], "--reports"),
+    (["sweep", "--models", "{models}", "--grid", "min_hold=1,2", "--reports", "{out}"], "--reports"),
+    (["check", "--suite", "raw", "--docs", "{out}"], "--docs"),
+    (["run", "--skip", "ingest", "--models", "{models}", "--reports", "{out}"], "--reports"),
+]
+
+
+@pytest.mark.parametrize("kind", ["kernel filesystem", "under a file"])
+def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(kind, predicted, tmp_path):
+    """Before: predict upserted its rows and then died writing --csv, backtest recorded its
+    trial and then died writing the report: the warehouse changed for a failed command.
+    /sys refuses new files to root as well (a chmod'ed folder would not: tests may run as root);
+    a path under a regular file is refused everywhere. No tmpfs "full disk" here: mounting one
+    needs root."""
+    db, models, _ = predicted
+    copy = tmp_path / "w.duckdb"
+    shutil.copy(db, copy)
+    if kind == "kernel filesystem":
+        out = Path("/sys/alphaduck-cannot-write-here")
+    else:
+        (tmp_path / "a-file").write_text("")
+        out = tmp_path / "a-file" / "out"
+    before, registry = snapshot(copy), sorted(p.name for p in models.iterdir())
+    for args, option in UNWRITABLE_OUTPUTS:
+        args = [a.format(out=out, models=models) for a in args]
+        result = run_cli(*args, "--db", copy, *(["-q"] if args[0] != "run" else []))  # run has no -q
+        line = assert_one_line_failure(result, exit_code=2)
+        assert line.startswith(f"Error: {option} {out}"), (args[0], line)
+        assert snapshot(copy) == before, args[0]
+    assert sorted(p.name for p in models.iterdir()) == registry
