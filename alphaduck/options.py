@@ -91,22 +91,29 @@ def _symbols(ctx: click.Context, param: click.Parameter, value: tuple[str, ...])
     return cleaned
 
 
-def date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A --start/--end date the stages compare with bar times: it must parse and lie within
-    the nanosecond timestamps pandas and the warehouse hold (so 2299 is refused here, by name)."""
-    if value is None:
-        return None
+def check_date(value: object) -> None:
+    """Refuse (ValueError, one line) a date the stages cannot compare with bar times: one that
+    does not parse, or lies outside the nanosecond timestamps pandas and the warehouse hold."""
     import pandas as pd
 
     try:
         stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"cannot parse {value!r}: use 2025-06-01 or 2025-06-01T09:30") from exc
+    if pd.isna(stamp) or not pd.Timestamp.min < stamp.tz_localize(None) < pd.Timestamp.max:
+        raise ValueError(
+            f"{value} is out of range: use a date between {pd.Timestamp.min:%Y-%m-%d} and {pd.Timestamp.max:%Y-%m-%d}"
+        )
+
+
+def date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A --start/--end date (so 2026-13-01 and 2299 are refused here, naming the option)."""
+    if value is None:
+        return None
+    try:
+        check_date(value)
     except ValueError as exc:
-        raise click.BadParameter(f"cannot parse {value!r}: use 2025-06-01 or 2025-06-01T09:30", ctx=ctx, param=param) from exc
-    if not pd.Timestamp.min.tz_localize(None) < stamp.tz_localize(None) < pd.Timestamp.max.tz_localize(None):
-        raise click.BadParameter(
-            f"{value} is out of range: use a date between {pd.Timestamp.min:%Y-%m-%d} and {pd.Timestamp.max:%Y-%m-%d}",
-            ctx=ctx, param=param,
-        )  # fmt: skip
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
     return value
 
 
