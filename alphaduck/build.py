@@ -60,6 +60,10 @@ def check_warehouse(db: Warehouse | str | Path | None) -> tuple[Path, str | None
             con, "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = 'bars'"
         )[0]
         calendar = warehouse_calendar(con) if has_bars else None
+        if has_bars:
+            from alphaduck.schema import refuse_older_schema
+
+            refuse_older_schema(con, f"warehouse {path}")
     if not has_bars:
         raise AlphaduckError(
             f"warehouse {path} has no raw.bars: run `alphaduck ingest sample` (or `alphaduck ingest file|ibkr`) first"

@@ -83,10 +83,14 @@ def explain(exc: BaseException, hint: str) -> click.ClickException:
                 f"{where} is damaged or truncated ({first}): restore a copy, or re-create it with "
                 "`alphaduck ingest` and `alphaduck build`"
             )
-        if isinstance(exc, duckdb.CatalogException | duckdb.BinderException):
+        if isinstance(exc, duckdb.CatalogException):
             return AlphaduckError(
-                f"the warehouse lacks what this command reads ({first}): it is not built yet or has an "
-                "older schema: run `alphaduck build` (or `alphaduck build --full-refresh`)"
+                f"the warehouse lacks a table this command reads ({first}): it is not built yet: run `alphaduck build`"
+            )
+        if isinstance(exc, duckdb.BinderException):
+            return AlphaduckError(
+                f"a warehouse table lacks a column this command reads ({first}): an older or altered schema: "
+                "`alphaduck build --full-refresh` remakes the built tables; raw.* ones need a re-ingest into a new file"
             )
     if isinstance(exc, OSError) and exc.filename is not None:
         return AlphaduckError(f"cannot use {exc.filename}: {exc.strerror or first}")

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import click
+import duckdb
 import pytest
 
 from alphaduck.cli import OWN_LOGGERS, main
@@ -149,6 +150,34 @@ def test_every_command_on_an_unbuilt_warehouse_says_build_first(warehouse, tmp_p
     # nothing partial: no model directory, no CSV, no report (only the gate's Data Docs of its run)
     assert not (tmp_path / "models").exists()
     assert [p.name for p in (tmp_path / "reports").iterdir()] == ["docs"]
+
+
+def test_every_command_refuses_an_older_schema_in_one_line_and_build_leaves_it_alone(warehouse, tmp_path, monkeypatch):
+    """raw.bars without its volume column (a warehouse from another version, or altered by
+    hand). Before: `build` created its stage tables in it, then dbt failed on several lines;
+    ingest and check crashed with a BinderException traceback."""
+    monkeypatch.chdir(tmp_path)
+    con = duckdb.connect(str(warehouse))
+    con.execute("alter table raw.bars drop column volume")
+    con.close()
+    csv = tmp_path / "bars.csv"
+    csv.write_text("\n".join(sample_lines(3)) + "\n")
+    before = snapshot(warehouse)
+    for name, args in _walk(tmp_path, csv).items():
+        if name in ("models list", "models show", "dashboard", "ingest ibkr", "ingest actions"):
+            continue  # no --db, or they stop before the bars (IB gateway, the actions table is intact)
+        result = run_cli(*args, "--db", warehouse)
+        if name in ("check", "run"):  # reports: the failed suite / step, with its one-line reason
+            assert result.exit_code != 0 and "Traceback" not in result.output, result.output
+            assert "volume" in result.output or "cannot run" in result.output, (name, result.output)
+        else:
+            line = assert_one_line_failure(result)
+            if name == "build":
+                assert "raw.bars has no column volume (an older or altered schema)" in line
+            if name.startswith("ingest"):
+                assert "lacks a column" in line and "volume" in line, line
+        # unchanged, but for the gate's record of its own run
+        assert {t: v for t, v in snapshot(warehouse).items() if not t.startswith("ml.gate_")} == before, name
 
 
 BAD_OPTIONS = {
