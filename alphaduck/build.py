@@ -258,14 +258,19 @@ def build(db: str, full_refresh: bool, select: tuple[str, ...], unit_tests: bool
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from alphaduck.progress import plain_wanted
+
+    plain = plain_wanted(quiet)  # no terminal (CI, a log): a line per dbt node instead of the bar
     with Progress(
         TextColumn("dbt build"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.description}"), transient=True, disable=quiet,
+        TextColumn("{task.description}"), transient=True, disable=quiet or plain,
     ) as progress:  # fmt: skip
         task = progress.add_task("", total=None)
 
         def on_progress(done: int, total: int, node: str) -> None:
             progress.update(task, completed=done, total=total, description=node)
+            if plain:
+                click.echo(f"dbt build: {done}/{total} {node}", err=True)
 
         outcome = dbt_build(db, full_refresh=full_refresh, select=select, unit_tests=unit_tests, calendar=calendar,
                             dbt_vars=parse_vars(var_pairs), on_progress=on_progress)  # fmt: skip

@@ -158,14 +158,15 @@ def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, cap
           quiet) -> None:  # fmt: skip
     """Choose strategy parameters on the validation window (vector engine), then backtest the
     choice with bt on the test window, with its deflated Sharpe."""
-    options.require_writable(reports_dir, "--reports")
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from alphaduck.progress import PlainTicker, plain_wanted
     from backtests.backtest import summary_table
     from backtests.sweep import SweepConfig, parse_grid, sweep_and_backtest
 
+    options.require_writable(reports_dir, "--reports")
     try:
         grid = parse_grid(list(grid_pairs))
     except ValueError as exc:
@@ -176,13 +177,22 @@ def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, cap
         reports_dir=reports_dir,
     )  # fmt: skip
     console = Console()
+    ticker = PlainTicker("sweep", "configurations evaluated") if plain_wanted(quiet) else None
     with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
                   disable=quiet or not sys.stderr.isatty()) as bar:  # fmt: skip
         task = bar.add_task("", total=None)
+
+        def on_done() -> None:
+            bar.advance(task)
+            if ticker:
+                ticker.tick()
+
         try:
-            outcome = sweep_and_backtest(db, config, on_done=lambda: bar.advance(task))
+            outcome = sweep_and_backtest(db, config, on_done=on_done)
         except ValueError as exc:
             raise AlphaduckError(f"sweep: {exc}") from exc
+    if ticker:
+        ticker.close()
     results, best, run = outcome.results, outcome.best, outcome.backtest
     if not quiet:
         table = Table("#", "parameters", "Sharpe", "return", "max DD", "entries",

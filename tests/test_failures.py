@@ -328,3 +328,36 @@ def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(kind
         assert line.startswith(f"Error: {option} {out}"), (args[0], line)
         assert snapshot(copy) == before, args[0]
     assert sorted(p.name for p in models.iterdir()) == registry
+
+
+def test_build_logs_plain_lines_per_step_without_a_terminal_on_a_quoted_path(warehouse, tmp_path):
+    """In CI (stderr not a terminal) the rich bar shows nothing: before, a 16-minute demo
+    printed nothing at all; now each dbt node finishing is a line. The warehouse sits in
+    o'brien/ (issue 13.4: a quote in --db works through dbt and the dashboard too)."""
+    from dashboard import queries
+
+    folder = tmp_path / "o'brien"
+    folder.mkdir()
+    db = folder / "wh.duckdb"
+    shutil.move(warehouse, db)
+    result = run_cli("build", "--db", db, "--select", "stg_bars")
+    assert result.exit_code == 0, result.output
+    steps = [line for line in result.output.splitlines() if line.startswith("dbt build: ") and "/" in line.split()[2]]
+    assert steps[0].startswith("dbt build: 1/") and any(line.endswith(" stg_bars") for line in steps), result.output
+    done, total = steps[-1].split()[2].split("/")
+    assert done == total and len(steps) == int(total)
+    with queries.reader(db) as con:
+        assert con.execute("select count(*) from staging.stg_bars").fetchone()[0] == 5_885
+    assert sorted(p.name for p in folder.iterdir()) == ["wh.duckdb"]  # dbt wrote nothing beside it
+
+
+def test_the_plain_ticker_logs_now_and_then_and_at_the_end(capsys):
+    from alphaduck.progress import PlainTicker
+
+    every_time, seldom = PlainTicker("sweep", "configurations", every=0), PlainTicker("sweep", "configurations", every=3600)
+    for _ in range(3):
+        every_time.tick()
+        seldom.tick()
+    seldom.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in lines] == [f"sweep: {n} configurations" for n in (1, 2, 3, 3)]
