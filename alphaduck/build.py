@@ -17,7 +17,7 @@ import click
 
 from alphaduck import options
 from alphaduck.errors import EXIT_CHECKS_FAILED, AlphaduckError
-from alphaduck.settings import PROJECT_ROOT, warehouse_path
+from alphaduck.settings import PROJECT_ROOT, dbt_project_dir, warehouse_path
 from alphaduck.warehouse import Warehouse
 
 
@@ -60,6 +60,10 @@ def check_warehouse(db: Warehouse | str | Path | None) -> tuple[Path, str | None
             con, "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = 'bars'"
         )[0]
         calendar = warehouse_calendar(con) if has_bars else None
+        if has_bars:
+            from alphaduck.schema import refuse_older_schema
+
+            refuse_older_schema(con, f"warehouse {path}")
     if not has_bars:
         raise AlphaduckError(
             f"warehouse {path} has no raw.bars: run `alphaduck ingest sample` (or `alphaduck ingest file|ibkr`) first"
@@ -128,6 +132,7 @@ def dbt_build(
 
     from alphaduck.warehouse import hold
 
+    project = dbt_project_dir(project_dir)  # refused before anything touches the warehouse
     path, stored_calendar = check_warehouse(db)
     passed_vars = build_vars(calendar or stored_calendar, dbt_vars)
     create_stage_tables(Warehouse(path))
@@ -146,10 +151,10 @@ def dbt_build(
             done += 1
             on_progress(done, max(total, done), msg.data.node_info.node_name)
 
-    project = Path(project_dir or PROJECT_ROOT).resolve()
     profiles = project if (project / "profiles.yml").exists() else PROJECT_ROOT
     target, logs = (target_dir, target_dir / "logs") if target_dir else (project / "target", project / "logs")
     args = ["build", *(["--log-level", "none"] if silent else ["--quiet"])]
+    args += no_color_args()
     args += ["--project-dir", str(project), "--profiles-dir", str(profiles)]
     args += ["--target-path", str(target), "--log-path", str(logs)]
     if passed_vars:
@@ -209,6 +214,11 @@ def dbt_build(
     return outcome
 
 
+def no_color_args() -> list[str]:
+    """dbt colours its console lines unless told: $NO_COLOR (no-color.org) tells it."""
+    return ["--no-use-colors"] if os.environ.get("NO_COLOR") else []
+
+
 def _release_warehouse() -> None:
     """Close the DuckDB file dbt-duckdb keeps open in this process after a run, so the
     stages that follow (and DuckDB's one-writer rule) can open it again."""
@@ -248,14 +258,19 @@ def build(db: str, full_refresh: bool, select: tuple[str, ...], unit_tests: bool
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from alphaduck.progress import plain_wanted
+
+    plain = plain_wanted(quiet)  # no terminal (CI, a log): a line per dbt node instead of the bar
     with Progress(
         TextColumn("dbt build"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.description}"), transient=True, disable=quiet,
+        TextColumn("{task.description}"), transient=True, disable=quiet or plain,
     ) as progress:  # fmt: skip
         task = progress.add_task("", total=None)
 
         def on_progress(done: int, total: int, node: str) -> None:
             progress.update(task, completed=done, total=total, description=node)
+            if plain:
+                click.echo(f"dbt build: {done}/{total} {node}", err=True)
 
         outcome = dbt_build(db, full_refresh=full_refresh, select=select, unit_tests=unit_tests, calendar=calendar,
                             dbt_vars=parse_vars(var_pairs), on_progress=on_progress)  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import re
 import time
@@ -35,6 +36,7 @@ _LOCK_PID = re.compile(r"\(PID (\d+)\)")
 _DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
 _RETRY_EVERY = 0.05  # seconds between two attempts at a locked file
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def sql_string(value: object) -> str:
@@ -217,6 +219,7 @@ def connect(
         con.close()
         raise
     con.execute(f"use {CATALOG}")
+    log.info("opened warehouse %s %s", path, "read-only" if read_only else "for writing")
     return con
 
 

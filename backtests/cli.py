@@ -82,8 +82,8 @@ flat_at_close, fill (next_open|next_close; default: the fill the model's labels 
               help="bt (reference), vector (same numbers, ~100x faster), vectorbt or backtesting (adapters; see README).")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Strategy parameter (repeatable).")
 @cost_options
-@click.option("--start", metavar="DATE", help="First decision date.")
-@click.option("--end", metavar="DATE", help="Last decision date.")
+@click.option("--start", metavar="DATE", callback=options.date, help="First decision date.")
+@click.option("--end", metavar="DATE", callback=options.date, help="Last decision date.")
 @options.symbols(help="Trade these symbols only (repeatable).")
 @options.universe
 @click.option("--run-id", callback=options.safe_name, help="Name this backtest (re-using a name replaces that run).")
@@ -96,6 +96,12 @@ flat_at_close, fill (next_open|next_close; default: the fill the model's labels 
 def backtest(db, prediction_run, engine, params, capital, costs, start, end, symbols, universe, run_id, allow_fill_mismatch, no_report, reports_dir, models_dir, quiet) -> None:  # fmt: skip
     """Backtest a model's predictions with bt: signals, costs, results in backtest.*, an HTML report."""
     from rich.console import Console
+
+    from alphaduck.symbols import check_symbols
+
+    check_symbols(db, symbols)
+    if not no_report:
+        options.require_writable(reports_dir, "--reports")
 
     from backtests.backtest import BacktestConfig, run_backtest, summary_table
 
@@ -117,6 +123,10 @@ def backtest(db, prediction_run, engine, params, capital, costs, start, end, sym
         + (f"; report {outcome.report}" if outcome.report else ""),
         highlight=False, soft_wrap=True,
     )  # fmt: skip
+    if outcome.stats["trades"] == 0:
+        from backtests.no_trades import explain_no_trades
+
+        console.print(explain_no_trades(db, config), highlight=False, markup=False, soft_wrap=True)
 
 
 @click.command(
@@ -156,9 +166,11 @@ def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, cap
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from alphaduck.progress import PlainTicker, plain_wanted
     from backtests.backtest import summary_table
     from backtests.sweep import SweepConfig, default_grid, parse_grid, sweep_and_backtest
 
+    options.require_writable(reports_dir, "--reports")
     try:
         fixed_params = _strategy(fixed)
         grid = parse_grid(list(grid_pairs), base=default_grid(fixed_params.kind))
@@ -169,13 +181,22 @@ def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, cap
         capital=capital, costs=costs, models_dir=models_dir, reports_dir=reports_dir, universe=universe,
     )  # fmt: skip
     console = Console()
+    ticker = PlainTicker("sweep", "configurations evaluated") if plain_wanted(quiet) else None
     with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
                   disable=quiet or not sys.stderr.isatty()) as bar:  # fmt: skip
         task = bar.add_task("", total=None)
+
+        def on_done() -> None:
+            bar.advance(task)
+            if ticker:
+                ticker.tick()
+
         try:
-            outcome = sweep_and_backtest(db, config, on_done=lambda: bar.advance(task))
+            outcome = sweep_and_backtest(db, config, on_done=on_done)
         except ValueError as exc:
             raise AlphaduckError(f"sweep: {exc}") from exc
+    if ticker:
+        ticker.close()
     results, best, run = outcome.results, outcome.best, outcome.backtest
     if not quiet:
         table = Table("#", "parameters", "Sharpe", "return", "max DD", "entries",

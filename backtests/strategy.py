@@ -138,15 +138,26 @@ class StrategyParams:
         types = {f.name: f.type for f in fields(cls)}
         values = asdict(base or cls())
         for name, text in split_pairs(pairs, types, what="strategy parameter"):
-            values[name] = _parse(text, values[name], types[name])
+            try:
+                values[name] = _parse(text, values[name], types[name])
+            except ValueError:  # int()/float() would not say which parameter
+                kind = _KINDS.get(str(types[name]).replace(" | None", ""), str(types[name]))
+                none = " (or none)" if "None" in str(types[name]) else ""
+                raise ValueError(f"{name}={text!r}: {text!r} is not {kind}{none}") from None
         return cls(**values)
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+_KINDS = {"int": "a whole number", "float": "a number", "bool": "true or false"}
 
 
 def _parse(text: str, current, annotation: str):
     if text.lower() in ("none", "off", "") and "None" in str(annotation):
         return None
     if "bool" in str(annotation):
-        return text.lower() in ("1", "true", "yes", "on")
+        if text.lower() not in _TRUE + _FALSE:
+            raise ValueError(text)
+        return text.lower() in _TRUE
     if "int" in str(annotation) and "float" not in str(annotation):
         return int(text)
     if "float" in str(annotation):

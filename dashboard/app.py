@@ -16,6 +16,8 @@ from dash import Dash, Input, Output, dash_table, dcc, html
 from dash.exceptions import PreventUpdate
 
 from alphaduck.contracts import BACKTEST_EQUITY, FEATURE_TABLE
+from alphaduck.options import check_date
+from alphaduck.symbols import did_you_mean
 from backtests import charts
 from backtests import tearsheet as ts
 from backtests.report import STAT_LABELS, format_stat
@@ -36,6 +38,12 @@ def message(text: str) -> html.Div:
 # -- views (plain functions) -------------------------------------------------------------------------
 
 
+def plain_run_id(run_id) -> str | None:
+    """A run id as a browser may send it: anything but text (a hand-made request, a stale
+    page) is no run chosen, rather than a failed query."""
+    return run_id if isinstance(run_id, str) and run_id else None
+
+
 def runs_view(db) -> tuple[list[dict], str | None]:
     """The runs table's rows, or (no rows, the sentence saying what to run)."""
     try:
@@ -48,6 +56,7 @@ def runs_view(db) -> tuple[list[dict], str | None]:
 
 
 def performance_view(db, run_id: str | None) -> tuple[html.Div, object, object]:
+    run_id = plain_run_id(run_id)
     if not run_id:
         return message("choose a backtest run above"), fig.empty("no run chosen"), fig.empty("")
     try:
@@ -77,6 +86,7 @@ def performance_view(db, run_id: str | None) -> tuple[html.Div, object, object]:
 def symbol_choices(db, run_id: str | None) -> tuple[list[str], str | None, str | None, str | None]:
     """Symbols of the run (or all), the default symbol, and a default window: the run's
     last 20 sessions (or the last 20 of the data)."""
+    run_id = plain_run_id(run_id)
     try:
         with q.reader(db) as con:
             names = q.symbols(con, run_id)
@@ -94,21 +104,33 @@ def symbol_choices(db, run_id: str | None) -> tuple[list[str], str | None, str |
 
 def symbol_view(db, run_id: str | None, symbol: str | None, start: str | None, end: str | None,
                 overlays: list[str], panels: list[str]):  # fmt: skip
-    if not symbol:
+    run_id = plain_run_id(run_id)
+    if not symbol or not isinstance(symbol, str):
         return fig.empty("no symbol: run `alphaduck run --ingest sample`")
+    for value in (start, end):
+        if value is not None:
+            try:
+                check_date(value)
+            except ValueError as exc:
+                return fig.empty(f"{exc}")
     try:
         with q.reader(db) as con:
             bar_size = q.run_detail(con, run_id)["bar_size"] if run_id else None
             bars = q.candles(con, symbol, start, end, bar_size=bar_size)
             trades = q.trades(con, run_id, symbol, start, end) if run_id else pd.DataFrame(columns=["entry_ts", "entry_price", "exit_ts", "exit_price"])
+            known = q.symbols(con, None) if bars.empty else []
     except q.NotReady as exc:
         return fig.empty(str(exc))
     if bars.empty:
+        if symbol not in known:
+            return fig.empty(f"no bars for symbol {symbol}{did_you_mean(symbol, known)}")
         return fig.empty(f"no {symbol} bars between {start} and {end}")
-    return fig.symbol_chart(bars, trades, symbol, overlays or [], panels or [])
+    return fig.symbol_chart(bars, trades, symbol, [o for o in overlays or [] if o in fig.OVERLAYS],
+                            [p for p in panels or [] if p in fig.PANELS])  # fmt: skip
 
 
 def model_view(db, models_dir: Path, run_id: str | None):
+    run_id = plain_run_id(run_id)
     if not run_id:
         return [fig.empty("choose a backtest run above")] * 4
     try:
@@ -130,6 +152,7 @@ def model_view(db, models_dir: Path, run_id: str | None):
 
 def signal_view(db, run_id: str | None):
     """The signal tab: the summary table, IC over time and by year, the quintiles' returns."""
+    run_id = plain_run_id(run_id)
     if not run_id:
         return message("choose a backtest run above"), fig.empty(""), fig.empty("")
     try:
@@ -160,6 +183,7 @@ def _stamp(value) -> str:
 def tearsheet_view(db, run_id: str | None) -> tuple[list, list[dict], list[dict]]:
     """[rolling, exposure and turnover, distribution, P&L by symbol] figures, the worst
     drawdowns' rows and the trade list's rows of the run (the report's tear sheet)."""
+    run_id = plain_run_id(run_id)
     if not run_id:
         return [fig.empty("choose a backtest run above")] * 4, [], []
     try:

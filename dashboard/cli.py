@@ -20,7 +20,7 @@ Examples:
 )
 @options.db
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for the network).")
-@click.option("--port", default=8050, show_default=True)
+@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65_535))
 @click.option("--models", "models_dir", type=click.Path(path_type=Path), default=MODELS_DIR, show_default=True)
 def dashboard(db: str, host: str, port: int, models_dir: Path) -> None:
     """Browse backtests, symbols, models and data quality in a browser (read-only)."""

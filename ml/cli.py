@@ -81,8 +81,11 @@ def train_command(db, bar_size, symbols, universe, objective, label, horizon, n_
     --walk-forward, refit as time passes and write the out-of-sample predictions."""
     from rich.console import Console
 
+    from alphaduck.symbols import check_symbols
     from ml.train import TrainOptions, metrics_table, train
 
+    check_symbols(db, symbols)
+    options.require_writable(models_dir, "--models")
     opts = TrainOptions(
         bar_size=bar_size.code if bar_size else None, symbols=symbols, universe=universe, objective=objective, label=label, horizon=horizon,
         n_iter=n_iter, n_splits=n_splits, cv=cv, cv_groups=cv_groups, cv_test_groups=cv_test_groups, embargo=embargo,
@@ -128,8 +131,8 @@ Examples:
 )
 @options.db
 @click.option("--run-id", default="latest", show_default=True, help="Registered model run (see `alphaduck models list`).")
-@click.option("--start", metavar="DATE", help="First session to score [default: the model's test window start].")
-@click.option("--end", metavar="DATE", help="Last session to score [default: the last bar].")
+@click.option("--start", metavar="DATE", callback=options.date, help="First session to score [default: the model's test window start].")
+@click.option("--end", metavar="DATE", callback=options.date, help="Last session to score [default: the last bar].")
 @options.symbols(help="Score these symbols (repeatable) [default: the model's].")
 @click.option("--csv", type=click.Path(path_type=Path, dir_okay=False), help="Also write the scored rows to this CSV.")
 @options.models
@@ -137,8 +140,11 @@ Examples:
 def predict_command(db, run_id, start, end, symbols, csv, models_dir, quiet) -> None:
     """Score feature rows with a registered model and upsert them into ml.predictions."""
     from alphaduck.contracts import PREDICTIONS
+    from alphaduck.symbols import check_symbols
     from ml.predict import predict
 
+    check_symbols(db, symbols)
+    options.require_writable(csv.parent if csv else None, "--csv")
     result = predict(db, run_id=run_id, start=start, end=end, symbols=symbols or None, models_root=models_dir, csv=csv)
     if not quiet and not result.rows:
         click.echo(f"model {result.run_id}: nothing new to score (its walk-forward folds scored everything up to now)")

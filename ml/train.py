@@ -831,6 +831,7 @@ def metrics_table(metadata: dict):
 
 
 if __name__ == "__main__":
+    from alphaduck.cli import standalone
     from ml.cli import train_command
 
-    train_command(prog_name="python -m ml.train")
+    standalone(train_command, prog_name="python -m ml.train")

@@ -30,8 +30,8 @@ Examples:
 @options.bar_size()
 @click.option("--host", default="127.0.0.1", show_default=True, help="IB gateway host (with --ingest ibkr).")
 @click.option("--port", default=7497, show_default=True, type=click.IntRange(1, 65_535), help="IB gateway port (with --ingest ibkr).")
-@click.option("--start-date", metavar="DATE", help="First session to predict and backtest [default: the model's test window].")
-@click.option("--end-date", metavar="DATE", help="Last session to predict and backtest.")
+@click.option("--start-date", metavar="DATE", callback=options.date, help="First session to predict and backtest [default: the model's test window].")
+@click.option("--end-date", metavar="DATE", callback=options.date, help="Last session to predict and backtest.")
 @click.option("--n-iter", default=10, show_default=True, type=click.IntRange(min=1), help="Training: parameter settings to search.")
 @click.option("--n-splits", default=4, show_default=True, type=click.IntRange(min=2), help="Training: purged CV folds.")
 @options.seed
@@ -41,6 +41,8 @@ Examples:
 def run(db, preset, ingest, skip, symbols, bar_size, host, port, start_date, end_date, n_iter, n_splits, seed, strategy_params,
         models_dir, reports_dir) -> None:  # fmt: skip
     """Run the pipeline: ingest -> dbt build -> quality gate -> train -> predict -> backtest -> report."""
+    for folder, option in ((models_dir, "--models"), (reports_dir, "--reports")):
+        options.require_writable(folder, option)
     from rich.console import Console
     from rich.table import Table
 

@@ -97,6 +97,7 @@ def check(
     from quality.gate import run_gate
     from quality.suites import SUITES, Thresholds
 
+    options.require_writable(None if no_docs else docs_dir, "--docs")
     chosen = list(SUITES) if "all" in suites else list(dict.fromkeys(suites))
     thresholds = Thresholds().with_overrides(list(overrides))
     console = Console(stderr=True)

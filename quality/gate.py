@@ -283,6 +283,8 @@ def record_report(warehouse: Warehouse, report: GateReport) -> None:
                 str(report.data_docs) if report.data_docs else None,
             ],
         )
+        if not report.results:  # no suite could run (an unbuilt warehouse): the run row says why
+            return
         con.executemany(
             f"insert into {GATE_RESULTS} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [

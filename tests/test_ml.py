@@ -212,8 +212,8 @@ def test_errors_name_the_problem(sample_copy, tmp_path):
     def train(*extra):
         return run_cli("train", "--db", sample_copy, "--models", tmp_path, "--skip-gate", *FAST, *extra)
 
-    none = train("--symbol", "NOPE")
-    assert none.exit_code == 2 and "no warmed-up 30min feature rows for NOPE" in none.output
+    none = train("--symbol", "NOPE")  # refused before any work, naming what the warehouse has
+    assert none.exit_code == 2 and "unknown symbol NOPE: warehouse" in none.output and "(it has AAPL, " in none.output
     execute(sample_copy, "update marts.fct_features set label_direction_1 = 1 where label_direction_1 is not null")
     single = train(*symbols_args())
     assert single.exit_code == 2 and "label_direction_1 has a single class (1) in the training window" in single.output
