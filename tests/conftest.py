@@ -142,6 +142,7 @@ def predicted(sample_built, tmp_path_factory):
 
 DOW30_DAILY = ROOT / "data" / "sample" / "dow30_spy_daily_raw_1999-11_2023-03.csv.gz"
 DOW30_SPLITS = ROOT / "data" / "sample" / "dow30_splits_1999-11_2023-03.csv"
+DOW30_MEMBERSHIP = ROOT / "data" / "sample" / "dow30_membership_1999-11_2023-03.csv"
 
 
 def dow30_csv(path: Path, *, start: str = "1999-01-01", end: str = "2100-01-01") -> Path:

@@ -17,7 +17,15 @@ from backtests.backtest import BacktestConfig, simulate
 from backtests.costs import CostModel
 from backtests.stats import round_trips
 from backtests.strategy import StrategyParams, target_weights
-from tests.conftest import CHROMEDRIVER, CHROMIUM, ROOT, headless_chromium, run_cli, snapshot
+from tests.conftest import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    DOW30_MEMBERSHIP,
+    ROOT,
+    headless_chromium,
+    run_cli,
+    snapshot,
+)
 
 
 def ten_bars(opens: list[float], proba: list[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -380,8 +388,6 @@ def test_a_delisted_symbol_is_closed_at_its_last_bar(dow_predicted, tmp_path):
         assert not is_open and exit_ts == last_bar, (engine, exit_ts, last_bar)
     np.testing.assert_allclose(held["vector_equity"], held["bt_equity"], rtol=1e-9)
 
-
-DOW30_MEMBERSHIP = ROOT / "data" / "sample" / "dow30_membership_1999-11_2023-03.csv"
 
 
 def test_a_point_in_time_universe_trades_a_symbol_only_while_it_was_a_member(dow_predicted, tmp_path):

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from alphaduck.cli import OWN_LOGGERS, main
-from tests.conftest import DOW30_SPLITS, PYTHON, ROOT, run_cli, sample_lines, snapshot
+from tests.conftest import DOW30_MEMBERSHIP, DOW30_SPLITS, PYTHON, ROOT, run_cli, sample_lines, snapshot
 
 
 def _files(root) -> dict[str, str]:
@@ -38,6 +38,7 @@ def _walk(tmp_path, csv) -> dict[str, list[str]]:
         "ingest file": ["ingest", "file", csv, "--bar-size", "30min", "-q"],
         "ingest sample": ["ingest", "sample", "--dataset", "spy-daily", "-q"],
         "ingest actions": ["ingest", "actions", DOW30_SPLITS, "-q"],
+        "ingest universe": ["ingest", "universe", DOW30_MEMBERSHIP, "--name", "dow30", "-q"],
         "ingest ibkr": ["ingest", "ibkr", "SPY", "--port", "9", "--connect-timeout", "1", "-q"],
         "build": ["build", "-q"],
         "lookahead": ["lookahead", "-q"],
@@ -120,7 +121,7 @@ def test_every_command_refuses_a_broken_warehouse_file_in_one_line(
 
 
 # commands for which an ingested but not yet built warehouse is a valid start
-BUILDS_OR_INGESTS = ("ingest file", "ingest sample", "ingest actions", "ingest ibkr", "build", "run", "models list",
+BUILDS_OR_INGESTS = ("ingest file", "ingest sample", "ingest actions", "ingest universe", "ingest ibkr", "build", "run", "models list",
                      "models show", "dashboard")  # fmt: skip
 
 
@@ -164,8 +165,8 @@ def test_every_command_refuses_an_older_schema_in_one_line_and_build_leaves_it_a
     csv.write_text("\n".join(sample_lines(3)) + "\n")
     before = snapshot(warehouse)
     for name, args in _walk(tmp_path, csv).items():
-        if name in ("models list", "models show", "dashboard", "ingest ibkr", "ingest actions"):
-            continue  # no --db, or they stop before the bars (IB gateway, the actions table is intact)
+        if name in ("models list", "models show", "dashboard", "ingest ibkr", "ingest actions", "ingest universe"):
+            continue  # no --db, or they stop before the bars (IB gateway; the actions and universe tables are intact)
         result = run_cli(*args, "--db", warehouse)
         if name in ("check", "run"):  # reports: the failed suite / step, with its one-line reason
             assert result.exit_code != 0 and "Traceback" not in result.output, result.output
