@@ -6,7 +6,7 @@
 
 with predictions as (
 
-    select * from {{ source('ml', 'predictions') }}
+    select * from {{ ref('stg_ml__predictions') }}
 
 ),
 
