@@ -8,6 +8,7 @@ bar instead of its log, and turns the result into one summary and an exit code.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from alphaduck.settings import PROJECT_ROOT, warehouse_path
 
 @dataclass
 class BuildOutcome:
-    models: int = 0
+    models: int = 0  # built: a model skipped because something upstream failed is not
+    skipped: int = 0  # models skipped
     tests_passed: int = 0
     tests_warned: int = 0
     failures: list[str] = field(default_factory=list)  # one line each: node name and why
@@ -137,6 +139,10 @@ def dbt_build(
         args.append("--full-refresh")
     for selector in select:
         args += ["--select", selector]
+    if select:
+        # a selector that matches nothing stops dbt before it runs anything (by default
+        # it warns and builds nothing, which would read as a clean build)
+        args += ["--warn-error-options", json.dumps({"error": ["NoNodesForSelectionCriteria"]})]
     if not unit_tests:
         # unit tests check the SQL's logic on fixtures, not the data; `make test` runs them
         args += ["--exclude-resource-type", "unit_test"]
@@ -159,6 +165,9 @@ def dbt_build(
                 os.environ[key] = value
     outcome = BuildOutcome(seconds=time.perf_counter() - started)
     if result.exception is not None:
+        unmatched = re.findall(r"selection criterion '(.+?)' does not match any", str(result.exception))
+        if unmatched:
+            raise AlphaduckError(_unmatched_selectors_message(unmatched))
         outcome.failures.append(" ".join(str(result.exception).split()))
         return outcome
     for node_result in result.result.results:
@@ -166,6 +175,8 @@ def dbt_build(
         message = " ".join(str(node_result.message or "").split())
         if status in ("error", "fail", "runtime error"):
             outcome.failures.append(f"{kind} {node_result.node.name}: {status}: {message}")
+        elif status == "skipped":
+            outcome.skipped += kind == "model"
         elif kind == "model":
             outcome.models += 1
         elif status == "warn":
@@ -173,6 +184,24 @@ def dbt_build(
         elif kind in ("test", "unit_test"):
             outcome.tests_passed += 1
     return outcome
+
+
+def _unmatched_selectors_message(unmatched: list[str]) -> str:
+    """One line naming each selector that matched nothing, with the closest node names."""
+    import difflib
+    import json
+
+    manifest = PROJECT_ROOT / "target" / "manifest.json"
+    names: set[str] = set()
+    if manifest.exists():
+        nodes = json.loads(manifest.read_text()).get("nodes", {})
+        names = {node["name"] for node in nodes.values() if node.get("resource_type") in ("model", "seed", "test")}
+    parts = []
+    for selector in unmatched:
+        bare = selector.strip("+@").split(":")[-1]
+        hint = difflib.get_close_matches(bare, sorted(names), n=3)
+        parts.append(f"--select {selector!r} matches no model or test" + (f" (did you mean {', '.join(hint)}?)" if hint else ""))
+    return "; ".join(parts) + ": nothing was built"
 
 
 def _release_warehouse() -> None:
@@ -230,7 +259,8 @@ def build(db: str, full_refresh: bool, select: tuple[str, ...], unit_tests: bool
     if not quiet or not outcome.ok:
         console.print(
             f"dbt build: {outcome.models} models, {outcome.tests_passed} tests passed, "
-            f"{outcome.tests_warned} warned, {len(outcome.failures)} failed in {outcome.seconds:.1f} s "
+            f"{outcome.tests_warned} warned, {len(outcome.failures)} failed, {outcome.skipped} models skipped "
+            f"in {outcome.seconds:.1f} s "
             f"(warehouse {warehouse_path(db)})",
             highlight=False,
             soft_wrap=True,

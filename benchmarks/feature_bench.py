@@ -12,12 +12,15 @@ with realistic bar ranges), ingests them into a scratch warehouse, then times:
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import re
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import exchange_calendars as xcals
@@ -69,21 +72,66 @@ def random_bars(symbols: int, ts: pd.DatetimeIndex, seed: int = 7) -> pd.DataFra
     return bars
 
 
-def dbt_build(db: Path, *args: str) -> tuple[float, float]:
-    """Wall time of `dbt build ARGS` (unit tests excluded: they check the SQL's logic on
-    fixtures, not the data, and run in `make test`), and dbt's own figure without its start-up."""
-    env = {**os.environ, "ALPHADUCK_DB": str(db), "DBT_PROFILES_DIR": str(ROOT), "DO_NOT_TRACK": "1"}
+@dataclass
+class Run:
+    """One timed command: wall and CPU seconds (the machine may be shared: CPU time is what
+    the work cost, wall what a user waits), and dbt's own breakdown when it was dbt."""
+
+    wall: float
+    cpu: float
+    nodes: dict[str, float] = field(default_factory=dict)  # node name -> seconds
+    dbt_elapsed: float = float("nan")  # dbt's run, after its start-up and parse
+
+    @property
+    def models(self) -> float:
+        return sum(t for n, t in self.nodes.items() if n.startswith("model."))
+
+    @property
+    def tests(self) -> float:
+        return sum(t for n, t in self.nodes.items() if n.startswith("test."))
+
+    @property
+    def startup(self) -> float:
+        return self.wall - self.dbt_elapsed
+
+
+def timed(command: list[str], env: dict | None = None, cwd: Path = ROOT) -> tuple[Run, str]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    result = subprocess.run(
-        [str(DBT), "build", "--exclude-resource-type", "unit_test", *args,
-         "--target-path", str(db.with_suffix(".target"))],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    elapsed = time.perf_counter() - started
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
-        sys.exit(result.stdout[-3000:])
-    inside = re.search(r"Finished running .* in .*\(([\d.]+)s\)", result.stdout)
-    return elapsed, float(inside.group(1)) if inside else float("nan")
+        sys.exit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(wall, cpu), result.stdout
+
+
+def dbt_build(db: Path, *args: str) -> Run:
+    """`dbt build ARGS` on warehouse db (unit tests excluded: they check the SQL's logic on
+    fixtures, not the data, and run in `make test`), with dbt's per-node timings."""
+    target = db.with_suffix(".target")
+    env = {**os.environ, "ALPHADUCK_DB": str(db), "DBT_PROFILES_DIR": str(ROOT), "DO_NOT_TRACK": "1"}
+    run, _ = timed([str(DBT), "build", "--exclude-resource-type", "unit_test", *args, "--target-path", str(target)], env)
+    results = json.loads((target / "run_results.json").read_text())
+    run.dbt_elapsed = results["elapsed_time"]
+    run.nodes = {r["unique_id"]: r["execution_time"] for r in results["results"]}
+    return run
+
+
+def planning_seconds(db: Path) -> float:
+    """DuckDB's planning time of fct_features' query (EXPLAIN: bind + optimise, no run)."""
+    import duckdb
+
+    sql = (db.with_suffix(".target") / "compiled/alphaduck/dbt_project/models/marts/fct_features.sql").read_text()
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        started = time.perf_counter()
+        con.execute("explain " + sql).fetchall()
+        return time.perf_counter() - started
+    finally:
+        con.close()
 
 
 def dbt_startup() -> float:

@@ -1,6 +1,6 @@
-{#- bars_to_compute: the bars a model reads, with write_from_seq, the first bar_seq
-    of each series it writes (see feature_state for the rules); every bar and 0 in a
-    full build. -#}
+{#- bars_to_compute: the bars a model reads, with write_from_seq, the first
+    bar_seq of each series it writes (see feature_state for the rules); every
+    bar and 0 in a full build. -#}
 {% macro bars_to_compute(bars) %}
     {{ return(adapter.dispatch('bars_to_compute', 'alphaduck')(bars)) }}
 {% endmacro %}
@@ -30,10 +30,10 @@
     ),
 
     rewrite_from as (
-        -- per bar size, the first timestamp whose rows change: a series' first new
-        -- bar less the bars its labels look ahead. Every series is rewritten from
-        -- there, so the cross-sectional labels at those timestamps rank every
-        -- symbol, not only the new ones.
+        -- per bar size, the first timestamp whose rows change: a series'
+        -- first new bar less the bars its labels look ahead. Every series is
+        -- rewritten from there, so the cross-sectional labels at those
+        -- timestamps rank every symbol, not only the new ones.
         select
             r.bar_size,
             min(a.ts) as from_ts
@@ -60,8 +60,8 @@
     ),
 
     window_start as (
-        -- the open of the session before the lookback's first bar: the session gap
-        -- needs the previous session's close
+        -- the open of the session before the lookback's first bar: the
+        -- session gap needs the previous session's close
         select
             w.symbol,
             w.bar_size,

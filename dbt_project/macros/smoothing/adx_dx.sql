@@ -1,7 +1,8 @@
-{#- adx_dx: DX of a bar inside int_smoothing's recursion, from the previous bar's
-    Wilder sums (relation prev: plus_dm_sum, minus_dm_sum, adx_tr_sum) stepped by
-    this bar's moves (relation bar: plus_dm, minus_dm, true_range), as TA-Lib
-    computes it. Null when TA-Lib skips the bar (see dx_from_sums). -#}
+{#- adx_dx: DX of a bar inside int_smoothing's recursion, from the previous
+    bar's Wilder sums (relation prev: plus_dm_sum, minus_dm_sum, adx_tr_sum)
+    stepped by this bar's moves (relation bar: plus_dm, minus_dm, true_range),
+    as TA-Lib computes it. Null when TA-Lib skips the bar (see dx_from_sums).
+    -#}
 {% macro adx_dx(prev, bar, n) -%}
     {{ return(adapter.dispatch('adx_dx', 'alphaduck')(prev, bar, n)) }}
 {%- endmacro %}

@@ -1,5 +1,5 @@
-{#- dx_from_sums: the directional index from Wilder sums of +DM, -DM and the true
-    range,
+{#- dx_from_sums: the directional index from Wilder sums of +DM, -DM and the
+    true range,
         DX = 100 |+DI - -DI| / (+DI + -DI),   DI = 100 DM sum / true-range sum;
     null when the true-range sum or the sum of the two DIs is zero. -#}
 {% macro dx_from_sums(plus_dm, minus_dm, tr) -%}

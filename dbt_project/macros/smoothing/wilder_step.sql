@@ -1,4 +1,5 @@
-{#- wilder_step: one step of Wilder's n-bar average (RSI's gains and losses, ATR),
+{#- wilder_step: one step of Wilder's n-bar average (RSI's gains and losses,
+    ATR),
         avg[t] = (avg[t-1] * (n - 1) + x[t]) / n,
     in TA-Lib's order of operations. prev and x are SQL expressions. -#}
 {% macro wilder_step(prev, x, n) -%}

@@ -4,5 +4,5 @@
 {%- endmacro %}
 
 {% macro default__safe_div(x, y) -%}
-    ({{ x }}) / nullif({{ y }}, 0)
+    (({{ x }}) / nullif({{ y }}, 0))
 {%- endmacro %}

@@ -1,6 +1,8 @@
-{#- local_timestamp: the exchange's local wall-clock time of a UTC timestamp. -#}
+{#- local_timestamp: the exchange's local wall-clock time of a UTC time. -#}
 {% macro local_timestamp(ts, timezone) -%}
-    {{ return(adapter.dispatch('local_timestamp', 'alphaduck')(ts, timezone)) }}
+    {{ return(adapter.dispatch('local_timestamp', 'alphaduck')(
+        ts, timezone
+    )) }}
 {%- endmacro %}
 
 {% macro default__local_timestamp(ts, timezone) -%}

@@ -1,6 +1,8 @@
 {#- seconds_between: whole seconds from one timestamp to a later one. -#}
 {% macro seconds_between(start_ts, end_ts) -%}
-    {{ return(adapter.dispatch('seconds_between', 'alphaduck')(start_ts, end_ts)) }}
+    {{ return(adapter.dispatch('seconds_between', 'alphaduck')(
+        start_ts, end_ts
+    )) }}
 {%- endmacro %}
 
 {% macro default__seconds_between(start_ts, end_ts) -%}

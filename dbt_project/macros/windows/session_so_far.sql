@@ -1,5 +1,5 @@
-{#- session_so_far: the bar's session from its first bar to this one (the session
-    VWAP restarts at each session open). -#}
+{#- session_so_far: the bar's session from its first bar to this one (the
+    session VWAP restarts at each session open). -#}
 {% macro session_so_far() -%}
     {{ return(adapter.dispatch('session_so_far', 'alphaduck')()) }}
 {%- endmacro %}

@@ -5,16 +5,18 @@
     on_schema_change='fail',
 ) }}
 
-{#- The recursive indicators: exponential (EMA) and Wilder smoothing, seeded exactly as
-    TA-Lib seeds them, in one recursive pass over each series (DuckDB runs one recursion
-    step per bar for all series at once, so one pass with many states beats many passes).
+{#- The recursive indicators: exponential (EMA) and Wilder smoothing, seeded
+    exactly as TA-Lib seeds them, in one recursive pass over each series (DuckDB
+    runs one recursion step per bar for all series at once, so one pass with
+    many states beats many passes).
 
     Every state s follows the same pattern at bar i of the series:
         i <  seed_at   null (not enough bars yet)
         i =  seed_at   the seed: a plain average (or sum) of the first values
         i >  seed_at   s[i-1] smoothed towards today's value
-    The step formulas keep TA-Lib's order of operations, so values agree to the last bits.
-    int_trend, int_momentum and int_volatility turn these states into indicators. -#}
+    The step formulas keep TA-Lib's order of operations, so values agree to the
+    last bits. int_trend, int_momentum and int_volatility turn these states into
+    indicators. -#}
 
 {%- set ema_n = var('ema_window') %}
 {%- set fast = var('macd_fast') %}
@@ -23,11 +25,21 @@
 {%- set rsi_n = var('rsi_window') %}
 {%- set atr_n = var('atr_window') %}
 {%- set adx_n = var('adx_window') %}
-{%- for name, n in [('ema_window', ema_n), ('macd_fast', fast), ('macd_signal', signal),
-                     ('rsi_window', rsi_n), ('atr_window', atr_n), ('adx_window', adx_n)] %}
-    {%- if n < 2 %}{{ exceptions.raise_compiler_error("var " ~ name ~ " must be at least 2, got " ~ n) }}{% endif %}
+{%- for name, n in [
+    ('ema_window', ema_n), ('macd_fast', fast), ('macd_signal', signal),
+    ('rsi_window', rsi_n), ('atr_window', atr_n), ('adx_window', adx_n),
+] %}
+    {%- if n < 2 %}
+        {{- exceptions.raise_compiler_error(
+            "var " ~ name ~ " must be at least 2, got " ~ n
+        ) }}
+    {%- endif %}
 {%- endfor %}
-{%- if slow <= fast %}{{ exceptions.raise_compiler_error("var macd_slow must exceed macd_fast") }}{% endif %}
+{%- if slow <= fast %}
+    {{- exceptions.raise_compiler_error(
+        "var macd_slow must exceed macd_fast, got " ~ slow ~ " <= " ~ fast
+    ) }}
+{%- endif %}
 
 with recursive
 
@@ -94,7 +106,8 @@ seeded as (
         avg(gain) over rsi_seed_bars as avg_gain_seed,
         avg(loss) over rsi_seed_bars as avg_loss_seed,
         avg(true_range) over atr_seed_bars as atr_seed,
-        -- ADX starts from sums over its first n - 1 moves (TA-Lib), not averages
+        -- ADX starts from sums over its first n - 1 moves (TA-Lib), not
+        -- averages
         sum(plus_dm) over adx_seed_bars as plus_dm_seed,
         sum(minus_dm) over adx_seed_bars as minus_dm_seed,
         sum(true_range) over adx_seed_bars as adx_tr_seed
@@ -173,8 +186,9 @@ smoothed as (
             else {{ ema_step('prev.ema', 'bar.close', ema_n) }}
         end as ema,
 
-        -- MACD's two EMAs both start at bar slow - 1 (TA-Lib aligns them there:
-        -- the fast one is seeded with the SMA of the `fast` closes ending there)
+        -- MACD's two EMAs both start at bar slow - 1 (TA-Lib aligns them
+        -- there: the fast one is seeded with the SMA of the `fast` closes
+        -- ending there)
         case
             when bar.i < {{ slow - 1 }} then null
             when bar.i = {{ slow - 1 }} then bar.ema_fast_seed
@@ -200,9 +214,9 @@ smoothed as (
         case
             when bar.i < {{ slow + signal - 2 }} then null
             {%- if signal > 1 %}
-            when
-                bar.i = {{ slow + signal - 2 }}
-                then (prev.macd_sum + ({{ macd_line }})) / {{ signal }}
+                when
+                    bar.i = {{ slow + signal - 2 }}
+                    then (prev.macd_sum + ({{ macd_line }})) / {{ signal }}
             {%- endif %}
             else {{ ema_step('prev.macd_signal', macd_line, signal) }}
         end as macd_signal,
@@ -230,17 +244,23 @@ smoothed as (
         case
             when bar.i < {{ adx_n - 1 }} then null
             when bar.i = {{ adx_n - 1 }} then bar.plus_dm_seed
-            else {{ wilder_sum_step('prev.plus_dm_sum', 'bar.plus_dm', adx_n) }}
+            else {{ wilder_sum_step(
+                'prev.plus_dm_sum', 'bar.plus_dm', adx_n
+            ) }}
         end as plus_dm_sum,
         case
             when bar.i < {{ adx_n - 1 }} then null
             when bar.i = {{ adx_n - 1 }} then bar.minus_dm_seed
-            else {{ wilder_sum_step('prev.minus_dm_sum', 'bar.minus_dm', adx_n) }}
+            else {{ wilder_sum_step(
+                'prev.minus_dm_sum', 'bar.minus_dm', adx_n
+            ) }}
         end as minus_dm_sum,
         case
             when bar.i < {{ adx_n - 1 }} then null
             when bar.i = {{ adx_n - 1 }} then bar.adx_tr_seed
-            else {{ wilder_sum_step('prev.adx_tr_sum', 'bar.true_range', adx_n) }}
+            else {{ wilder_sum_step(
+                'prev.adx_tr_sum', 'bar.true_range', adx_n
+            ) }}
         end as adx_tr_sum,
         -- ... whose DX is summed over n bars to seed the ADX, then
         -- Wilder-smoothed (a bar whose DX is undefined, no range or no
@@ -260,9 +280,9 @@ smoothed as (
     from smoothed as prev
     inner join seeded as bar
         on
-            bar.symbol = prev.symbol
-            and bar.bar_size = prev.bar_size
-            and bar.i = prev.i + 1
+            prev.symbol = bar.symbol
+            and prev.bar_size = bar.bar_size
+            and prev.i + 1 = bar.i
 
 ),
 

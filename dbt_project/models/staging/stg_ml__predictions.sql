@@ -1,5 +1,5 @@
-{#- A view, unlike the rest of staging: marts.fct_predictions must be as current as
-    ml.predictions, which `alphaduck predict` writes after every build. -#}
+{#- A view, unlike the rest of staging: marts.fct_predictions must be as current
+    as ml.predictions, which `alphaduck predict` writes after every build. -#}
 {{ config(materialized='view') }}
 
 with
