@@ -149,7 +149,8 @@ def same(a: pd.Series, b: pd.Series) -> bool:
     if a.dtype.kind in "fc" or b.dtype.kind in "fc":
         x, y = a.to_numpy(float), b.to_numpy(float)
         return bool(np.array_equal(x, y, equal_nan=True))
-    return bool(((a == b) | (a.isna() & b.isna())).all())
+    # a nullable comparison is NA where either side is: NA is not a match
+    return bool(((a == b).fillna(False) | (a.isna() & b.isna())).all())
 
 
 @pytest.mark.parametrize(("symbol", "bar_size", "cut"), [("AAPL", INTRADAY, c) for c in CUTS] + [("SPY", "1d", 3000)])
