@@ -47,17 +47,22 @@ test: install browser
 
 # The pipeline as a user runs it, on the bundled sample in a scratch warehouse: ingest ->
 # dbt build -> gate -> train -> predict -> backtest -> report, then every quality suite
-# (predictions included). pytest has run dbt's unit tests already.
+# (predictions included), then the look-ahead and warm-up check of the features it built
+# (~20 s). pytest has run dbt's unit tests already.
 smoke: install
 	rm -rf $(SMOKE_DB) $(SMOKE_DB).wal reports/smoke models/smoke
 	$(BIN)/alphaduck run --db $(SMOKE_DB) --ingest sample --n-iter 2 --n-splits 2 \
 	  --param long_quantile=0.8 --models models/smoke --reports reports/smoke
 	$(BIN)/alphaduck check --db $(SMOKE_DB) --suite all --docs reports/smoke/data_docs -q
+	$(BIN)/alphaduck lookahead --db $(SMOKE_DB)
 
 bench: install
 	$(BIN)/python benchmarks/ingest_bench.py
 	$(BIN)/python benchmarks/feature_bench.py
 	$(BIN)/python benchmarks/train_bench.py
+	$(BIN)/python benchmarks/walk_forward_bench.py
+	$(BIN)/python benchmarks/backtest_bench.py
+	$(BIN)/python benchmarks/stats_bench.py
 
 clean:
 	rm -rf $(VENV) data/warehouse.duckdb data/warehouse.duckdb.wal target logs

@@ -19,6 +19,7 @@ import click
 from alphaduck import options
 from alphaduck.errors import EXIT_CHECKS_FAILED, AlphaduckError
 from alphaduck.settings import PROJECT_ROOT, warehouse_path
+from alphaduck.warehouse import Warehouse
 
 
 @dataclass
@@ -35,21 +36,52 @@ class BuildOutcome:
         return not self.failures
 
 
-def check_warehouse(db: str | Path | None) -> tuple[Path, str | None]:
+def create_stage_tables(warehouse: Warehouse) -> list[str]:
+    """Create the tables dbt reads that a later stage writes (contracts.STAGE_TABLES), with
+    the DDL their owner defines; returns those it created."""
+    import importlib
+
+    from alphaduck.contracts import STAGE_TABLES
+    from alphaduck.warehouse import relation_exists
+
+    with warehouse.transaction() as con:
+        created = [name for name in STAGE_TABLES if not relation_exists(con, name)]
+        for target in STAGE_TABLES.values():
+            module, attribute = target.split(":")
+            con.execute(getattr(importlib.import_module(module), attribute))
+    return created
+
+
+def _drop_stage_tables(warehouse: Warehouse, created: list[str]) -> None:
+    """Undo create_stage_tables (tables, and a schema left empty) for a build dbt refused
+    before running anything: the warehouse stays exactly as it was."""
+    from alphaduck.warehouse import fetch_one
+
+    with warehouse.transaction() as con:
+        for name in created:
+            schema = name.split(".")[0]
+            con.execute(f"drop table if exists {name}")
+            left = (
+                "select (select count(*) from duckdb_tables() where schema_name = ?)"
+                " + (select count(*) from duckdb_views() where schema_name = ?)"
+            )
+            if not fetch_one(con, left, [schema, schema])[0]:
+                con.execute(f"drop schema if exists {schema}")
+
+
+def check_warehouse(db: Warehouse | str | Path | None) -> tuple[Path, str | None]:
     """The warehouse file, refused at once if it is missing, empty or not a DuckDB file, and
     the calendar its sessions were filled for."""
     from alphaduck.calendars import warehouse_calendar
-    from alphaduck.warehouse import connect, fetch_one
+    from alphaduck.warehouse import fetch_one
 
-    path = warehouse_path(db)
-    con = connect(path, read_only=True)  # names the missing file; a locked file fails here too
-    try:
+    warehouse = Warehouse.of(db)
+    path = warehouse.path
+    with warehouse.reader() as con:  # names the missing file; a locked file fails here too
         has_bars = fetch_one(
             con, "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = 'bars'"
         )[0]
         calendar = warehouse_calendar(con) if has_bars else None
-    finally:
-        con.close()
     if not has_bars:
         raise AlphaduckError(
             f"warehouse {path} has no raw.bars: run `alphaduck ingest sample` (or `alphaduck ingest file|ibkr`) first"
@@ -72,21 +104,18 @@ def build_vars(calendar: str | None, overrides: dict | None = None) -> dict:
 def parse_vars(pairs: tuple[str, ...] | list[str]) -> dict:
     """NAME=VALUE strings (values in YAML: 5, 0.001, close, [1, 5, 20]) for dbt vars,
     refusing names dbt_project.yml does not define, with a suggestion."""
-    import difflib
-
     import yaml
 
+    from alphaduck.pairs import split_pairs
     from alphaduck.settings import project_vars
 
-    known = project_vars()
+    try:
+        parsed = split_pairs(pairs, project_vars(), what="dbt var")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--var") from exc
     values: dict = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        name = name.strip()
-        if not sep or name not in known:
-            hint = difflib.get_close_matches(name, known, n=1)
-            suggestion = f"; did you mean {hint[0]}?" if hint else ""
-            raise click.BadParameter(f"{pair!r}: unknown dbt var {name!r}{suggestion}", param_hint="--var")
+    for name, text in parsed:
+        pair = f"{name}={text}"
         try:
             values[name] = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -95,7 +124,7 @@ def parse_vars(pairs: tuple[str, ...] | list[str]) -> dict:
 
 
 def dbt_build(
-    db: str | Path | None,
+    db: Warehouse | str | Path | None,
     *,
     full_refresh: bool = False,
     select: tuple[str, ...] = (),
@@ -103,12 +132,19 @@ def dbt_build(
     calendar: str | None = None,
     dbt_vars: dict | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
+    data_tests: bool = True,
+    project_dir: Path | None = None,
+    target_dir: Path | None = None,
+    silent: bool = False,
 ) -> BuildOutcome:
     """Run `dbt build` from the project root on warehouse ``db``; ``on_progress(done, total, node)``.
 
     The calendar is ``calendar``, else the one the warehouse's sessions were filled for
     (so `alphaduck ingest --calendar XLON` then `alphaduck build` builds XLON sessions);
-    ``dbt_vars`` override any other dbt var.
+    ``dbt_vars`` override any other dbt var. ``data_tests=False`` builds the models only.
+    ``project_dir`` builds another copy of the project (its own profiles.yml if it has one);
+    ``target_dir`` keeps dbt's artifacts and logs away from the project's target/.
+    ``silent`` keeps even dbt's error lines off the console (the caller reports failures).
     """
     import json
 
@@ -116,6 +152,7 @@ def dbt_build(
 
     path, stored_calendar = check_warehouse(db)
     passed_vars = build_vars(calendar or stored_calendar, dbt_vars)
+    created = create_stage_tables(Warehouse(path))
     from dbt.cli.main import dbtRunner
 
     done, total = 0, 0
@@ -131,8 +168,12 @@ def dbt_build(
             done += 1
             on_progress(done, max(total, done), msg.data.node_info.node_name)
 
-    args = ["build", "--quiet", "--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROJECT_ROOT)]
-    args += ["--target-path", str(PROJECT_ROOT / "target"), "--log-path", str(PROJECT_ROOT / "logs")]
+    project = Path(project_dir or PROJECT_ROOT).resolve()
+    profiles = project if (project / "profiles.yml").exists() else PROJECT_ROOT
+    target, logs = (target_dir, target_dir / "logs") if target_dir else (project / "target", project / "logs")
+    args = ["build", *(["--log-level", "none"] if silent else ["--quiet"])]
+    args += ["--project-dir", str(project), "--profiles-dir", str(profiles)]
+    args += ["--target-path", str(target), "--log-path", str(logs)]
     if passed_vars:
         args += ["--vars", json.dumps(passed_vars)]
     if full_refresh:
@@ -146,6 +187,8 @@ def dbt_build(
     if not unit_tests:
         # unit tests check the SQL's logic on fixtures, not the data; `make test` runs them
         args += ["--exclude-resource-type", "unit_test"]
+    if not data_tests:
+        args += ["--exclude-resource-type", "test"]
 
     saved = {k: os.environ.get(k) for k in ("ALPHADUCK_DB", "DO_NOT_TRACK")}
     os.environ.update(ALPHADUCK_DB=str(path), DO_NOT_TRACK="1")
@@ -167,9 +210,11 @@ def dbt_build(
     if result.exception is not None:
         unmatched = re.findall(r"selection criterion '(.+?)' does not match any", str(result.exception))
         if unmatched:
-            raise AlphaduckError(_unmatched_selectors_message(unmatched))
+            _drop_stage_tables(Warehouse(path), created)
+            raise AlphaduckError(_unmatched_selectors_message(unmatched, target / "manifest.json"))
         outcome.failures.append(" ".join(str(result.exception).split()))
         return outcome
+    skipped_with_cause: list[str] = []
     for node_result in result.result.results:
         kind, status = node_result.node.resource_type, str(node_result.status)
         message = " ".join(str(node_result.message or "").split())
@@ -177,30 +222,40 @@ def dbt_build(
             outcome.failures.append(f"{kind} {node_result.node.name}: {status}: {message}")
         elif status == "skipped":
             outcome.skipped += kind == "model"
+            if message:
+                skipped_with_cause.append(f"{kind} {node_result.node.name}: {status}: {message}")
         elif kind == "model":
             outcome.models += 1
         elif status == "warn":
             outcome.tests_warned += 1
         elif kind in ("test", "unit_test"):
             outcome.tests_passed += 1
+    # dbt gives a skip a message ("compilation error in referenced ephemeral model") whenever
+    # the skip passed through an ephemeral model, also when a data test upstream failed: it
+    # is the cause only when nothing else failed (an ephemeral model that did not compile)
+    if not outcome.failures:
+        outcome.failures += skipped_with_cause
+    if not result.success and not outcome.failures:
+        outcome.failures.append(f"dbt build failed without naming a node (see {logs / 'dbt.log'})")
     return outcome
 
 
-def _unmatched_selectors_message(unmatched: list[str]) -> str:
+def _unmatched_selectors_message(unmatched: list[str], manifest: Path) -> str:
     """One line naming each selector that matched nothing, with the closest node names."""
     import difflib
     import json
 
-    manifest = PROJECT_ROOT / "target" / "manifest.json"
     names: set[str] = set()
     if manifest.exists():
         nodes = json.loads(manifest.read_text()).get("nodes", {})
-        names = {node["name"] for node in nodes.values() if node.get("resource_type") in ("model", "seed", "test")}
+        kinds = ("model", "seed", "test")
+        names = {node["name"] for node in nodes.values() if node.get("resource_type") in kinds}
     parts = []
     for selector in unmatched:
         bare = selector.strip("+@").split(":")[-1]
         hint = difflib.get_close_matches(bare, sorted(names), n=3)
-        parts.append(f"--select {selector!r} matches no model or test" + (f" (did you mean {', '.join(hint)}?)" if hint else ""))
+        suggestion = f" (did you mean {', '.join(hint)}?)" if hint else ""
+        parts.append(f"--select {selector!r} matches no model or test{suggestion}")
     return "; ".join(parts) + ": nothing was built"
 
 

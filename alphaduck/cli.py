@@ -16,15 +16,17 @@ from alphaduck import __version__
 STAGE_COMMANDS = {
     "ingest": "ingest.cli:ingest",
     "build": "alphaduck.build:build",
+    "lookahead": "alphaduck.lookahead:lookahead",
     "sql": "alphaduck.sql:sql",
-    "check": "alphaduck.quality.cli:check",
-    "train": "ml.train:train_command",
-    "predict": "ml.predict:predict_command",
+    "check": "quality.cli:check",
+    "train": "ml.cli:train_command",
+    "predict": "ml.cli:predict_command",
     "models": "ml.cli:models",
-    "backtest": "backtests.backtest:backtest",
-    "run": "backtests.pipeline:run",
-    "sweep": "backtests.sweep:sweep",
-    "dashboard": "backtests.dashboard.cli:dashboard",
+    "analyze": "ml.cli:analyze_command",
+    "backtest": "backtests.cli:backtest",
+    "run": "pipeline.cli:run",
+    "sweep": "backtests.cli:sweep",
+    "dashboard": "dashboard.cli:dashboard",
 }
 
 

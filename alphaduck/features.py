@@ -20,7 +20,8 @@ KEY_COLUMNS = ("symbol", "bar_size", "ts")
 LABEL_PREFIX = "label_"
 # the labels fct_features holds for every h in dbt var label_horizons (bars held after the fill)
 LABEL_KINDS = ("fwd_return", "direction", "xs_rank", "xs_excess")
-
+# the value of each label that says "no edge": above it is a call to buy (a rise, or beating peers)
+LABEL_NEUTRAL = {"fwd_return": 0.0, "direction": 0.5, "xs_rank": 0.5, "xs_excess": 0.0}
 
 def label_column(kind: str, horizon: int) -> str:
     """The label column of a kind and horizon: label_column("fwd_return", 5) -> label_fwd_return_5."""
@@ -28,13 +29,28 @@ def label_column(kind: str, horizon: int) -> str:
         raise ValueError(f"label kind must be one of {', '.join(LABEL_KINDS)}, got {kind!r}")
     return f"{LABEL_PREFIX}{kind}_{int(horizon)}"
 
+
+def label_kind(column: str) -> str:
+    """The kind of a label column: label_kind("label_xs_rank_5") -> "xs_rank"."""
+    for kind in LABEL_KINDS:
+        if column.startswith(f"{LABEL_PREFIX}{kind}_"):
+            return kind
+    raise ValueError(f"{column!r} is not a label column ({LABEL_PREFIX}<kind>_<horizon>)")
+
+
+# true on rows fit for training: every window full, recursive indicators settled
+WARMUP_COLUMN = "warmup_complete"
 BOOKKEEPING = frozenset(
-    {"symbol", "bar_size", "ts", "bar_seq", "session_date", "ingested_at", "warmup_complete", "price_factor"}
+    {"symbol", "bar_size", "ts", "bar_seq", "session_date", "ingested_at", WARMUP_COLUMN, "price_factor"}
 )
 RAW_BAR = frozenset({"open", "high", "low", "close", "volume"})
 PRICE_LEVEL = frozenset(
     {"sma", "ema", "wma", "macd", "macd_signal", "macd_hist", "atr", "bb_upper", "bb_middle", "bb_lower", "obv", "vwap_session"}
 )
+# Columns that count from a series' first bar by definition (its position, a running
+# total): no warm-up makes them forget where history starts, so the recursive analysis
+# (`alphaduck lookahead`) does not ask them to, and no model learns from them.
+START_ANCHORED = frozenset({"bar_seq", "obv"})
 
 # Bounds of the features that have them (inclusive), for the quality gate.
 BOUNDED: dict[str, tuple[float, float]] = {

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import click
 
 from alphaduck.bar_sizes import BarSize, parse_bar_size
-from alphaduck.settings import DB_ENV_VAR, DEFAULT_CALENDAR, DEFAULT_DB
+from alphaduck.settings import DB_ENV_VAR, DEFAULT_CALENDAR, DEFAULT_DB, DEFAULT_SEED, MODELS_DIR, REPORTS_DIR
 
 
 def _bar_size(ctx: click.Context, param: click.Parameter, value: str | None) -> BarSize | None:
@@ -61,3 +62,25 @@ def bar_size(
         callback=_bar_size,
         help=help,
     )
+
+
+models = click.option(
+    "--models", "models_dir", type=click.Path(file_okay=False, path_type=Path), default=MODELS_DIR, show_default=True,
+    help="Model registry directory.",
+)  # fmt: skip
+reports = click.option(
+    "--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path), default=REPORTS_DIR, show_default=True,
+    help="Where HTML reports are written.",
+)  # fmt: skip
+seed = click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int, help="Random seed (searches, sampling).")
+
+
+def symbols(help: str = "Only these symbols (repeatable)."):
+    return click.option("--symbol", "symbols", multiple=True, callback=_symbols, metavar="SYMBOL", help=help)
+
+
+def _symbols(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str]:
+    cleaned = [s.strip().upper() for s in value]
+    if any(not s for s in cleaned):
+        raise click.BadParameter("a symbol cannot be blank", ctx=ctx, param=param)
+    return cleaned

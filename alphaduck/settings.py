@@ -21,6 +21,8 @@ DATA_DOCS_DIR = REPORTS_DIR / "data_docs"
 
 DEFAULT_CALENDAR = "XNYS"
 DEFAULT_TZ = "America/New_York"
+# every seeded step (searches, sampling, bootstraps) starts from this unless told
+DEFAULT_SEED = 7
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "ml", "backtest")
 
@@ -43,16 +45,19 @@ DEFAULT_LOCK_WAIT = 60.0
 
 
 def warehouse_path(db: str | os.PathLike[str] | None = None) -> Path:
-    """Resolve the warehouse file: explicit argument, then $ALPHADUCK_DB, then the default."""
+    """Resolve the warehouse file: explicit argument (a path, or a Warehouse), then
+    $ALPHADUCK_DB, then the default."""
+    if hasattr(db, "path"):  # an alphaduck.warehouse.Warehouse
+        return db.path
     if db:
         return Path(db)
     return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB)
 
 
 @functools.cache
-def project_vars() -> dict:
-    """The dbt project's vars as dbt_project.yml sets them (the defaults a build starts
+def project_vars(root: Path = PROJECT_ROOT) -> dict:
+    """The dbt project's vars as its dbt_project.yml sets them (the defaults a build starts
     from; what a build actually used is recorded in marts.feature_builds)."""
     import yaml
 
-    return dict(yaml.safe_load((PROJECT_ROOT / "dbt_project.yml").read_text()).get("vars") or {})
+    return dict(yaml.safe_load((Path(root) / "dbt_project.yml").read_text()).get("vars") or {})

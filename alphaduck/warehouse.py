@@ -10,6 +10,7 @@ stop opening the file, so a busy dashboard cannot starve `alphaduck run`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import time
@@ -346,6 +347,15 @@ def relation_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
     )
 
 
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame) -> None:
+    """Append a DataFrame's rows to ``table``, matching columns by name."""
+    con.register("_frame", frame)
+    try:
+        con.execute(f"insert into {table} by name select * from _frame")
+    finally:
+        con.unregister("_frame")
+
+
 def warehouse_id(con: duckdb.DuckDBPyConnection, *, create: bool = False) -> str | None:
     """This warehouse's identity: a random id stored in it on first need (``create`` on a
     writable connection). Models record it, and every stage that uses a model checks it, so a
@@ -366,3 +376,71 @@ def warehouse_id(con: duckdb.DuckDBPyConnection, *, create: bool = False) -> str
     con.execute(f"create table if not exists {WAREHOUSE_INFO} (warehouse_id varchar not null, created_at timestamptz not null)")
     con.execute(f"insert into {WAREHOUSE_INFO} values (?, current_timestamp)", [identity])
     return identity
+
+
+# -- the value every stage is handed ------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Warehouse:
+    """The warehouse file, made once at the CLI edge (`--db`, $ALPHADUCK_DB or the default)
+    and handed to every stage: each stage opens it through these methods, under one catalog
+    name (CATALOG), instead of resolving and attaching the path itself.
+
+    >>> Warehouse.of("data/warehouse.duckdb").path.name
+    'warehouse.duckdb'
+    """
+
+    path: Path
+
+    @classmethod
+    def of(cls, db: Warehouse | str | os.PathLike[str] | None) -> Warehouse:
+        """``db`` as a Warehouse: one given, a path, or (None) $ALPHADUCK_DB / the default."""
+        return db if isinstance(db, Warehouse) else cls(warehouse_path(db))
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    @contextlib.contextmanager
+    def reader(self, *, give_way: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection (closed on exit); with ``give_way`` it does not open while a
+        writer waits for the file (the dashboard)."""
+        con = connect(self.path, read_only=True, give_way=give_way)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection (closed on exit); the file is created on first write."""
+        con = connect(self.path)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection inside one transaction: committed when the block ends,
+        rolled back (nothing written) when it raises."""
+        with self.writer() as con:
+            con.execute("begin")
+            try:
+                yield con
+            except BaseException:
+                con.execute("rollback")
+                raise
+            con.execute("commit")
+
+    def attach_to(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Attach the file read-write to ``con`` (a scratch connection that staged data first)
+        under CATALOG."""
+        attach(con, self.path, CATALOG)
+
+    def hold(self) -> duckdb.DuckDBPyConnection:
+        """The file held open for dbt's build (see ``hold``)."""
+        return hold(self.path)

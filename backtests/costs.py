@@ -3,7 +3,8 @@
 IB's US stock tiered pricing (the first tier, up to 300,000 shares a month): USD 0.0035 a
 share, at least USD 0.35 an order, at most 1% of the trade's value. Exchange, clearing and
 regulatory fees vary by venue and are left out; slippage (a fraction of the traded value,
-in basis points) stands in for them and for the spread. Costs are on by default.
+in basis points) stands in for them and for the spread. Short positions pay a borrow fee
+(basis points of their value a year, charged every bar). Costs are on by default.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ class CostModel:
     min_per_order: float = 0.35
     max_pct_of_value: float = 0.01
     slippage_bps: float = 1.0
+    borrow_bps: float = 25.0  # a short position's borrow fee, basis points of its value a year
 
     def __post_init__(self) -> None:
-        for name in ("per_share", "min_per_order", "max_pct_of_value", "slippage_bps"):
+        for name in ("per_share", "min_per_order", "max_pct_of_value", "slippage_bps", "borrow_bps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"`{name}` must be >= 0, got {getattr(self, name)}")
 
@@ -43,6 +45,15 @@ class CostModel:
         """The four rates in the order the kernels take them."""
         return (self.per_share, self.min_per_order, self.max_pct_of_value, self.slippage_bps)
 
+    def borrow_per_bar(self, bars_per_year: float) -> float:
+        """The share of a short position's value it pays each bar (the yearly fee spread
+        evenly over the bars a year has)."""
+        return self.borrow_bps / 10_000 / bars_per_year if bars_per_year else 0.0
+
+    def kernel_rates(self, bars_per_year: float) -> tuple[float, float, float, float, float]:
+        """The four order rates and the per-bar borrow rate, as the fused sweep kernel takes them."""
+        return (*self.rates, self.borrow_per_bar(bars_per_year))
+
     @classmethod
     def free(cls) -> CostModel:
-        return cls(per_share=0.0, min_per_order=0.0, max_pct_of_value=0.0, slippage_bps=0.0)
+        return cls(per_share=0.0, min_per_order=0.0, max_pct_of_value=0.0, slippage_bps=0.0, borrow_bps=0.0)

@@ -1,20 +1,17 @@
 """Reading what a backtest needs from the warehouse, and writing its results back.
 
 Reads ml.predictions (one model run), the bars of its symbols from marts.fct_features, and
-the calendar's sessions for annualising; writes backtest.runs / equity / trades / signals,
-replacing any earlier rows of the same run id in one transaction.
+the calendar's sessions for annualising. What backtests write is backtests/tables.py's.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import duckdb
-import numpy as np
 import pandas as pd
 
-from alphaduck.contracts import PREDICTIONS
+from alphaduck.contracts import CPCV_PREDICTIONS, PREDICTIONS
 from alphaduck.errors import AlphaduckError
 from alphaduck.features import FEATURE_TABLE
 from alphaduck.warehouse import symbol_window_filter
@@ -27,25 +24,41 @@ def load_predictions(
     clauses, window = symbol_window_filter(symbols, start, end, date_column="ts")
     where, params = ["run_id = ?", *clauses], [run_id, *window]
     frame = con.execute(
-        f"select symbol, bar_size, ts, proba_up, predicted_return, score from {PREDICTIONS} "
+        f"select symbol, bar_size, ts, proba_up, predicted_direction, score from {PREDICTIONS} "
         f"where {' and '.join(where)} order by ts, symbol",
         params,
     ).df()
     if frame.empty:
-        runs = [r[0] for r in con.execute("select distinct run_id from ml.predictions order by 1 desc limit 3").fetchall()]
+        runs = [r[0] for r in con.execute(f"select distinct run_id from {PREDICTIONS} order by 1 desc limit 3").fetchall()]
         hint = f" (runs with predictions: {', '.join(runs)})" if runs else ": run `alphaduck predict` first"
         window = f" between {start or 'the start'} and {end or 'the end'}" if start or end else ""
-        raise AlphaduckError(f"no predictions of run {run_id!r}{window} in ml.predictions{hint}")
+        raise AlphaduckError(f"no predictions of run {run_id!r}{window} in {PREDICTIONS}{hint}")
+    return as_probability(frame)
+
+
+def as_probability(frame: pd.DataFrame) -> pd.DataFrame:
+    """A regressor or ranker has no probability: its predicted direction (above the label's
+    neutral value) stands in as a 0/1 one for probability thresholds; rankings use the score."""
     if frame["proba_up"].isna().all():
-        # a regression model: trade the sign of the predicted return, as a probability-like score
-        frame["proba_up"] = np.where(frame["predicted_return"] > 0, 1.0, 0.0)
-    return frame.drop(columns="predicted_return")
+        frame["proba_up"] = frame["predicted_direction"].astype(float)
+    return frame.drop(columns="predicted_direction")
+
+
+def load_cpcv_predictions(con: duckdb.DuckDBPyConnection, run_id: str, *, symbols: list[str] | None) -> pd.DataFrame:
+    """A --cv cpcv run's out-of-sample scores of its search window, per split and time group."""
+    clauses, window = symbol_window_filter(symbols, None, None, date_column="ts")
+    frame = con.execute(
+        f"select split, cv_group, symbol, bar_size, ts, proba_up, predicted_direction, score from {CPCV_PREDICTIONS} "
+        f"where {' and '.join(['run_id = ?', *clauses])} order by split, ts, symbol",
+        [run_id, *window],
+    ).df()
+    return as_probability(frame) if not frame.empty else frame
 
 
 def latest_prediction_run(con: duckdb.DuckDBPyConnection) -> str:
-    row = con.execute("select run_id from ml.predictions order by created_at desc limit 1").fetchall()
+    row = con.execute(f"select run_id from {PREDICTIONS} order by created_at desc limit 1").fetchall()
     if not row:
-        raise AlphaduckError("ml.predictions is empty: run `alphaduck predict` first")
+        raise AlphaduckError(f"{PREDICTIONS} is empty: run `alphaduck predict` first")
     return row[0][0]
 
 
@@ -96,102 +109,16 @@ def bars_per_year(bars: pd.DataFrame, calendar: str) -> float:
     return float(per_session * len(sessions))
 
 
-DDL = """
-create schema if not exists backtest;
-create table if not exists backtest.runs (
-    run_id varchar primary key,
-    prediction_run_id varchar not null,
-    created_at timestamptz not null,
-    engine varchar not null,
-    bar_size varchar not null,
-    symbols varchar[] not null,
-    first_ts timestamptz not null,
-    last_ts timestamptz not null,
-    initial_capital double not null,
-    parameters json not null,
-    costs json not null,
-    stats json not null,
-    benchmark_stats json not null,
-    bt_daily_stats json,
-    report varchar,
-    in_sample_stats json,
-    sweep_id varchar
-);
--- warehouses made before these columns existed get them
-alter table backtest.runs add column if not exists in_sample_stats json;
-alter table backtest.runs add column if not exists sweep_id varchar;
-create table if not exists backtest.equity (
-    run_id varchar not null,
-    ts timestamptz not null,
-    equity double not null,
-    benchmark_equity double,
-    drawdown double not null,
-    gross_exposure double not null,
-    primary key (run_id, ts)
-);
-create table if not exists backtest.trades (
-    run_id varchar not null,
-    symbol varchar not null,
-    side tinyint not null,
-    entry_ts timestamptz not null,
-    entry_price double,
-    exit_ts timestamptz,
-    exit_price double,
-    quantity double not null,
-    pnl double,
-    costs double not null,
-    is_open boolean not null
-);
-create table if not exists backtest.signals (
-    run_id varchar not null,
-    symbol varchar not null,
-    ts timestamptz not null,          -- the decision bar
-    fill_ts timestamptz not null,     -- the bar the decision is filled on
-    fill_price double not null,
-    proba_up double,
-    side tinyint not null,
-    target_weight double not null,
-    primary key (run_id, symbol, ts)
-);
-"""
+def load_signal_analysis(con: duckdb.DuckDBPyConnection, run_id: str) -> dict | None:
+    """A prediction run's signal analysis tables (`alphaduck analyze`), or None if it has none."""
+    from alphaduck.contracts import SIGNAL_BY_YEAR, SIGNAL_QUANTILES, SIGNAL_RUNS, SIGNAL_SUMMARY
+    from alphaduck.warehouse import relation_exists
 
-
-def write_results(con: duckdb.DuckDBPyConnection, run: dict, equity: pd.DataFrame, trades: pd.DataFrame, signals: pd.DataFrame) -> None:
-    """Replace run ``run['run_id']`` in every backtest table, in one transaction."""
-    con.execute(DDL)
-    run_id = run["run_id"]
-    con.execute("begin")
-    try:
-        for table in ("runs", "equity", "trades", "signals"):
-            con.execute(f"delete from backtest.{table} where run_id = ?", [run_id])
-        con.execute(
-            "insert into backtest.runs (run_id, prediction_run_id, created_at, engine, bar_size, symbols, first_ts, last_ts, "
-            "initial_capital, parameters, costs, stats, benchmark_stats, bt_daily_stats, report, in_sample_stats, sweep_id) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, run["prediction_run_id"], run["created_at"], run["engine"], run["bar_size"], run["symbols"],
-             run["first_ts"], run["last_ts"], run["initial_capital"], json.dumps(run["parameters"]), json.dumps(run["costs"]),
-             json.dumps(run["stats"], default=_json), json.dumps(run["benchmark_stats"], default=_json),
-             json.dumps(run["bt_daily_stats"], default=_json), run.get("report"),
-             json.dumps(run.get("in_sample_stats"), default=_json), run.get("sweep_id")],
-        )  # fmt: skip
-        for table, frame in (("equity", equity), ("trades", trades), ("signals", signals)):
-            insert_frame(con, f"backtest.{table}", frame.assign(run_id=run_id))
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-
-
-def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
-    """Append a DataFrame's rows to ``table``, matching columns by name."""
-    con.register("_frame", frame)
-    try:
-        con.execute(f"insert into {table} by name select * from _frame")
-    finally:
-        con.unregister("_frame")
-
-
-def _json(value):
-    if isinstance(value, np.integer | np.floating):
-        return value.item()
-    return str(value)
+    if not relation_exists(con, SIGNAL_RUNS) or not con.execute(
+        f"select count(*) from {SIGNAL_RUNS} where run_id = ?", [run_id]
+    ).fetchall()[0][0]:
+        return None
+    return {
+        name: con.execute(f"select * exclude (run_id) from {table} where run_id = ? order by all", [run_id]).df()
+        for name, table in (("summary", SIGNAL_SUMMARY), ("by_year", SIGNAL_BY_YEAR), ("quantiles", SIGNAL_QUANTILES))
+    }

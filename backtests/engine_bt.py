@@ -19,6 +19,21 @@ from backtests.costs import CostModel
 from backtests.results import EngineResult, orders_from_positions
 
 
+def _weigh_changed(weights: pd.DataFrame):
+    import bt
+
+    class WeighChanged(bt.Algo):
+        """bt's WeighTarget, except that a bar without new targets lets the bar's other algos
+        (the borrow fee) run: it sets temp['weights'] only on the rows of ``weights``."""
+
+        def __call__(self, target):
+            if target.now in weights.index:
+                target.temp["weights"] = weights.loc[target.now].dropna()
+            return True
+
+    return WeighChanged()
+
+
 def _rebalance_changed():
     import bt
 
@@ -39,6 +54,22 @@ def _rebalance_changed():
     return RebalanceChanged()
 
 
+def _charge_borrow(rate: float):
+    import bt
+
+    class ChargeBorrow(bt.Algo):
+        """Every bar, after its trades: short positions pay ``rate`` of their value (a cost,
+        so not a flow: it shows in the returns)."""
+
+        def __call__(self, target):
+            owed = sum(-c.position * c.price * rate for c in target.children.values() if c.position < 0)
+            if owed:
+                target.adjust(-owed, flow=False)
+            return True
+
+    return ChargeBorrow()
+
+
 def run_bt(
     prices: pd.DataFrame,
     weights: pd.DataFrame,
@@ -46,12 +77,15 @@ def run_bt(
     costs: CostModel,
     initial_capital: float,
     name: str = "strategy",
+    bars_per_year: float | None = None,
 ) -> EngineResult:
-    """Backtest fill-aligned target weights on fill prices with bt."""
+    """Backtest fill-aligned target weights on fill prices with bt; ``bars_per_year`` spreads
+    the shorts' yearly borrow fee over the bars (none charged without it)."""
     import bt
 
-    strategy = bt.Strategy(name, [bt.algos.WeighTarget(weights), _rebalance_changed()])
-    return _run(bt, strategy, prices, costs, initial_capital, name)
+    rate = costs.borrow_per_bar(bars_per_year) if bars_per_year else 0.0
+    algos = [_weigh_changed(weights), _rebalance_changed()] + ([_charge_borrow(rate)] if rate else [])
+    return _run(bt, bt.Strategy(name, algos), prices, costs, initial_capital, name)
 
 
 def _run(bt, strategy, prices: pd.DataFrame, costs: CostModel, initial_capital: float, name: str) -> EngineResult:

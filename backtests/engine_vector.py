@@ -14,13 +14,17 @@ from backtests.costs import CostModel
 from backtests.results import EngineResult, orders_from_positions
 
 
-def run_vector(prices: pd.DataFrame, weights: pd.DataFrame, *, costs: CostModel, initial_capital: float) -> EngineResult:
+def run_vector(prices: pd.DataFrame, weights: pd.DataFrame, *, costs: CostModel, initial_capital: float,
+               bars_per_year: float | None = None) -> EngineResult:  # fmt: skip
+    """The vector engine; ``bars_per_year`` spreads the shorts' yearly borrow fee over the bars
+    (none charged without it)."""
     from backtests.kernels import simulate
 
     changes = weights.reindex(index=prices.index, columns=prices.columns).to_numpy(float)
     equity, held = simulate(
         prices.to_numpy(float), changes, float(initial_capital),
         costs.per_share, costs.min_per_order, costs.max_pct_of_value, costs.slippage_bps,
+        costs.borrow_per_bar(bars_per_year) if bars_per_year else 0.0,
     )  # fmt: skip
     positions = pd.DataFrame(held, index=prices.index, columns=prices.columns)
     return EngineResult(

@@ -105,12 +105,24 @@ def _rebalance(prices_row, changed, targets, shares, cash, per_share, min_order,
     return cash
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _borrow(prices_row, shares, rate):
+    """What this bar's short positions pay to be borrowed: their value x the per-bar rate."""
+    owed = 0.0
+    if rate > 0.0:
+        for j in range(shares.shape[0]):
+            if shares[j] < 0.0:
+                owed -= shares[j] * prices_row[j] * rate
+    return owed
+
+
 @njit(cache=True, nogil=True)
-def simulate(prices, changes, capital, per_share, min_order, max_pct, slippage_bps):
+def simulate(prices, changes, capital, per_share, min_order, max_pct, slippage_bps, borrow_rate=0.0):
     """Portfolio value and shares held after each bar.
 
     prices: bars x symbols fill prices (NaN before a symbol's first bar); changes: bars x
-    symbols new target weights where a target changes, NaN elsewhere.
+    symbols new target weights where a target changes, NaN elsewhere; borrow_rate: what a
+    short position pays each bar, as a share of its value (after the bar's trades).
     """
     n_bars, n_symbols = prices.shape
     shares = np.zeros(n_symbols)
@@ -125,6 +137,7 @@ def simulate(prices, changes, capital, per_share, min_order, max_pct, slippage_b
             any_change = any_change or changed[j]
         if any_change:
             cash = _rebalance(prices[t], changed, changes[t], shares, cash, per_share, min_order, max_pct, slippage_bps)
+        cash -= _borrow(prices[t], shares, borrow_rate)
         equity[t] = _mark(prices[t], shares, cash)
         held[t, :] = shares
     return equity, held
@@ -161,12 +174,13 @@ def _strategy_pass(signal, confidence, has_bar, last_of_session, last_bar, price
     signal[t, j] is what the thresholds compare (a probability, or a raw score for quantile
     thresholds; NaN: no decision); confidence[t, j] in [0, 1] gates and sizes entries;
     last_bar[t, j] marks a symbol's final bar before the panel ends (a delisting): its
-    position is closed there and nothing is entered. ``rates`` are the cost model's four rates.
+    position is closed there and nothing is entered. ``rates`` are the cost model's four rates
+    and the per-bar borrow rate of short positions.
 
     Returns the weights held after each bar's fill and the sides (bars x symbols, when
     ``keep_weights``), and the equity curve and number of entries (when ``trade``).
     """
-    per_share, min_order, max_pct, slippage_bps = rates
+    per_share, min_order, max_pct, slippage_bps, borrow_rate = rates
     n_bars, n_symbols = signal.shape
     rows = n_bars if keep_weights else 0
     out = np.zeros((rows, n_symbols))
@@ -250,6 +264,7 @@ def _strategy_pass(signal, confidence, has_bar, last_of_session, last_bar, price
         if trade:
             if any_move:
                 cash = _rebalance(prices[t], moved, held_w, shares, cash, per_share, min_order, max_pct, slippage_bps)
+            cash -= _borrow(prices[t], shares, borrow_rate)
             equity[t] = _mark(prices[t], shares, cash)
     return out, sides, equity, entries
 
@@ -265,7 +280,7 @@ def strategy_weights(signal, confidence, has_bar, last_of_session, last_bar, p):
     """
     out, sides, _, _ = _strategy_pass(
         signal, confidence, has_bar, last_of_session, last_bar, np.empty((0, signal.shape[1])), 0.0,
-        (0.0, 0.0, 0.0, 0.0), p, True, False,
+        (0.0, 0.0, 0.0, 0.0, 0.0), p, True, False,
     )  # fmt: skip
     return out, sides
 

@@ -22,20 +22,29 @@ per symbol; entries that would take gross exposure over max_gross share what is 
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
 
+from alphaduck.pairs import split_pairs
+
+KINDS = ("threshold", "topk", "long_short")
 FILLS = ("next_open", "next_close")
 DEFAULT_FILL = "next_open"  # DESIGN.md: a decision on bar t's close is filled at bar t+1's open
 SIZINGS = ("fixed", "confidence")
-SIGNALS = ("proba_up", "score")
+SIGNALS = ("proba_up", "score", "score_pct")
 
 
 @dataclass(frozen=True)
 class StrategyParams:
+    # threshold: per symbol, on its own prediction (the rules below); topk: hold the topk
+    # best-scored symbols, replacing at most n_drop a rebalance (Qlib's TopkDropoutStrategy);
+    # long_short: topk long and topk short (the worst-scored), dollar neutral
+    kind: str = "threshold"
+    topk: int = 5
+    n_drop: int = 1
+    rebalance: int = 1  # topk / long_short: decide every this many bars
     long_threshold: float = 0.55
     short_threshold: float | None = None  # e.g. 0.45 to allow shorts
     # instead of the thresholds: quantiles of the model's uncalibrated scores on its
@@ -44,8 +53,9 @@ class StrategyParams:
     long_quantile: float | None = None
     short_quantile: float | None = None
     # what the thresholds compare: proba_up (a classifier's calibrated probability, or 1/0
-    # by the sign of a regressor's return) or score (the uncalibrated output: a classifier's
-    # raw probability, a regressor's predicted return); quantile thresholds use score
+    # by the sign of a regressor's return), score (the uncalibrated output: a classifier's
+    # raw probability, a regressor's predicted return) or score_pct (where the score falls
+    # among the model's validation scores, 0..1); quantile thresholds use score_pct
     threshold_on: str = "proba_up"
     min_confidence: float = 0.0
     min_hold: int = 1  # bars
@@ -60,6 +70,13 @@ class StrategyParams:
     fill: str | None = None  # next_open | next_close; default: the fill the model's labels measure
 
     def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"`kind` must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.topk < 1 or not 0 <= self.n_drop <= self.topk or self.rebalance < 1:
+            raise ValueError(
+                f"need topk >= 1, 0 <= n_drop <= topk and rebalance >= 1, got topk={self.topk}, n_drop={self.n_drop}, "
+                f"rebalance={self.rebalance}"
+            )
         if self.fill is not None and self.fill not in FILLS:
             raise ValueError(f"`fill` must be one of {', '.join(FILLS)}, got {self.fill!r}")
         if self.sizing not in SIZINGS:
@@ -68,7 +85,7 @@ class StrategyParams:
             raise ValueError(f"`threshold_on` must be one of {', '.join(SIGNALS)}, got {self.threshold_on!r}")
         if self.threshold_on == "proba_up" and not 0 <= self.long_threshold <= 1:
             raise ValueError(f"`long_threshold` must be in [0, 1], got {self.long_threshold}")
-        low = 0 if self.threshold_on == "proba_up" else -np.inf
+        low = -np.inf if self.threshold_on == "score" else 0
         if self.short_threshold is not None and not low <= self.short_threshold < self.long_threshold:
             raise ValueError(f"`short_threshold` must be in [{low:g}, long_threshold), got {self.short_threshold}")
         for side in ("long", "short"):
@@ -82,30 +99,24 @@ class StrategyParams:
         if self.cooldown < 0 or self.max_weight <= 0 or self.max_gross <= 0:
             raise ValueError("`cooldown` must be >= 0 and `max_weight`, `max_gross` > 0")
 
-    def with_model_quantiles(self, quantiles: dict[str, float] | None) -> StrategyParams:
-        """Thresholds from the model's validation-window quantiles of its uncalibrated score
-        (keys '0.01' .. '0.99') where a quantile is asked for: the signal becomes the score,
-        so long_quantile=0.8 selects the top fifth of scores (the calibrated probability is a
-        step function whose ties would select far more). Both sides then rank by score: a
+    def with_quantile_thresholds(self) -> StrategyParams:
+        """Thresholds where a quantile is asked for: long_quantile=0.8 goes long when the
+        score's percentile among the model's validation scores is at least 0.8, i.e. on the
+        top fifth (the calibrated probability is a step function whose ties would select
+        more; a regressor's sign would select half). Both sides then compare percentiles: a
         probability threshold cannot be mixed in."""
         if self.long_quantile is None and self.short_quantile is None:
             return self
-        if not quantiles:
-            raise ValueError("long_quantile / short_quantile need the model's validation score quantiles (retrain it)")
-        values = asdict(self)
-        if self.long_quantile is None:
-            values["long_threshold"] = 1e308  # shorts only
         if self.short_quantile is None and self.short_threshold is not None:
             raise ValueError("`short_threshold` compares probabilities; with `long_quantile` give `short_quantile` instead")
-        for side in ("long", "short"):
-            q = values[f"{side}_quantile"]
-            if q is not None:
-                key = f"{q:.2f}"
-                if key not in quantiles or abs(q - round(q, 2)) > 1e-9:
-                    raise ValueError(f"`{side}_quantile` must be a multiple of 0.01 in [0.01, 0.99], got {q}")
-                values[f"{side}_threshold"], values[f"{side}_quantile"] = quantiles[key], None
-        values["threshold_on"] = "score"
-        return StrategyParams(**values)
+        return replace(
+            self,
+            long_threshold=self.long_quantile if self.long_quantile is not None else 2.0,  # 2: shorts only
+            short_threshold=self.short_quantile,
+            long_quantile=None,
+            short_quantile=None,
+            threshold_on="score_pct",
+        )
 
     def resolve_fill(self, label_fill: str | None, *, allow_mismatch: bool = False) -> StrategyParams:
         """The fill to trade at: the one asked for, else the one the model's labels measure.
@@ -122,23 +133,11 @@ class StrategyParams:
         return replace(self, fill=fill)
 
     @classmethod
-    def parse_value(cls, pair: str) -> tuple[str, str]:
-        """NAME=VALUE -> (field name, value text), refusing unknown names with a suggestion."""
-        known = [f.name for f in fields(cls)]
-        name, sep, text = pair.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep or name not in known:
-            hint = difflib.get_close_matches(name, known, n=1)
-            raise ValueError(f"unknown strategy parameter {name!r}" + (f"; did you mean {hint[0]}?" if hint else ""))
-        return name, text.strip()
-
-    @classmethod
     def from_pairs(cls, pairs: list[str], base: StrategyParams | None = None) -> StrategyParams:
-        """Apply NAME=VALUE strings (the CLI's --param)."""
+        """Apply NAME=VALUE strings (the CLI's --param), refusing unknown names with a suggestion."""
         types = {f.name: f.type for f in fields(cls)}
         values = asdict(base or cls())
-        for pair in pairs:
-            name, text = cls.parse_value(pair)
+        for name, text in split_pairs(pairs, types, what="strategy parameter"):
             values[name] = _parse(text, values[name], types[name])
         return cls(**values)
 
@@ -163,6 +162,7 @@ class Panel:
     symbols: list[str]
     proba: np.ndarray  # the prediction made on each bar (NaN: none)
     score: np.ndarray  # the model's uncalibrated score on each bar (NaN: none)
+    score_pct: np.ndarray  # that score's percentile among the model's validation scores (NaN: none)
     has_bar: np.ndarray
     last_of_session: np.ndarray
     last_bar: np.ndarray  # a symbol's final bar when it ends before the panel does (delisting)
@@ -175,8 +175,8 @@ class Panel:
         return prices.ffill().to_numpy()
 
     def signal(self, params: StrategyParams) -> np.ndarray:
-        """What the thresholds compare: proba_up, or the uncalibrated score."""
-        return self.score if params.threshold_on == "score" else self.proba
+        """What the thresholds compare: proba_up, the uncalibrated score or its percentile."""
+        return {"proba_up": self.proba, "score": self.score, "score_pct": self.score_pct}[params.threshold_on]
 
     @property
     def confidence(self) -> np.ndarray:
@@ -197,13 +197,16 @@ def last_bars(has_bar: np.ndarray) -> np.ndarray:
 
 
 def make_panel(predictions: pd.DataFrame, bars: pd.DataFrame) -> Panel:
-    """predictions: symbol, ts, proba_up (and score); bars: symbol, ts, open, close, last_of_session."""
+    """predictions: symbol, ts, proba_up (and score, score_pct); bars: symbol, ts, open, close,
+    last_of_session."""
     if predictions.empty:
         raise ValueError("no predictions to trade on")
-    wanted = ["symbol", "ts", "proba_up"] + (["score"] if "score" in predictions else [])
+    wanted = ["symbol", "ts", "proba_up"] + [c for c in ("score", "score_pct") if c in predictions]
     merged = bars.merge(predictions[wanted], on=["symbol", "ts"], how="left")
     if "score" not in merged:
         merged["score"] = merged["proba_up"]
+    if "score_pct" not in merged:
+        merged["score_pct"] = np.nan
 
     def matrix(column: str) -> pd.DataFrame:
         return merged.pivot(index="ts", columns="symbol", values=column).sort_index()
@@ -217,6 +220,7 @@ def make_panel(predictions: pd.DataFrame, bars: pd.DataFrame) -> Panel:
         symbols=symbols,
         proba=proba.to_numpy(float),
         score=matrix("score")[symbols].to_numpy(float),
+        score_pct=matrix("score_pct")[symbols].to_numpy(float),
         has_bar=has_bar,
         last_of_session=matrix("last_of_session")[symbols].fillna(False).to_numpy(bool),
         last_bar=last_bars(has_bar),
@@ -248,9 +252,71 @@ def kernel_params(params: StrategyParams, n_symbols: int):
     )
 
 
+def topk_weights(panel: Panel, params: StrategyParams) -> tuple[np.ndarray, np.ndarray]:
+    """Target weights (bars x symbols, held from each fill on) of a ranking strategy.
+
+    Every ``rebalance`` bars, on the scores of the symbols tradable at that bar, Qlib's
+    TopkDropoutStrategy: of the names held (best score first) and the best-scored names not
+    held (as many as n_drop + topk - held), the held ones among the n_drop worst of the two
+    together are sold, and the best new ones bought until topk are held again. Each name
+    weighs 1 / topk (long_short: the topk best long at +0.5 / topk and the topk worst short at
+    -0.5 / topk, each side with its own dropout, so the book is dollar neutral). A decision on
+    bar t is filled on each symbol's next bar; a symbol that stops trading (its last bar
+    before the panel ends) is sold there.
+    """
+    n_bars, n_symbols = panel.score.shape
+    sides = (1, -1) if params.kind == "long_short" else (1,)
+    size = (0.5 if params.kind == "long_short" else 1.0) / params.topk
+    next_row = np.full((n_bars, n_symbols), -1, dtype=np.int64)  # each symbol's next bar after row t
+    following = np.full(n_symbols, -1, dtype=np.int64)
+    for t in range(n_bars - 1, -1, -1):
+        next_row[t] = following
+        following = np.where(panel.has_bar[t], t, following)
+    held: dict[int, list[int]] = {side: [] for side in sides}
+    assignments: dict[int, dict[int, float]] = {}  # symbol -> {fill row: weight}
+    for t in range(0, n_bars, params.rebalance):
+        tradable = panel.has_bar[t] & ~panel.last_bar[t] & (next_row[t] >= 0)
+        for side in sides:
+            score = panel.score[t] * side  # the short side ranks the worst first
+            other = set(held[-side]) if params.kind == "long_short" else set()
+
+            # held names best first; one without a score or a next bar sorts last (Qlib's NaN)
+            rank = np.where(tradable & ~np.isnan(score), score, -np.inf)
+            last = sorted(held[side], key=lambda j, rank=rank: rank[j], reverse=True)
+            candidates = [j for j in np.argsort(-np.nan_to_num(score, nan=-np.inf), kind="stable")
+                          if tradable[j] and score[j] == score[j] and j not in last and j not in other]  # fmt: skip
+            today = candidates[: params.n_drop + params.topk - len(last)]
+            combined = sorted(last + today, key=lambda j, rank=rank: rank[j], reverse=True)
+            worst = set(combined[len(combined) - params.n_drop :]) if params.n_drop else set()
+            sell = [j for j in last if j in worst or not tradable[j]]
+            buy = today[: len(sell) + params.topk - len(last)]
+            for j in sell:
+                if next_row[t, j] >= 0:
+                    assignments.setdefault(j, {})[int(next_row[t, j])] = 0.0
+            for j in buy:
+                assignments.setdefault(j, {})[int(next_row[t, j])] = side * size
+            held[side] = [j for j in last if j not in sell] + buy
+    weights = np.zeros((n_bars, n_symbols))
+    for j, fills in assignments.items():
+        current, rows = 0.0, sorted(fills)
+        for k, row in enumerate(rows):
+            end = rows[k + 1] if k + 1 < len(rows) else n_bars
+            current = fills[row]
+            weights[row:end, j] = current
+    # a symbol that stops trading is sold on its last bar and never held after it
+    for j in range(n_symbols):
+        ends = np.flatnonzero(panel.last_bar[:, j])
+        if len(ends):
+            weights[ends[0] :, j] = 0.0
+    return weights, np.sign(weights).astype(np.int8)
+
+
 def weights_matrix(panel: Panel, params: StrategyParams) -> tuple[np.ndarray, np.ndarray]:
     """Target weights (bars x symbols, held from each fill on, after caps) and sides."""
     from backtests.kernels import strategy_weights
+
+    if params.kind != "threshold":
+        return topk_weights(panel, params)
 
     return strategy_weights(
         panel.signal(params), panel.confidence, panel.has_bar, panel.last_of_session, panel.last_bar,

@@ -1,5 +1,6 @@
-"""`alphaduck sweep`: search strategy parameters on the model's validation window with the
-vector engine, record every configuration, re-run the chosen one with bt on the test window.
+"""A sweep: search strategy parameters on the model's validation window with the vector
+engine, record every configuration, re-run the chosen one with bt on the test window
+(`alphaduck sweep`, backtests/cli.py, drives it).
 
 The validation window is the one the model early-stopped on, before its test window, so
 choosing a configuration there leaves the test window out of sample. Every configuration
@@ -14,23 +15,25 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import click
 import numpy as np
 import pandas as pd
 
-from alphaduck import options
+from alphaduck import trials
+from alphaduck.contracts import PREDICTIONS, SWEEP_RETURNS, SWEEP_STATS, SWEEPS
 from alphaduck.errors import AlphaduckError
-from alphaduck.settings import MODELS_DIR, REPORTS_DIR
-from alphaduck.warehouse import connect
+from alphaduck.pairs import split_pairs
+from alphaduck.settings import DEFAULT_SEED, MODELS_DIR, REPORTS_DIR
+from alphaduck.warehouse import Warehouse, insert_frame, relation_exists
 from backtests.costs import CostModel
-from backtests.data import insert_frame
 from backtests.stats import curve_figures
 from backtests.strategy import Panel, StrategyParams, kernel_params, make_panel
+from backtests.tables import ensure_tables
 
 DEFAULT_GRID: dict[str, list] = {
     "long_quantile": [0.6, 0.7, 0.8, 0.9],
@@ -53,21 +56,19 @@ class ConfigResult:
     max_drawdown: float
     calmar: float
     entries: int
+    returns: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))  # per bar, on the sweep's window
 
 
 def parse_grid(pairs: list[str], base: dict[str, list] | None = None) -> dict[str, list]:
-    """NAME=v1,v2,... strings over a grid (each names one StrategyParams field)."""
+    """NAME=v1,v2,... strings over a grid (each names one StrategyParams field); ValueError
+    names a bad one."""
     grid = dict(base if base is not None else DEFAULT_GRID)
-    for pair in pairs:
-        try:
-            name, text = StrategyParams.parse_value(pair)
-            grid[name] = [getattr(StrategyParams.from_pairs([f"{name}={v}"]), name) for v in text.split(",")]
-        except ValueError as exc:
-            raise AlphaduckError(f"--grid {pair!r}: {exc}") from exc
+    for name, text in split_pairs(pairs, [f.name for f in fields(StrategyParams)], what="strategy parameter"):
+        grid[name] = [getattr(StrategyParams.from_pairs([f"{name}={v}"]), name) for v in text.split(",")]
     return grid
 
 
-def configurations(grid: dict[str, list], *, random: int | None = None, seed: int = 7) -> list[dict]:
+def configurations(grid: dict[str, list], *, random: int | None = None, seed: int = DEFAULT_SEED) -> list[dict]:
     """Every combination of the grid, or ``random`` of them drawn without replacement."""
     names = list(grid)
     combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*(grid[n] for n in names))]
@@ -77,64 +78,101 @@ def configurations(grid: dict[str, list], *, random: int | None = None, seed: in
     return combos
 
 
-def evaluate(panel: Panel, prices: dict[str, np.ndarray], base: StrategyParams, values: dict, quantiles: dict | None,
-             costs: CostModel, capital: float, bars_per_year: float, config_id: int) -> ConfigResult:  # fmt: skip
+def evaluate(panel: Panel, prices: dict[str, np.ndarray], base: StrategyParams, values: dict, costs: CostModel,
+             capital: float, bars_per_year: float, config_id: int) -> ConfigResult:  # fmt: skip
     """One configuration on the panel: the fused compiled pass (no pandas, no bars x symbols
     intermediates on this path). ``base`` has its fill resolved."""
-    from backtests.kernels import sweep_equity
+    from backtests.kernels import simulate, sweep_equity
+    from backtests.strategy import change_matrix, weights_matrix
 
-    params = replace(base, **values).with_model_quantiles(quantiles)
-    equity, entries = sweep_equity(
-        panel.signal(params), panel.confidence, panel.has_bar, panel.last_of_session, panel.last_bar,
-        prices[params.fill], float(capital), costs.rates, kernel_params(params, len(panel.symbols)),
-    )  # fmt: skip
+    params = replace(base, **values).with_quantile_thresholds()
+    rates = costs.kernel_rates(bars_per_year)
+    if params.kind == "threshold":
+        equity, entries = sweep_equity(
+            panel.signal(params), panel.confidence, panel.has_bar, panel.last_of_session, panel.last_bar,
+            prices[params.fill], float(capital), rates, kernel_params(params, len(panel.symbols)),
+        )  # fmt: skip
+    else:  # a ranking strategy: its weights, then the same portfolio pass
+        weights, _ = weights_matrix(panel, params)
+        changes = change_matrix(weights, panel.has_bar)
+        equity, _ = simulate(prices[params.fill], changes, float(capital), *rates)
+        entries = int(((weights != 0) & (np.vstack([np.zeros((1, weights.shape[1])), weights[:-1]]) == 0)).sum())
     f = curve_figures(equity, bars_per_year)
     return ConfigResult(config_id, {**values}, f["sharpe"], f["bar_sharpe"], f["total_return"], f["max_drawdown"],
-                        f["calmar"], entries)  # fmt: skip
+                        f["calmar"], entries, equity[1:] / equity[:-1] - 1)  # fmt: skip
 
 
-def run_sweep(panel: Panel, configs: list[dict], *, base: StrategyParams, quantiles: dict | None, costs: CostModel,
-              capital: float, bars_per_year: float, workers: int = 2,
-              on_done=None) -> list[ConfigResult]:  # fmt: skip
+def run_sweep(panel: Panel, configs: list[dict], *, base: StrategyParams, costs: CostModel, capital: float,
+              bars_per_year: float, workers: int = 2, on_done=None) -> list[ConfigResult]:  # fmt: skip
     """Evaluate every configuration, ``workers`` at a time (the kernels release the GIL)."""
     prices = {"next_open": panel.fill_prices("next_open"), "next_close": panel.fill_prices("next_close")}
 
     def one(item):
         i, values = item
-        result = evaluate(panel, prices, base, values, quantiles, costs, capital, bars_per_year, i)
+        result = evaluate(panel, prices, base, values, costs, capital, bars_per_year, i)
         if on_done:
             on_done()
         return result
 
-    evaluate(panel, prices, base, configs[0], quantiles, costs, capital, bars_per_year, 0)  # compile once, outside the pool
+    evaluate(panel, prices, base, configs[0], costs, capital, bars_per_year, 0)  # compile once, outside the pool
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, enumerate(configs)))
 
 
-SWEEPS_DDL = """
-create schema if not exists backtest;
-create table if not exists backtest.sweeps (
-    sweep_id varchar not null,
-    config_id integer not null,
-    model_run_id varchar not null,
-    created_at timestamptz not null,
-    window_start date not null,
-    window_end date not null,
-    parameters json not null,
-    sharpe double,
-    total_return double,
-    max_drawdown double,
-    calmar double,
-    entries integer,
-    chosen boolean not null,
-    test_backtest_run_id varchar,
-    primary key (sweep_id, config_id)
-)
-"""
+@dataclass
+class Overfitting:
+    """How much a sweep's choice can be trusted (backtests/overfitting.py's statistics)."""
+
+    pbo: float  # probability of backtest overfitting (CSCV, 16 blocks)
+    logits: np.ndarray
+    degradation_slope: float
+    degradation_intercept: float
+    prob_oos_loss: float
+    reality_check_p: float  # White: no configuration beats holding cash
+    spa_p: float  # Hansen's SPA, consistent p-value
+    spa_lower_p: float
+    spa_upper_p: float
+    min_backtest_years: float  # MinBTL for the chosen one's Sharpe given the configurations tried
+    window_years: float
+
+    def as_row(self) -> dict:
+        return {
+            "pbo": self.pbo, "logits": json.dumps(np.round(self.logits, 6).tolist()),
+            "degradation_slope": self.degradation_slope, "degradation_intercept": self.degradation_intercept,
+            "prob_oos_loss": self.prob_oos_loss, "reality_check_p": self.reality_check_p, "spa_p": self.spa_p,
+            "spa_lower_p": self.spa_lower_p, "spa_upper_p": self.spa_upper_p,
+            "min_backtest_years": self.min_backtest_years, "window_years": self.window_years,
+        }  # fmt: skip
 
 
-def record_sweep(db, sweep_id: str, model_run: str, window: tuple[str, str], results: list[ConfigResult], chosen: int,
-                 test_run_id: str | None) -> None:  # fmt: skip
+def overfitting(results: list[ConfigResult], best: ConfigResult, *, bars_per_year: float, seed: int) -> Overfitting:
+    """PBO by CSCV over the configurations' per-bar returns (Bailey et al. 2017), White's
+    Reality Check and Hansen's SPA against holding cash (stationary bootstrap), and the
+    minimum backtest length for the chosen configuration's Sharpe (pure)."""
+    from backtests.overfitting import min_backtest_length, pbo, reality_check, spa_test
+
+    matrix = np.column_stack([r.returns for r in results]) if results else np.empty((0, 0))
+    matrix = np.nan_to_num(matrix, nan=0.0)
+    n_bars = matrix.shape[0]
+    if len(results) < 2 or n_bars < 32:
+        raise ValueError(f"overfitting statistics need at least 2 configurations and 32 bars, got {len(results)} x {n_bars}")
+    cscv = pbo(matrix, n_blocks=16)
+    spa = spa_test(matrix, n_boot=1000, seed=seed)
+    return Overfitting(
+        pbo=float(cscv.pbo), logits=np.asarray(cscv.logits, float),
+        degradation_slope=float(cscv.degradation_slope), degradation_intercept=float(cscv.degradation_intercept),
+        prob_oos_loss=float(cscv.prob_oos_loss), reality_check_p=float(reality_check(matrix, n_boot=1000, seed=seed)),
+        spa_p=float(spa.consistent), spa_lower_p=float(spa.lower), spa_upper_p=float(spa.upper),
+        min_backtest_years=float(min_backtest_length(len(results), best.sharpe)) if best.sharpe > 0 else float("inf"),
+        window_years=n_bars / bars_per_year,
+    )  # fmt: skip
+
+
+def record_sweep(warehouse: Warehouse, sweep_id: str, model_run: str, window: tuple[str, str], results: list[ConfigResult],
+                 chosen: int, test_run_id: str | None, stats: Overfitting | None = None) -> None:  # fmt: skip
+    """The sweep's configurations (backtest.sweeps), their per-bar returns on the window
+    (backtest.sweep_returns: what PBO is computed from) and its overfitting statistics
+    (backtest.sweep_stats), replacing any earlier rows of the sweep, in one transaction."""
     frame = pd.DataFrame(
         {
             "sweep_id": sweep_id, "config_id": [r.config_id for r in results], "model_run_id": model_run,
@@ -146,121 +184,107 @@ def record_sweep(db, sweep_id: str, model_run: str, window: tuple[str, str], res
             "test_backtest_run_id": [test_run_id if r.config_id == chosen else None for r in results],
         }
     )  # fmt: skip
-    con = connect(db)
-    try:
-        con.execute(SWEEPS_DDL)
-        con.execute("begin")
-        con.execute("delete from backtest.sweeps where sweep_id = ?", [sweep_id])
-        insert_frame(con, "backtest.sweeps", frame)
-        con.execute("commit")
-    finally:
-        con.close()
+    with warehouse.transaction() as con:
+        ensure_tables(con)
+        for table in (SWEEPS, SWEEP_RETURNS, SWEEP_STATS):
+            con.execute(f"delete from {table} where sweep_id = ?", [sweep_id])
+        insert_frame(con, SWEEPS, frame)
+        n_bars = len(results[0].returns) if results else 0
+        returns = pd.DataFrame({
+            "sweep_id": sweep_id,
+            "config_id": np.repeat([r.config_id for r in results], n_bars),
+            "bar": np.tile(np.arange(1, n_bars + 1), len(results)),
+            "ret": np.concatenate([r.returns for r in results]) if results else np.empty(0),
+        })  # fmt: skip
+        insert_frame(con, SWEEP_RETURNS, returns)
+        if stats is not None:
+            insert_frame(con, SWEEP_STATS, pd.DataFrame([{"sweep_id": sweep_id, **stats.as_row()}]))
 
 
-def _ensure_test_predictions(db, model, models_dir: Path) -> None:
+def _ensure_test_predictions(warehouse: Warehouse, model, models_dir: Path) -> None:
     """The chosen configuration is judged on the model's test window: score it if not yet."""
     from ml.predict import predict
 
-    con = connect(db, read_only=True)
-    try:
+    with warehouse.reader() as con:
         start = model.metadata["windows"]["test"][0]
-        have = con.execute(
-            "select count(*) from ml.predictions where run_id = ? and ts >= ?::date", [model.run_id, start]
+        have = relation_exists(con, PREDICTIONS) and con.execute(
+            f"select count(*) from {PREDICTIONS} where run_id = ? and ts >= ?::date", [model.run_id, start]
         ).fetchall()[0][0]
-    finally:
-        con.close()
     if not have:
-        predict(db, run_id=model.run_id, models_root=models_dir)
+        predict(warehouse, run_id=model.run_id, models_root=models_dir)
 
 
-@click.command(
-    name="sweep",
-    epilog="""\b
-Examples:
-  alphaduck sweep                                          # the default grid (256 configurations)
-  alphaduck sweep --grid long_quantile=0.7,0.8,0.9 --grid min_hold=1,3,6
-  alphaduck sweep --random 100 --seed 3 --metric calmar
-\b
-Default grid: long_quantile 0.6,0.7,0.8,0.9; min_hold 1,2,4,8; cooldown 0,2; max_hold none,13;
-sizing fixed,confidence; flat_at_close false,true. Any StrategyParams field can be a --grid.
-""",
-)
-@options.db
-@click.option("--model", "model_run", default="latest", show_default=True, help="Registered model run whose validation window to sweep.")
-@click.option("--grid", "grid_pairs", multiple=True, metavar="NAME=V1,V2", help="Values to try for a parameter (repeatable).")
-@click.option("--param", "fixed", multiple=True, metavar="NAME=VALUE", help="A parameter held fixed for every configuration.")
-@click.option("--random", "random_n", type=int, help="Try this many configurations drawn from the grid instead of all.")
-@click.option("--seed", default=7, show_default=True)
-@click.option("--metric", type=click.Choice(METRICS), default="sharpe", show_default=True, help="What the choice maximises.")
-@click.option("--workers", default=os.cpu_count() or 1, show_default=True, help="Configurations evaluated at once.")
-@click.option("--capital", default=100_000.0, show_default=True)
-@click.option("--slippage-bps", default=1.0, show_default=True)
-@click.option("--models", "models_dir", type=click.Path(path_type=Path), default=MODELS_DIR, show_default=True)
-@click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=REPORTS_DIR, show_default=True)
-@options.quiet
-def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, capital, slippage_bps, models_dir,
-          reports_dir, quiet) -> None:  # fmt: skip
-    """Choose strategy parameters on the validation window (vector engine), then backtest the
-    choice with bt on the test window, with its deflated Sharpe."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
+@dataclass
+class SweepConfig:
+    model_run: str = "latest"
+    grid: dict[str, list] = field(default_factory=lambda: dict(DEFAULT_GRID))
+    fixed: StrategyParams = field(default_factory=StrategyParams)
+    random: int | None = None
+    seed: int = DEFAULT_SEED
+    metric: str = "sharpe"
+    workers: int = os.cpu_count() or 1
+    capital: float = 100_000.0
+    costs: CostModel = field(default_factory=CostModel)
+    models_dir: Path = MODELS_DIR
+    reports_dir: Path = REPORTS_DIR
 
-    from backtests.backtest import BacktestConfig, Selection, resolve_params, run_backtest, summary_table
+
+@dataclass
+class SweepOutcome:
+    sweep_id: str
+    window: tuple[str, str]
+    results: list[ConfigResult]
+    ranked: list[ConfigResult]
+    best: ConfigResult
+    seconds: float
+    backtest: object  # the chosen configuration's BacktestOutcome on the test window
+    overfitting: Overfitting | None
+
+
+def sweep_and_backtest(db, config: SweepConfig, *, on_done: Callable[[], None] | None = None) -> SweepOutcome:
+    """Score the model's validation window, run every configuration there (vector engine),
+    choose by ``config.metric``, record the sweep, and backtest the choice with bt on the
+    test window (its deflated Sharpe on the validation window counts every configuration)."""
+    from backtests.backtest import BacktestConfig, Selection, resolve_params, run_backtest
     from backtests.validation import score_validation
     from ml.registry import resolve
 
-    model = resolve(model_run, root=models_dir)
-    try:
-        base = StrategyParams.from_pairs(list(fixed))
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--param") from exc
-    base = resolve_params(base, model)  # the fill; each configuration sets its own quantiles
-    grid = parse_grid(list(grid_pairs))
-    configs = configurations(grid, random=random_n, seed=seed)
-    costs = CostModel(slippage_bps=slippage_bps)
-    quantiles = model.metadata.get("valid_raw_score_quantiles")
-    console = Console()
+    warehouse = Warehouse.of(db)
+    model = resolve(config.model_run, root=config.models_dir)
+    base = resolve_params(config.fixed, model)  # the fill; each configuration sets its own quantiles
+    configs = configurations(config.grid, random=config.random, seed=config.seed)
     started = time.perf_counter()
-    scored = score_validation(db, model)
+    scored = score_validation(warehouse, model)
     panel = make_panel(scored.predictions, scored.bars)
-    with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
-                  disable=quiet) as bar:  # fmt: skip
-        task = bar.add_task("", total=len(configs))
-        try:
-            results = run_sweep(panel, configs, base=base, quantiles=quantiles, costs=costs, capital=capital,
-                                bars_per_year=scored.bars_per_year, workers=workers,
-                                on_done=lambda: bar.advance(task))  # fmt: skip
-        except ValueError as exc:
-            raise AlphaduckError(f"sweep: {exc}") from exc
+    try:
+        results = run_sweep(panel, configs, base=base, costs=config.costs, capital=config.capital,
+                            bars_per_year=scored.bars_per_year, workers=config.workers, on_done=on_done)  # fmt: skip
+    except ValueError as exc:
+        raise AlphaduckError(f"sweep: {exc}") from exc
     seconds = time.perf_counter() - started
-    ranked = sorted(results, key=lambda r: (np.nan_to_num(getattr(r, metric), nan=-np.inf)), reverse=True)
+    ranked = sorted(results, key=lambda r: (np.nan_to_num(getattr(r, config.metric), nan=-np.inf)), reverse=True)
     best = ranked[0]
     variance = float(np.var([r.bar_sharpe for r in results], ddof=1)) if len(results) > 1 else 0.0
     sweep_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-sweep-{uuid.uuid4().hex[:6]}"
+    try:
+        stats = overfitting(results, best, bars_per_year=scored.bars_per_year, seed=config.seed)
+    except ValueError:
+        stats = None  # too short or too few to measure: the sweep still records and says so
+    # every configuration is a trial on the validation window: the chosen one's deflated
+    # Sharpe there counts them all (and any other trial on that window)
+    window = (panel.index[0], panel.index[-1])
+    with warehouse.transaction() as con:
+        trials.record(con, [trials.trial_row(kind="sweep", run_id=model.run_id, source_id=sweep_id, parameters=r.parameters,
+                                             window=window, returns=r.returns, bars_per_year=scored.bars_per_year)
+                            for r in results])  # fmt: skip
 
-    _ensure_test_predictions(db, model, models_dir)
-    chosen = replace(base, **best.parameters)
-    selection = Selection(n_trials=len(results), sharpe_variance=variance, window=scored.window, sweep_id=sweep_id)
-    outcome = run_backtest(db, BacktestConfig(
-        prediction_run=model.run_id, params=chosen, costs=costs, initial_capital=capital, selection=selection,
-        reports_dir=reports_dir, models_dir=models_dir, start=model.metadata["windows"]["test"][0],
+    _ensure_test_predictions(warehouse, model, config.models_dir)
+    selection = Selection(n_trials=len(results), sharpe_variance=variance, window=scored.window, sweep_id=sweep_id,
+                          overfitting=stats)  # fmt: skip
+    outcome = run_backtest(warehouse, BacktestConfig(
+        prediction_run=model.run_id, params=replace(base, **best.parameters), costs=config.costs,
+        initial_capital=config.capital, selection=selection, reports_dir=config.reports_dir,
+        models_dir=config.models_dir, start=model.metadata["windows"]["test"][0],
     ))  # fmt: skip
-    record_sweep(db, sweep_id, model.run_id, scored.window, results, best.config_id, outcome.run_id)
-
-    if not quiet:
-        table = Table("#", "parameters", "Sharpe", "return", "max DD", "entries", title=f"top of {len(results)} on {' .. '.join(scored.window)} (validation)", box=None)
-        for r in ranked[:10]:
-            table.add_row(str(r.config_id), ", ".join(f"{k}={v}" for k, v in r.parameters.items()), f"{r.sharpe:.2f}",
-                          f"{r.total_return:.2%}", f"{r.max_drawdown:.2%}", str(r.entries))  # fmt: skip
-        console.print(table)
-        console.print(summary_table(outcome))
-    s, chosen_in_sample = outcome.stats, outcome.in_sample_stats or {}
-    console.print(
-        f"sweep {sweep_id}: {len(results)} configurations in {seconds:.1f} s; chosen #{best.config_id} "
-        f"(validation Sharpe {best.sharpe:.2f}, deflated Sharpe {chosen_in_sample.get('dsr', float('nan')):.1%} "
-        f"over the {len(results)} tried there) -> test window with bt: Sharpe {s['sharpe']:.2f}, "
-        f"return {s['total_return']:.2%}, PSR {s['psr']:.1%}; backtest {outcome.run_id}"
-        + (f"; report {outcome.report}" if outcome.report else ""),
-        highlight=False, soft_wrap=True,
-    )  # fmt: skip
+    record_sweep(warehouse, sweep_id, model.run_id, scored.window, results, best.config_id, outcome.run_id, stats)
+    return SweepOutcome(sweep_id, scored.window, results, ranked, best, seconds, outcome, stats)

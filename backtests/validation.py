@@ -9,11 +9,12 @@ hit rates on the windows the model never saw.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from alphaduck.errors import AlphaduckError
-from alphaduck.warehouse import connect
+from alphaduck.warehouse import Warehouse
 from backtests import data
 
 
@@ -25,15 +26,14 @@ class ScoredWindow:
     window: tuple[str, str]
 
 
-def score_validation(db, model) -> ScoredWindow:
+def score_validation(db: Warehouse | str | Path | None, model) -> ScoredWindow:
     """The model's validation window: its feature rows scored by the model, and the bars."""
     from alphaduck.features import built_features
     from ml import data as feature_data
     from ml.registry import check_fits
 
     start, end = model.metadata["windows"]["valid"]
-    con = connect(db, read_only=True)
-    try:
+    with Warehouse.of(db).reader() as con:
         check_fits(model, con)
         calendar = built_features(con).calendar
         loaded = feature_data.load_features(
@@ -47,9 +47,8 @@ def score_validation(db, model) -> ScoredWindow:
         score, raw = model.score(X), model.raw_score(X)
         if model.metadata["objective"] != "classification":
             score = (score > 0).astype(float)  # as data.load_predictions reads a regressor's rows
-        predictions = pd.DataFrame({"symbol": frame["symbol"], "ts": frame["ts"], "proba_up": score, "score": raw})
+        predictions = pd.DataFrame({"symbol": frame["symbol"], "ts": frame["ts"], "proba_up": score, "score": raw,
+                                    "score_pct": model.score_percentile(frame["ts"], raw)})  # fmt: skip
         bars = data.bars_for(con, predictions, model.metadata["bar_size"])
         per_year = data.bars_per_year(bars[bars["ts"] <= predictions["ts"].max()], calendar)
-    finally:
-        con.close()
     return ScoredWindow(predictions, bars, per_year, (start, end))

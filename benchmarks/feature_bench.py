@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import resource
-import re
 import subprocess
 import sys
 import tempfile

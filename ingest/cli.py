@@ -10,6 +10,7 @@ from alphaduck import options
 from alphaduck.settings import DEFAULT_TZ
 from ingest.clock_changes import AMBIGUOUS_HELP, AMBIGUOUS_RULES
 from ingest.load import SAMPLES
+from ingest.pacing import DEFAULT_MAX_IN_FLIGHT, IB_MAX_OPEN
 from ingest.series import ADJUSTED_KIND, RAW_KINDS
 
 
@@ -291,6 +292,7 @@ class _RichReporter:
     epilog="""\b
 Examples:
   alphaduck ingest ibkr SPY QQQ --bar-size '30 mins' --start 2025-01-01
+  alphaduck ingest ibkr SPY QQQ IWM --bar-size '1 min' --start 2025-06-01 --max-in-flight 16
   alphaduck ingest ibkr AAPL --bar-size 1d --start 2015-01-01 --port 4002 --actions
   alphaduck ingest ibkr EUR --sec-type CASH --exchange IDEALPRO --what-to-show MIDPOINT --all-hours
 """,
@@ -361,6 +363,14 @@ Examples:
     help="Delete each symbol's stored bars of this bar size first (to switch --what-to-show or hours).",
 )
 @click.option(
+    "--max-in-flight",
+    type=click.IntRange(1, IB_MAX_OPEN),
+    default=DEFAULT_MAX_IN_FLIGHT,
+    show_default=True,
+    help="Most requests open at once for bars of 1 minute and more (the window adapts below it; "
+    "IB allows 50). Bars under a minute go one at a time under IB's pacing rules.",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=60.0,
@@ -378,13 +388,15 @@ Examples:
 @options.db
 @options.quiet
 def ibkr_command(symbols, tz, bar_size, start, end, what_to_show, rth, host, port, client_id, sec_type, exchange,
-                 primary_exchange, currency, full, retry_empty, actions, replace, timeout, connect_timeout,
-                 calendar, db, quiet) -> None:  # fmt: skip
+                 primary_exchange, currency, full, retry_empty, actions, replace, max_in_flight, timeout,
+                 connect_timeout, calendar, db, quiet) -> None:  # fmt: skip
     """Fetch historical bars from TWS / IB Gateway (read-only API) into raw.bars.
 
-    Requests are cut to IB's longest duration for the bar size and paced under IB's
-    limits (60 per 10 minutes, none identical within 15 s, 5 per contract within 2 s).
-    Each answer is stored with the span it covers (raw.ingest_coverage) in its own
+    Requests are cut to IB's longest duration for the bar size. Bars under a minute go
+    one at a time under IB's pacing rules (60 per 10 minutes, none identical within 15 s,
+    5 per contract within 2 s); bigger bars keep several requests in flight, across
+    symbols, in a window that backs off when IB slows down, refuses (error 162) or drops
+    the connection, then grows again (--max-in-flight caps it). Each answer is stored with the span it covers (raw.ingest_coverage) in its own
     transaction: stop it at any time and run the same command again to fetch exactly
     what is still missing. A symbol's bars of one size are one kind (TRADES, MIDPOINT,
     ...; regular or all hours): a fetch of another kind is refused, not overwritten.
@@ -418,7 +430,7 @@ def ibkr_command(symbols, tz, bar_size, start, end, what_to_show, rth, host, por
         symbols=list(symbols), bar_size=bar_size, start=start, end=end, what_to_show=what_to_show.upper(),
         use_rth=rth, host=host, port=port, client_id=client_id, sec_type=sec_type.upper(), exchange=exchange.upper(),
         primary_exchange=primary_exchange.upper(), currency=currency.upper(), full=full, retry_empty=retry_empty,
-        actions=actions, replace=replace, calendar=calendar, timeout=timeout, connect_timeout=connect_timeout,
+        actions=actions, replace=replace, max_in_flight=max_in_flight, calendar=calendar, timeout=timeout, connect_timeout=connect_timeout,
     )  # fmt: skip
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -434,8 +446,8 @@ def ibkr_command(symbols, tz, bar_size, start, end, what_to_show, rth, host, por
             ) from None
     if not quiet:
         click.echo(
-            f"{stats.requests} requests ({stats.no_data} without data), {stats.pacing_retries} pacing retries, "
-            f"{stats.reconnects} reconnects, {stats.waited:.0f} s waiting for pacing"
+            f"{stats.requests} requests ({stats.no_data} without data, up to {stats.max_in_flight} at once), "
+            f"{stats.pacing_retries} pacing retries, {stats.window_cuts} window cuts, {stats.reconnects} reconnects"
         )
         if actions:
             click.echo(

@@ -159,43 +159,58 @@ def spans_to_recheck(
     return sum(1 for status, answers, fetched_at in rows if not recheck_due(status, answers, fetched_at, now))
 
 
-def record_span(
+def record_spans(
     con: duckdb.DuckDBPyConnection,
-    key: CoverageKey,
-    span: Span,
+    spans: list[tuple[CoverageKey, datetime, datetime, int, str, datetime]],
     *,
-    bars: int,
-    status: str,
-    fetched_at: datetime,
     run_id: str,
     catalog: str = "wh",
 ) -> None:
-    """Record one answered request (inside the caller's transaction).
+    """Record answered requests (inside the caller's transaction): (key, start, end, bars,
+    status, fetched_at) each.
 
-    Rows of the same series inside the new span are replaced by it; a "no data" answer counts
+    Rows of the same series inside a new span are replaced by it; a "no data" answer counts
     how many times in a row its span has been empty.
     """
-    start, end = span
-    if start >= end:
+    rows = [
+        (k.symbol, k.bar_size.code, k.what_to_show, k.use_rth, start, end, bars, status, fetched_at)
+        for k, start, end, bars, status, fetched_at in spans
+        if start < end
+    ]
+    if not rows:
         return
     table = f"{catalog}.raw.ingest_coverage"
-    identity = "symbol = ? and bar_size = ? and what_to_show = ? and use_rth = ?"
-    ids = [key.symbol, key.bar_size.code, key.what_to_show, key.use_rth]
-    answers = 0
-    if status == "no_data":
-        before = con.execute(
-            f"""
-            select coalesce(max(no_data_answers), 0) from {table}
-            where {identity} and status = 'no_data' and span_start < ? and span_end > ?
-            """,
-            [*ids, end, start],
-        ).fetchall()[0][0]
-        answers = before + 1
-    con.execute(f"delete from {table} where {identity} and span_start >= ? and span_end <= ?", [*ids, start, end])
-    con.execute(
-        f"insert into {table} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [*ids, start, end, bars, status, answers, fetched_at, run_id],
+    columns = ["symbol", "bar_size", "what_to_show", "use_rth", "span_start", "span_end", "bars", "status", "fetched_at"]
+    con.register("_answered", pd.DataFrame(rows, columns=columns))
+    same = (
+        "c.symbol = n.symbol and c.bar_size = n.bar_size and c.what_to_show = n.what_to_show "
+        "and c.use_rth = n.use_rth"
     )
+    try:
+        con.execute(
+            f"""
+            create or replace temp table _new_spans as
+            select n.symbol, n.bar_size, n.what_to_show, n.use_rth, n.span_start::timestamptz as span_start,
+                   n.span_end::timestamptz as span_end, n.bars, n.status,
+                   case when n.status = 'no_data' then 1 + coalesce((
+                       select max(c.no_data_answers) from {table} as c
+                       where {same} and c.status = 'no_data' and c.span_start < n.span_end and c.span_end > n.span_start
+                   ), 0) else 0 end as no_data_answers,
+                   n.fetched_at::timestamptz as fetched_at, ? as run_id
+            from _answered as n
+            """,
+            [run_id],
+        )
+    finally:
+        con.unregister("_answered")
+    con.execute(
+        f"""
+        delete from {table} as c using _new_spans as n
+        where {same} and c.span_start >= n.span_start and c.span_end <= n.span_end
+        """
+    )
+    con.execute(f"insert into {table} select * from _new_spans")
+    con.execute("drop table _new_spans")
 
 
 def forget_series(con: duckdb.DuckDBPyConnection, symbol: str, bar_size: str, *, catalog: str = "wh") -> None:

@@ -398,7 +398,8 @@ class FileStager:
                 raise AlphaduckError(
                     f"{path}: has a {mapping['symbol']!r} column; --symbol is only for files without one"
                 )
-            symbol = f"upper(trim({sql_ident(mapping['symbol'])}::varchar))"
+            # as written: cleaned up per distinct symbol afterwards (_normalize_symbols), not per row
+            symbol = f"{sql_ident(mapping['symbol'])}::varchar"
         elif self.options.symbol:
             symbol = sql_string(self.options.symbol.strip().upper())
         else:
@@ -428,12 +429,9 @@ class FileStager:
             *[f"_value_{c} is null and nullif(trim({raw[c]}::varchar), '') is not null as {c}_unparsed"
               for c in present],
         ]  # fmt: skip
-        if "symbol" in mapping:
-            parsed.append(f"coalesce(trim({sql_ident(mapping['symbol'])}::varchar), '') = '' as symbol_blank")
         earliest, latest = sql_string(EARLIEST_BAR.isoformat()), sql_string(self.latest.isoformat())
         # the first problem of a row: 'column' (missing or unparseable) or 'column:what'
-        checks = ["when symbol_blank then 'symbol'"] if "symbol" in mapping else []
-        checks += [
+        checks = [
             "when ts_missing or (ts is null and day is null) then 'ts'",
             "when bad_offset then 'ts:offset'",
             f"when ts < {earliest}::timestamptz or ts > {latest}::timestamptz then 'ts:range'",
@@ -468,12 +466,36 @@ class FileStager:
             f"from {self._data}"
         )
 
+    def _normalize_symbols(self) -> list[str]:
+        """Symbols trimmed and in upper case, worked out once per distinct symbol (the rows are
+        updated only where that changes something); returns the symbols that are blank as written."""
+        self.con.execute(
+            f"""
+            create or replace temp table _symbols as
+            select symbol as written, upper(trim(symbol)) as clean from (select distinct symbol from {self._data})
+            """
+        )
+        blank = [w for (w,) in self.con.execute("select written from _symbols where coalesce(clean, '') = ''").fetchall()]
+        if fetch_one(self.con, "select count(*) from _symbols where written <> clean")[0]:
+            self.con.execute(
+                f"""
+                update {self._data} set symbol = s.clean from _symbols as s
+                where {self._data}.symbol = s.written and s.written <> s.clean
+                """
+            )
+        self.con.execute("drop table _symbols")
+        return blank
+
     def _check_parse(self, origin: str, source: str, kind: str, mapping: dict[str, str]) -> None:
+        blank = self._normalize_symbols() if "symbol" in mapping else []
         bad = fetch_one(
             self.con,
-            """
-            select row_no, parse_error, count(*) over ()
-            from _parsed where parse_error is not null order by row_no limit 1
+            f"""
+            with problems as (
+                select row_no, parse_error from _parsed where parse_error is not null
+                {"union all select row_no, 'symbol' from _parsed where coalesce(trim(symbol), '') = ''" if blank else ""}
+            )
+            select row_no, parse_error, count(*) over () from problems order by row_no limit 1
             """,
         )
         if not bad:

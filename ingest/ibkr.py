@@ -7,12 +7,17 @@ An ingest is four steps over small dataclasses:
 1. **plan** (``plan_requests``): for each symbol, the gaps of [start, end) that no earlier
    answer covers (raw.ingest_coverage, see ingest/coverage.py), cut into requests of IB's
    longest duration for the bar size;
-2. **fetch** (``fetch_chunk``): one request, paced by ``PacingLimiter``, retried through
-   pacing violations, timeouts and dropped connections;
-3. **validate** (``validate_chunk``): the row rules every bar passes;
-4. **store** (``store_chunk``): the bars merged and the span recorded as covered, in one
-   transaction, so a kill loses at most the request in flight and a re-run asks for
-   exactly what is missing.
+2. **fetch** (``fetch_chunk``): one request through the session's gate (IB's exact pacing,
+   one at a time, for bars under a minute; an adaptive window of several in flight for the
+   rest, see ingest/pacing.py), retried through pacing violations, timeouts and dropped
+   connections;
+3. **validate** (``validate_batch``): the row rules every bar passes;
+4. **store** (``store_batch``): the bars merged and the spans recorded as covered, whole
+   answers in one transaction, so a kill loses at most the answers not yet stored and a
+   re-run asks for exactly what is missing.
+
+``fetch_and_store`` runs steps 2-4 for every request: fetchers keep the gate full, one
+writer stores the answers as they come.
 
 A series holds one kind of bars (raw.bar_series): a fetch of another kind (MIDPOINT over
 TRADES, all-hours daily bars over regular-hours ones) is refused before anything is written.
@@ -24,9 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import logging
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -45,12 +52,22 @@ from ingest.coverage import (
     exchange_open_during,
     finished_before,
     gaps,
-    record_span,
+    record_spans,
     spans_to_recheck,
 )
 from ingest.coverage import forget_series as forget_coverage
 from ingest.load import IngestResult
-from ingest.pacing import Clock, PacedRequest, PacingLimiter, SystemClock
+from ingest.pacing import (
+    DEFAULT_MAX_IN_FLIGHT,
+    IB_MAX_OPEN,
+    Clock,
+    Gate,
+    PacedRequest,
+    PacingLimiter,
+    SystemClock,
+    Ticket,
+    gate_for,
+)
 from ingest.series import ADJUSTED_KIND, RAW_KINDS, SeriesKind, conflicts, merged, record_series, stored_kind
 from ingest.sessions import trading_sessions, validate_calendar
 from ingest.store import (
@@ -192,6 +209,7 @@ class IbkrOptions:
     replace: bool = False
     actions: bool = False
     calendar: str = "XNYS"
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT  # the adaptive window's ceiling (bars of 1 minute and more)
     timeout: float = 60.0
     connect_timeout: float = 10.0
     max_reconnects: int = 3
@@ -217,6 +235,7 @@ class IbkrOptions:
             "retry_empty": self.retry_empty,
             "replace": self.replace,
             "actions": self.actions,
+            "max_in_flight": self.max_in_flight,
             "calendar": self.calendar,
         }
 
@@ -249,6 +268,8 @@ def check_options(options: IbkrOptions, now: datetime | None = None) -> None:
             "--actions derives splits and dividends from IB's daily adjusted series beside the daily TRADES: "
             f"pass --bar-size 1d and --what-to-show TRADES (got {options.bar_size.code}, {what})"
         )
+    if not 1 <= options.max_in_flight <= IB_MAX_OPEN:
+        raise AlphaduckError(f"--max-in-flight {options.max_in_flight}: expected 1..{IB_MAX_OPEN} (IB's limit)")
     if not 0 < options.port < 65_536:
         raise AlphaduckError(f"--port {options.port}: expected 1..65535")
     for name, value in (("--start", options.start), ("--end", options.end)):
@@ -272,24 +293,51 @@ class SessionStats:
     timeouts: int = 0
     reconnects: int = 0
     waited: float = 0.0
+    max_in_flight: int = 0
+    window_cuts: int = 0
+
+
+@dataclass
+class _Open:
+    """One historical request in flight: its IB request id and the errors IB sent for it."""
+
+    req_id: int | None = None
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    seen: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+# the request being created in this task: the library's request-id call files it under its id
+_CREATING: contextvars.ContextVar[_Open | None] = contextvars.ContextVar("alphaduck_ib_request", default=None)
+# errors about the connection itself (no request id): every open request hears them
+_CONNECTION_ERRORS = {504, 1100, 1300}
 
 
 class IbSession:
-    """One read-only API connection, with pacing, retries and reconnects."""
+    """One read-only API connection: requests through a gate (IB's pacing for bars under a
+    minute, an adaptive window above), several in flight, each with its own errors, retries
+    and, when the connection drops, one reconnect shared by all."""
 
     def __init__(
-        self, options: IbkrOptions, clock: Clock | None = None, limiter: PacingLimiter | None = None
+        self,
+        options: IbkrOptions,
+        clock: Clock | None = None,
+        limiter: PacingLimiter | None = None,
+        gate: Gate | None = None,
     ):
         self.options = options
         self.clock = clock or SystemClock()
-        self.limiter = limiter or PacingLimiter(self.clock)
+        self.gate = gate or gate_for(
+            options.bar_size.seconds, clock=self.clock, limiter=limiter, max_in_flight=options.max_in_flight,
+            backoff=options.pacing_backoff,
+        )  # fmt: skip
         self.lib = ib_library()
         self.ib = None
         self.stats = SessionStats()
-        self._errors: list[tuple[int, int, str]] = []
-        self._error_seen = asyncio.Event()
+        self._open: dict[int, _Open] = {}
         self._refused: str | None = None  # IB's text when it refused our client id (326)
         self._refused_seen = asyncio.Event()
+        self._generation = 0  # connections made so far; a reconnect starts the next one
+        self._reconnecting = asyncio.Lock()
 
     @property
     def address(self) -> str:
@@ -300,12 +348,28 @@ class IbSession:
             self._refused = text
             self._refused_seen.set()
             return
-        if req_id is None or req_id < 0 or code in _INFORMATIONAL or 2100 <= code < 2200:
+        if code in _CONNECTION_ERRORS:
+            targets = list(self._open.values())
+        elif req_id is None or req_id < 0 or code in _INFORMATIONAL or 2100 <= code < 2200:
             return
-        if code == 162 and "cancel" in text.lower():
+        elif code == 162 and "cancel" in text.lower():
             return  # IB confirming a cancel we sent after a timeout
-        self._errors.append((req_id, code, text))
-        self._error_seen.set()
+        else:
+            targets = [self._open[req_id]] if req_id in self._open else []
+        for request in targets:
+            request.errors.append((code, text))
+            request.seen.set()
+
+    def _file_request_id(self, get_req_id: Callable[[], int]) -> Callable[[], int]:
+        def filed() -> int:
+            req_id = get_req_id()
+            request = _CREATING.get()
+            if request is not None and request.req_id is None:
+                request.req_id = req_id
+                self._open[req_id] = request
+            return req_id
+
+        return filed
 
     async def connect(self) -> None:
         if not logging.getLogger().isEnabledFor(logging.INFO):
@@ -314,6 +378,7 @@ class IbSession:
         ib = self.lib.IB()
         ib.RaiseRequestErrors = True
         ib.errorEvent += self._on_error
+        ib.client.getReqId = self._file_request_id(ib.client.getReqId)
         o = self.options
         kwargs = {
             "host": o.host,
@@ -359,6 +424,7 @@ class IbSession:
                 f"cannot reach IB gateway at {self.address} ({exc.strerror or exc}): {_API_HELP}"
             ) from exc
         self.ib = ib
+        self._generation += 1
 
     def disconnect(self) -> None:
         if self.ib is not None:
@@ -366,16 +432,20 @@ class IbSession:
             self.ib.disconnect()
             self.ib = None
 
-    async def reconnect(self) -> None:
-        self.disconnect()
-        for attempt in range(1, self.options.max_reconnects + 1):
-            await self.clock.sleep(min(2.0**attempt, 30.0))
-            try:
-                await self.connect()
-                self.stats.reconnects += 1
-                return
-            except AlphaduckError:
-                continue
+    async def reconnect(self, generation: int) -> None:
+        """Reconnect once for every request that saw connection ``generation`` drop."""
+        async with self._reconnecting:
+            if self._generation != generation and self.ib is not None and self.ib.isConnected():
+                return  # another request has reconnected already
+            self.disconnect()
+            for attempt in range(1, self.options.max_reconnects + 1):
+                await self.clock.sleep(min(2.0**attempt, 30.0))
+                try:
+                    await self.connect()
+                    self.stats.reconnects += 1
+                    return
+                except AlphaduckError:
+                    continue
         raise AlphaduckError(
             f"lost the connection to IB gateway at {self.address} and could not reconnect "
             f"({self.options.max_reconnects} tries); re-run to resume: only what is missing is fetched"
@@ -423,10 +493,21 @@ class IbSession:
             self.options.bar_size.ib_setting, self.options.use_rth,
         )  # fmt: skip
 
+    async def _through_gate(self, request: PacedRequest) -> Ticket:
+        ticket, waited = await self.gate.acquire(request)
+        self.stats.waited += waited
+        self.stats.requests += 1
+        self.stats.max_in_flight = max(self.stats.max_in_flight, self.gate.max_open)
+        return ticket
+
+    def _leave_gate(self, ticket: Ticket, outcome: str) -> None:
+        self.gate.release(ticket, outcome)
+        self.stats.window_cuts = getattr(self.gate, "cuts", 0)
+
     async def head_timestamp(self, contract) -> datetime | None:
         """The earliest bar IB has, or None when it will not say."""
-        paced = self._paced(contract, "HEAD_" + self.options.what_to_show)
-        await self._wait(paced)
+        ticket = await self._through_gate(self._paced(contract, "HEAD_" + self.options.what_to_show))
+        outcome = "other"  # answered at another speed than bars: no lesson for the window
         try:
             head = await asyncio.wait_for(
                 self.ib.reqHeadTimeStampAsync(contract, self.options.what_to_show, self.options.use_rth, 2),
@@ -435,16 +516,12 @@ class IbSession:
         except (TimeoutError, self.lib.RequestError, ValueError):
             return None
         finally:
-            self.limiter.answered(paced)
+            self._leave_gate(ticket, outcome)
         if isinstance(head, datetime):
             return head if head.tzinfo else head.replace(tzinfo=UTC)
         if isinstance(head, date):
             return datetime(head.year, head.month, head.day, tzinfo=UTC)
         return None
-
-    async def _wait(self, request: PacedRequest) -> None:
-        self.stats.waited += await self.limiter.wait(request)
-        self.stats.requests += 1
 
     async def historical(
         self, contract, chunk: Chunk, *, what_to_show: str | None = None, open_end: bool = False
@@ -460,45 +537,56 @@ class IbSession:
         )
         failures = 0
         while True:
-            paced = self._paced(contract, what, end_text, chunk.duration)
-            await self._wait(paced)
+            ticket = await self._through_gate(self._paced(contract, what, end_text, chunk.duration))
+            generation = self._generation
+            outcome = "failed"
             try:
-                return await self._request(contract, chunk, what, end_text, where, paced)
+                bars = await self._request(contract, chunk, what, end_text, where)
+                outcome = "ok" if bars else "no data"
+                return bars
             except PacingViolation:
+                outcome = "pacing"
                 self.stats.pacing_retries += 1
                 failures += 1
-                await self.clock.sleep(o.pacing_backoff * min(failures, 4))
             except RequestTimedOut:
+                outcome = "timeout"
                 self.stats.timeouts += 1
                 failures += 1
             except ConnectionError:
-                await self.reconnect()
+                outcome = "disconnect"
                 failures += 1
+            finally:
+                self._leave_gate(ticket, outcome)
             if failures > o.max_retries:
                 raise AlphaduckError(
                     f"IB at {self.address} kept failing the request for {where} ({failures} tries: "
                     f"{self.stats.pacing_retries} pacing violations, {self.stats.timeouts} timeouts); "
                     "re-run later to resume"
                 )
+            if outcome == "pacing":
+                await self.gate.after_violation(failures)
+            elif outcome == "disconnect":
+                await self.reconnect(generation)
 
-    async def _request(
-        self, contract, chunk: Chunk, what: str, end_text: str, where: str, paced: PacedRequest
-    ) -> list:
+    async def _request(self, contract, chunk: Chunk, what: str, end_text: str, where: str) -> list:
         o = self.options
         if self.ib is None or not self.ib.isConnected():
             raise ConnectionError("not connected")
-        self._errors.clear()
-        self._error_seen.clear()
+        request = _Open()
         loop = asyncio.get_running_loop()
         started = loop.time()
-        task = asyncio.ensure_future(
-            self.ib.reqHistoricalDataAsync(
-                contract, endDateTime=chunk.end.astimezone(UTC) if end_text else "", durationStr=chunk.duration,
-                barSizeSetting=o.bar_size.ib_setting, whatToShow=what, useRTH=o.use_rth,
-                formatDate=2, timeout=o.timeout,
-            )
-        )  # fmt: skip
-        error_seen = asyncio.ensure_future(self._error_seen.wait())
+        creating = _CREATING.set(request)  # the task copies this context: its request id is filed
+        try:
+            task = asyncio.ensure_future(
+                self.ib.reqHistoricalDataAsync(
+                    contract, endDateTime=chunk.end.astimezone(UTC) if end_text else "", durationStr=chunk.duration,
+                    barSizeSetting=o.bar_size.ib_setting, whatToShow=what, useRTH=o.use_rth,
+                    formatDate=2, timeout=o.timeout,
+                )
+            )  # fmt: skip
+        finally:
+            _CREATING.reset(creating)
+        error_seen = asyncio.ensure_future(request.seen.wait())
         try:
             await asyncio.wait({task, error_seen}, return_when=asyncio.FIRST_COMPLETED)
             # an error callback and the request's own failure arrive together: give the task a beat
@@ -506,20 +594,17 @@ class IbSession:
                 await asyncio.wait({task}, timeout=0.05)
         finally:
             error_seen.cancel()
-            self.limiter.answered(paced)
-        for _req_id, code, text in list(self._errors):
+            self._open.pop(request.req_id, None)
+        for code, text in request.errors:
             lowered = text.lower()
+            self._drop(task)
             if code == 162 and "pacing" in lowered:
-                self._drop(task)
                 raise PacingViolation(text)
             if code == 162 and "no data" in lowered:
-                self._drop(task)
                 self.stats.no_data += 1
                 return []
-            if code in (504, 1100, 1300):
-                self._drop(task)
+            if code in _CONNECTION_ERRORS:
                 raise ConnectionError(text)
-            self._drop(task)
             if code == 321:
                 raise AlphaduckError(
                     f"IB at {self.address} refused the request for {where}: error 321 {text}"
@@ -549,14 +634,14 @@ class IbSession:
 # -- bars to rows ------------------------------------------------------------------------------------
 
 
-def bars_frame(bars: list, chunk: Chunk, options: IbkrOptions) -> pd.DataFrame:
-    """IB BarData -> rows for raw.bars: bar starts in UTC, inside [chunk.start, chunk.end).
+def bar_rows(bars: list, chunk: Chunk, options: IbkrOptions) -> dict[str, list]:
+    """IB BarData -> columns of rows for raw.bars: bar starts in UTC, inside [chunk.start, chunk.end).
 
     Intraday bars arrive as UTC datetimes (formatDate=2); daily bars as session dates,
     anchored here at the session's open from the exchange calendar.
     """
     if not bars:
-        return pd.DataFrame()
+        return {}
     trades = options.what_to_show.upper() == "TRADES"
     stamps = [b.date for b in bars]
     if not options.bar_size.is_intraday:
@@ -569,28 +654,36 @@ def bars_frame(bars: list, chunk: Chunk, options: IbkrOptions) -> pd.DataFrame:
                 f"IB sent a {chunk.symbol} daily bar for {missing[0]}, which is not a {options.calendar} "
                 "session: pass the instrument's --calendar"
             )
-        ts = [opens[d] for d in days]
+        ts = [opens[d].to_pydatetime() for d in days]
     else:
         ts = [d if d.tzinfo else d.replace(tzinfo=UTC) for d in stamps]
-    frame = pd.DataFrame(
-        {
-            "origin": f"IB {chunk.symbol} {options.bar_size.code}",
-            "row_no": range(1, len(bars) + 1),
-            "symbol": chunk.symbol,
-            "bar_size": options.bar_size.code,
-            "ts": pd.to_datetime(ts, utc=True),
-            "open": [b.open for b in bars],
-            "high": [b.high for b in bars],
-            "low": [b.low for b in bars],
-            "close": [b.close for b in bars],
-            # IB sends -1 where a field does not apply (volume of MIDPOINT bars, for one)
-            "volume": [float(b.volume) if trades and b.volume >= 0 else None for b in bars],
-            "wap": [b.average if b.average > 0 else None for b in bars],
-            "bar_count": [b.barCount if b.barCount >= 0 else None for b in bars],
-        }
-    )
-    inside = (frame["ts"] >= pd.Timestamp(chunk.start)) & (frame["ts"] < pd.Timestamp(chunk.end))
-    return frame[inside].reset_index(drop=True)
+    inside = [i for i, t in enumerate(ts) if chunk.start <= t < chunk.end]
+    kept = [bars[i] for i in inside]
+    return {
+        "origin": [f"IB {chunk.symbol} {options.bar_size.code}"] * len(kept),
+        "row_no": list(range(1, len(kept) + 1)),
+        "symbol": [chunk.symbol] * len(kept),
+        "bar_size": [options.bar_size.code] * len(kept),
+        "ts": [ts[i] for i in inside],
+        "open": [b.open for b in kept],
+        "high": [b.high for b in kept],
+        "low": [b.low for b in kept],
+        "close": [b.close for b in kept],
+        # IB sends -1 where a field does not apply (volume of MIDPOINT bars, for one)
+        "volume": [float(b.volume) if trades and b.volume >= 0 else None for b in kept],
+        "wap": [b.average if b.average > 0 else None for b in kept],
+        "bar_count": [b.barCount if b.barCount >= 0 else None for b in kept],
+    }
+
+
+def rows_frame(columns: dict[str, list]) -> pd.DataFrame:
+    frame = pd.DataFrame(columns, columns=BAR_ROW_COLUMNS)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame.astype({"volume": "float64", "wap": "float64", "bar_count": "Int64"})
+
+
+BAR_ROW_COLUMNS = ["origin", "row_no", "symbol", "bar_size", "ts", "open", "high", "low", "close", "volume", "wap",
+                   "bar_count"]  # fmt: skip
 
 
 def _locate_ib(origin: str, row_no: int, symbol: str | None = None, ts: object = None) -> str:
@@ -623,12 +716,13 @@ class SeriesPlan:
 
 @dataclass
 class Fetched:
-    """IB's answer to one request."""
+    """IB's answer to one request (``rows``: its bars inside the chunk, once validated)."""
 
     plan: SeriesPlan
     chunk: Chunk
     bars: list
     answered_at: datetime
+    rows: int = 0
 
 
 @dataclass
@@ -651,8 +745,14 @@ class Run:
 
 
 async def qualify_all(session: IbSession, options: IbkrOptions) -> dict[str, object]:
-    """symbol -> contract; an unknown or ambiguous symbol stops the ingest before anything is written."""
-    return {symbol: await session.qualify(symbol) for symbol in options.unique_symbols()}
+    """symbol -> contract, looked up together; an unknown or ambiguous symbol (the first, in the
+    order given) stops the ingest before anything is written."""
+    symbols = options.unique_symbols()
+    found = await asyncio.gather(*(session.qualify(s) for s in symbols), return_exceptions=True)
+    for answer in found:
+        if isinstance(answer, BaseException):
+            raise answer
+    return dict(zip(symbols, found, strict=True))
 
 
 def open_warehouse(db: str | Path | None) -> duckdb.DuckDBPyConnection:
@@ -705,7 +805,7 @@ async def plan_requests(
     Refuses a fetch of another kind of bars into an existing series (unless --replace, which
     deletes that series first).
     """
-    plans = []
+    wanted = []  # (key, contract, kind after, covered spans, start)
     for symbol, contract in contracts.items():
         key = CoverageKey(symbol, options.bar_size, options.what_to_show, options.use_rth)
         stored = stored_kind(con, symbol, options.bar_size.code)
@@ -719,13 +819,23 @@ async def plan_requests(
             stored = None
         covered = [] if options.full else covered_spans(con, key, now=now, retry_empty=options.retry_empty)
         start = _series_start(con, key, covered, options, end)
-        if options.full or not covered or start < covered[0][0]:
-            head = await session.head_timestamp(contract)
-            if head is not None and head > start:
-                reporter.note(f"{symbol}: IB has bars from {head:%Y-%m-%d %H:%M} UTC on")
-                start = head
-        chunks = [c for lo, hi in gaps(start, end, covered) for c in plan_chunks(symbol, lo, hi, options.bar_size)]
-        plans.append(SeriesPlan(key, contract, chunks, merged(stored, options.kind)))
+        wanted.append((key, contract, merged(stored, options.kind), covered, start))
+    # IB's first bar, where the span reaches before anything fetched: asked for together
+    asks = [options.full or not covered or start < covered[0][0] for _, _, _, covered, start in wanted]
+    heads = await asyncio.gather(
+        *(session.head_timestamp(contract) for (_, contract, *_), ask in zip(wanted, asks, strict=True) if ask)
+    )
+    heads_of = iter(heads)
+    plans = []
+    for (key, contract, kind, covered, start), ask in zip(wanted, asks, strict=True):
+        head = next(heads_of) if ask else None
+        if head is not None and head > start:
+            reporter.note(f"{key.symbol}: IB has bars from {head:%Y-%m-%d %H:%M} UTC on")
+            start = head
+        chunks = [
+            c for lo, hi in gaps(start, end, covered) for c in plan_chunks(key.symbol, lo, hi, options.bar_size)
+        ]
+        plans.append(SeriesPlan(key, contract, chunks, kind))
     return plans
 
 
@@ -742,50 +852,53 @@ async def fetch_chunk(
     return Fetched(plan, chunk, bars, now())
 
 
-def validate_chunk(con: duckdb.DuckDBPyConnection, fetched: Fetched, options: IbkrOptions) -> str | None:
-    """Step 3: the answer as checked rows for raw.bars; returns the staged table (None if no bars)."""
-    frame = bars_frame(fetched.bars, fetched.chunk, options)
-    if frame.empty:
+def validate_batch(con: duckdb.DuckDBPyConnection, batch: list[Fetched], options: IbkrOptions) -> str | None:
+    """Step 3: the answers as checked rows for raw.bars; returns the staged table (None if no bars)."""
+    columns: dict[str, list] = {name: [] for name in BAR_ROW_COLUMNS}
+    for fetched in batch:
+        rows = bar_rows(fetched.bars, fetched.chunk, options)
+        fetched.rows = len(rows.get("ts", ()))
+        for name, values in rows.items():
+            columns[name] += values
+    if not columns["ts"]:
         return None
-    con.register("_chunk", frame)
-    con.execute("create or replace temp table _chunk_bars as select * from _chunk")
-    con.unregister("_chunk")
-    check_rows(con, "_chunk_bars", _locate_ib)
-    return unique_bars(con, "_chunk_bars", _locate_ib)
+    con.register("_answers", rows_frame(columns))
+    con.execute("create or replace temp table _answer_bars as select * from _answers")
+    con.unregister("_answers")
+    check_rows(con, "_answer_bars", _locate_ib)
+    return unique_bars(con, "_answer_bars", _locate_ib)
 
 
-def _span_status(fetched: Fetched, options: IbkrOptions, bars: int) -> str:
-    if bars or fetched.bars:
+def _span_status(fetched: Fetched, options: IbkrOptions) -> str:
+    if fetched.bars:
         return "bars"
     span = (fetched.chunk.start, fetched.chunk.end)
     return "no_data" if exchange_open_during(options.calendar, span, use_rth=options.use_rth) else "closed"
 
 
-def store_chunk(
-    con: duckdb.DuckDBPyConnection, run: Run, fetched: Fetched, staged: str | None, options: IbkrOptions
-) -> int:
-    """Step 4: merge the bars and record the span as covered, in one transaction; returns the rows."""
-    plan, chunk = fetched.plan, fetched.chunk
-    rows = fetch_one(con, f"select count(*) from {staged}")[0] if staged else 0
-    status = _span_status(fetched, options, rows)
+def store_batch(
+    con: duckdb.DuckDBPyConnection, run: Run, batch: list[Fetched], staged: str | None, options: IbkrOptions
+) -> None:
+    """Step 4: merge the answers' bars and record their spans as covered, in one transaction."""
+    spans = []
+    for fetched in batch:
+        status = _span_status(fetched, options)
+        end = finished_before(fetched.chunk.end, fetched.answered_at, options.bar_size)
+        spans.append((fetched.plan.key, fetched.chunk.start, end, fetched.rows, status, fetched.answered_at))
+        run.rows_read += fetched.rows
+        run.no_data_spans += status == "no_data"
     con.execute("begin")
     if staged:
         ingested_at = datetime.now(UTC)
         run.counts += merge_bars(con, staged, source=run.source, ingested_at=ingested_at)
-        if not plan.kind_recorded:
+        for plan in {id(f.plan): f.plan for f in batch if f.rows and not f.plan.kind_recorded}.values():
             record_series(
                 con, plan.key.symbol, options.bar_size.code, plan.kind, source=run.source, at=ingested_at
             )
-    span = (chunk.start, finished_before(chunk.end, fetched.answered_at, options.bar_size))
-    record_span(
-        con, plan.key, span, bars=rows, status=status, fetched_at=fetched.answered_at, run_id=run.run_id
-    )
-    run.rows_read += rows
-    run.no_data_spans += status == "no_data"
+            plan.kind_recorded = True
+    record_spans(con, spans, run_id=run.run_id)
     run.record(con, "running")
     con.execute("commit")
-    plan.kind_recorded = plan.kind_recorded or bool(staged)
-    return rows
 
 
 def _session_dates(stamps: list) -> list[date]:
@@ -843,6 +956,80 @@ async def derive_and_store_actions(
     return counts
 
 
+def interleaved(plans: list[SeriesPlan]) -> list[tuple[SeriesPlan, Chunk]]:
+    """Every request: each symbol's oldest first, the symbols taking turns (requests in flight
+    spread over contracts, and a kill leaves each series' oldest part stored)."""
+    longest = max((len(p.chunks) for p in plans), default=0)
+    return [(p, p.chunks[i]) for i in range(longest) for p in plans if i < len(p.chunks)]
+
+
+async def fetch_and_store(
+    con: duckdb.DuckDBPyConnection,
+    session: IbSession,
+    run: Run,
+    plans: list[SeriesPlan],
+    options: IbkrOptions,
+    *,
+    reporter: Reporter,
+    now: Callable[[], datetime],
+) -> None:
+    """Steps 2-4 for every request: as many in flight as the session's gate lets through (one,
+    paced, for bars under a minute). One writer validates and stores the answers as they come,
+    every answer waiting at that moment in one transaction (at a high rate of answers the cost
+    of a transaction is shared; at a low one, each answer is stored at once). The writer works
+    in a thread (DuckDB lets go of the GIL), so answers keep arriving while it writes and their
+    latency is IB's, not ours; it is the only user of the connection until every answer is in."""
+    queue = deque(interleaved(plans))
+    answers: asyncio.Queue[Fetched | None] = asyncio.Queue()
+    writing: list[asyncio.Future] = []  # the writer's thread at work, if it is
+
+    async def fetcher() -> None:
+        while queue:
+            plan, chunk = queue.popleft()
+            answers.put_nowait(await fetch_chunk(session, plan, chunk, now))
+
+    async def writer() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await answers.get()]
+            while not answers.empty():
+                batch.append(answers.get_nowait())
+            done = None in batch
+            batch = [f for f in batch if f is not None]
+            if batch:
+                writing[:] = [loop.run_in_executor(None, _validate_and_store, con, run, batch, options)]
+                await asyncio.shield(writing[0])
+                for fetched in batch:
+                    reporter.chunk_done(fetched.chunk, fetched.rows)
+            if done:
+                return
+
+    width = getattr(session.gate, "ceiling", 1)
+    fetchers = [asyncio.ensure_future(fetcher()) for _ in range(min(width, len(queue)))]
+    storing = asyncio.ensure_future(writer())
+    tasks = [*fetchers, storing]
+    try:
+        fetching = set(fetchers)
+        while fetching:
+            done, _ = await asyncio.wait(fetching | {storing}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.exception() is not None:
+                    raise task.exception()
+            fetching -= done
+        answers.put_nowait(None)  # every request answered: the writer stores the rest and stops
+        await storing
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # a transaction under way in the writer's thread ends before anyone else uses the connection
+        await asyncio.gather(*writing, return_exceptions=True)
+
+
+def _validate_and_store(con: duckdb.DuckDBPyConnection, run: Run, batch: list[Fetched], options: IbkrOptions) -> None:
+    store_batch(con, run, batch, validate_batch(con, batch, options), options)
+
+
 def finish_run(con: duckdb.DuckDBPyConnection, run: Run, options: IbkrOptions) -> None:
     con.execute("begin")
     refresh_sessions(con, options.calendar)
@@ -876,6 +1063,7 @@ async def ingest_ibkr(
     db: str | Path | None = None,
     clock: Clock | None = None,
     limiter: PacingLimiter | None = None,
+    gate: Gate | None = None,
     reporter: Reporter | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> tuple[IbkrResult, SessionStats]:
@@ -883,7 +1071,7 @@ async def ingest_ibkr(
     reporter = reporter or Reporter()
     started_at = now()
     check_options(options, started_at)
-    session = IbSession(options, clock, limiter)
+    session = IbSession(options, clock, limiter, gate)
     await session.connect()
     con = None
     run = new_run(options, started_at)
@@ -903,12 +1091,7 @@ async def ingest_ibkr(
         recorded = True
         reporter.planned(sum(len(p.chunks) for p in plans))
 
-        for plan in plans:
-            for chunk in plan.chunks:
-                fetched = await fetch_chunk(session, plan, chunk, now)
-                staged = validate_chunk(con, fetched, options)
-                rows = store_chunk(con, run, fetched, staged, options)
-                reporter.chunk_done(chunk, rows)
+        await fetch_and_store(con, session, run, plans, options, reporter=reporter, now=now)
 
         actions = MergeCounts()
         if options.actions:

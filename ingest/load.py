@@ -116,8 +116,12 @@ def ingest_files(
             if on_file:
                 on_file(Path(path), rows)
         unique = stager.check()
-        con.execute(f"create or replace temp table _keys as select distinct symbol, bar_size from {unique}")
-        keys = con.execute("select * from _keys order by 1, 2").fetchall()
+        # each series' span too: merge_bars reads it to see whether anything stored overlaps
+        con.execute(
+            f"create or replace temp table _keys as select symbol, bar_size, min(ts) as lo, max(ts) as hi "
+            f"from {unique} group by all"
+        )
+        keys = con.execute("select symbol, bar_size from _keys order by 1, 2").fetchall()
 
         source = source or ("file:" + ",".join(Path(p).name for p in paths))[:200]
         started_at = datetime.now(UTC)
@@ -136,7 +140,7 @@ def ingest_files(
             close_stale_runs(con, found_by=run_id)
             _refuse_other_kinds(con, paths)
             ingested_at = datetime.now(UTC)
-            counts = merge_bars(con, unique, source=source, ingested_at=ingested_at)
+            counts = merge_bars(con, unique, source=source, ingested_at=ingested_at, spans="_keys")
             record_file_series(con, "_keys", source=source, at=ingested_at)
             refresh_sessions(con, options.calendar)
             record_run(

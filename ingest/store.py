@@ -37,6 +37,7 @@ def merge_bars(
     source: str,
     ingested_at: datetime,
     catalog: str = "wh",
+    spans: str | None = None,
 ) -> MergeCounts:
     """Merge the staged bars (one row per key) into raw.bars; unchanged bars are not touched.
 
@@ -44,7 +45,8 @@ def merge_bars(
     bar_count that differs from the stored one (a file without wap never erases IB's).
     Pass an ``ingested_at`` taken after the warehouse was opened for writing: dbt's
     incremental models treat bars ingested after the last build as the ones to recompute,
-    so it must never be earlier than a build that ran before this write.
+    so it must never be earlier than a build that ran before this write. ``spans``, when
+    given, names a table of (symbol, bar_size, lo, hi) of the staged bars.
 
     raw.bars keeps (symbol, bar_size, ts) unique without an index (maintaining one cost
     about 2 s per million new bars): a changed bar is deleted and inserted again, a new one
@@ -52,7 +54,7 @@ def merge_bars(
     by exactly the new bars.
     """
     columns = "symbol, bar_size, ts, open, high, low, close, volume, wap, bar_count"
-    if not _overlaps(con, staged, catalog):
+    if not _overlaps(con, staged, catalog, spans):
         # nothing stored where these bars are (a new series, or newer bars): every bar is new
         before = fetch_one(con, f"select count(*) from {catalog}.raw.bars")[0]
         con.execute(
@@ -104,13 +106,14 @@ def merge_bars(
     return MergeCounts(inserted, updated)
 
 
-def _overlaps(con: duckdb.DuckDBPyConnection, staged: str, catalog: str) -> bool:
+def _overlaps(con: duckdb.DuckDBPyConnection, staged: str, catalog: str, spans: str | None = None) -> bool:
     """Whether any stored bar lies within the span the staged bars cover, series by series."""
+    spans_sql = spans or f"(select symbol, bar_size, min(ts) as lo, max(ts) as hi from {staged} group by all)"
     return bool(
         fetch_one(
             con,
             f"""
-            with spans as (select symbol, bar_size, min(ts) as lo, max(ts) as hi from {staged} group by all)
+            with spans as (select * from {spans_sql})
             select exists (
                 select 1 from {catalog}.raw.bars as b
                 join spans as s on b.symbol = s.symbol and b.bar_size = s.bar_size and b.ts between s.lo and s.hi

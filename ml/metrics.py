@@ -19,6 +19,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from alphaduck.features import LABEL_NEUTRAL, label_kind
+
 # baseline name -> the feature column whose sign it follows (None: the majority class)
 BASELINES: dict[str, str | None] = {"majority": None, "previous_bar": "ret_1", "momentum": "ret_n"}
 
@@ -45,12 +47,28 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray, forward_return: np.
     }
 
 
-def regression_metrics(forward_return: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    ok = ~np.isnan(forward_return)
+def regression_metrics(
+    target: np.ndarray, predicted: np.ndarray, forward_return: np.ndarray, *, neutral: float = 0.0
+) -> dict[str, float]:
+    """Error against the label the model learnt (a return, a rank in [0, 1], an excess return),
+    how often the prediction falls on the same side of the label's neutral value as the
+    outcome, and the IC with the realised forward return, whatever the label."""
+    target, predicted = np.asarray(target, dtype=float), np.asarray(predicted, dtype=float)
+    ok = ~np.isnan(target)
     return {
-        "rmse": float(np.sqrt(mean_squared_error(forward_return[ok], predicted[ok]))),
-        "direction_accuracy": float(np.mean((predicted[ok] > 0) == (forward_return[ok] > 0))),
+        "rmse": float(np.sqrt(mean_squared_error(target[ok], predicted[ok]))),
+        "direction_accuracy": float(np.mean((predicted[ok] > neutral) == (target[ok] > neutral))),
+        "label_ic": information_coefficient(predicted, target),
         "ic": information_coefficient(predicted, forward_return),
+    }
+
+
+def ranking_metrics(target: np.ndarray, predicted: np.ndarray, forward_return: np.ndarray) -> dict[str, float]:
+    """A ranker's scores have no scale, only an order: its rank correlation with the label it
+    learnt and with the realised forward return."""
+    return {
+        "label_ic": information_coefficient(np.asarray(predicted, float), np.asarray(target, float)),
+        "ic": information_coefficient(np.asarray(predicted, float), forward_return),
     }
 
 
@@ -77,15 +95,20 @@ def evaluate(
     *,
     label: str,
     return_label: str,
-    classification: bool,
+    objective: str,
 ) -> dict:
-    """The model's metrics and each baseline's on the test rows, pooled, plus the IC per symbol."""
+    """The model's metrics and each baseline's on the test rows, pooled, plus the IC per symbol.
+    Every figure compares a prediction with the label it predicts; the IC compares it with the
+    forward return of the same horizon, so models of different labels compare on it."""
     forward = test[return_label].to_numpy(float)
+    target = test[label].to_numpy(float)
 
     def metrics(s: np.ndarray) -> dict[str, float]:
-        if classification:
+        if objective == "classification":
             return classification_metrics(test[label].to_numpy(int), s, forward)
-        return regression_metrics(forward, s)
+        if objective == "lambdarank":
+            return ranking_metrics(target, s, forward)
+        return regression_metrics(target, s, forward, neutral=LABEL_NEUTRAL[label_kind(label)])
 
     result = {"model": metrics(score)}
     for name, baseline in baseline_scores(train, test, label).items():

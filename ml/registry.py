@@ -18,11 +18,41 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from alphaduck.contracts import CPCV_PREDICTIONS, TRAIN_RUNS
 from alphaduck.errors import AlphaduckError
 from alphaduck.settings import MODELS_DIR
+from alphaduck.warehouse import insert_frame
 
 LATEST = "latest"
+# a run directory's files: the only place that names them
+MODEL_FILE = "model.txt"
+CALIBRATION_FILE = "calibration.json"
+IMPORTANCE_CSV = "importance.csv"
+IMPORTANCE_PNG = "importance.png"
+METADATA_FILE = "metadata.json"
+
+
+def model_files(model_text: bytes, calibration: dict | None = None, *, fold: int | None = None) -> dict[str, bytes]:
+    """The files of one fitted model (a walk-forward fold's under folds/<k>/), for save_run."""
+    prefix = f"folds/{fold}/" if fold is not None else ""
+    files = {prefix + MODEL_FILE: model_text}
+    if calibration:
+        files[prefix + CALIBRATION_FILE] = json.dumps(calibration).encode()
+    return files
+
+
+def importance_files(ranked: pd.DataFrame, png: bytes) -> dict[str, bytes]:
+    """The run's feature importance as CSV and PNG, for save_run."""
+    return {IMPORTANCE_CSV: ranked.to_csv(index=False).encode(), IMPORTANCE_PNG: png}
+
+
+def newest_fold_as_run(files: dict[str, bytes], last_fold: int) -> dict[str, bytes]:
+    """A walk-forward run scores what comes next with its newest fold's model: copy it to the
+    run's own model files."""
+    prefix = f"folds/{last_fold}/"
+    return {name.removeprefix(prefix): content for name, content in files.items() if name.startswith(prefix)}
 
 
 @dataclass
@@ -39,15 +69,20 @@ class RegisteredModel:
     def booster(self):
         import lightgbm as lgb
 
-        return lgb.Booster(model_file=str(self.path / "model.txt"))
+        return lgb.Booster(model_file=str(self.path / MODEL_FILE))
 
     @functools.cached_property
     def calibration(self) -> tuple[np.ndarray, np.ndarray] | None:
-        path = self.path / "calibration.json"
+        path = self.path / CALIBRATION_FILE
         if not path.exists():
             return None
         data = json.loads(path.read_text())
         return np.asarray(data["x"], float), np.asarray(data["y"], float)
+
+    def importance(self) -> pd.DataFrame | None:
+        """Feature importance (gain, and test-window permutation for a single model), or None."""
+        path = self.path / IMPORTANCE_CSV
+        return pd.read_csv(path) if path.exists() else None
 
     def raw_score(self, X) -> np.ndarray:
         """The model's uncalibrated output for rows X: a classifier's raw probability, a
@@ -55,6 +90,37 @@ class RegisteredModel:
         calibration is a step function: it ties scores that the raw model tells apart)."""
         # the model file is read once per RegisteredModel, not per call
         return self.booster.predict(X, num_iteration=self.metadata["parameters"].get("n_estimators"))
+
+    @property
+    def folds(self) -> list[dict]:
+        """The models a run holds, as folds: a walk-forward run's, or one covering a single
+        model's test window and after. Each has its windows and validation score quantiles."""
+        if self.metadata.get("kind") == "walk_forward":
+            return list(self.metadata["folds"])
+        return [{"fold": 0, "windows": self.metadata["windows"],
+                 "valid_raw_score_quantiles": self.metadata.get("valid_raw_score_quantiles")}]  # fmt: skip
+
+    def score_percentile(self, ts: pd.Series, raw: np.ndarray) -> np.ndarray:
+        """Where each raw score falls among the validation scores of the model that made it
+        (the fold whose test window holds ``ts``; after the last, the last): 0.8 means
+        higher than 80% of them. Quantile thresholds compare this, so long_quantile=0.8 takes
+        the top fifth whichever fold scored the row."""
+        stamps = pd.to_datetime(pd.Series(ts)).dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize().to_numpy()
+        raw = np.asarray(raw, float)
+        out = np.full(len(raw), np.nan)
+        folds = self.folds
+        starts = [np.datetime64(pd.Timestamp(f["windows"]["test"][0])) for f in folds]
+        which = np.clip(np.searchsorted(np.array(starts), stamps, side="right") - 1, 0, len(folds) - 1)
+        for k, fold in enumerate(folds):
+            quantiles = fold.get("valid_raw_score_quantiles")
+            if not quantiles:
+                raise AlphaduckError(f"model {self.run_id} has no validation score quantiles: retrain it")
+            levels = np.array([float(q) for q in quantiles])
+            values = np.array(list(quantiles.values()), float)
+            mine = which == k
+            # monotone interpolation through (value, level) points: exact at every percent
+            out[mine] = np.interp(raw[mine], values, levels, left=0.0, right=1.0)
+        return out
 
     def score(self, X) -> np.ndarray:
         """The model's output for rows X (features in the model's order): the calibrated
@@ -81,8 +147,9 @@ def save_run(run_id: str, metadata: dict, *, root: str | Path | None = None, fil
         shutil.rmtree(staging)
     staging.mkdir()
     for name, content in (files or {}).items():
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
         (staging / name).write_bytes(content)
-    (staging / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str))
+    (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str))
     staging.rename(final)
     return final
 
@@ -109,11 +176,11 @@ def resolve(run_id: str, *, root: str | Path | None = None) -> RegisteredModel:
     path = base / run_id
     if run_id == LATEST and path.is_symlink():
         path = base / os.readlink(path)
-    if not (path / "metadata.json").exists():
+    if not (path / METADATA_FILE).exists():
         known = [m.run_id for m in list_runs(root)][:5]
         hint = f" (newest: {', '.join(known)})" if known else f": no models in {base} yet, run `alphaduck train` first"
         raise AlphaduckError(f"unknown model run {run_id!r} in {base}{hint}")
-    return RegisteredModel(path.name, path, json.loads((path / "metadata.json").read_text()))
+    return RegisteredModel(path.name, path, json.loads((path / METADATA_FILE).read_text()))
 
 
 def list_runs(root: str | Path | None = None) -> list[RegisteredModel]:
@@ -122,9 +189,9 @@ def list_runs(root: str | Path | None = None) -> list[RegisteredModel]:
     if not base.exists():
         return []
     runs = [
-        RegisteredModel(p.name, p, json.loads((p / "metadata.json").read_text()))
+        RegisteredModel(p.name, p, json.loads((p / METADATA_FILE).read_text()))
         for p in base.iterdir()
-        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and (p / "metadata.json").exists()
+        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and (p / METADATA_FILE).exists()
     ]
     return sorted(runs, key=lambda m: m.metadata.get("created_at", ""), reverse=True)
 
@@ -158,7 +225,7 @@ def check_fits(model: RegisteredModel, con, *, bar_size: str | None = None, rows
             )
 
 
-TRAIN_RUNS_DDL = """
+TRAIN_RUNS_DDL = f"""
 create table if not exists ml.train_runs (
     run_id varchar primary key,
     created_at timestamptz not null,
@@ -184,15 +251,46 @@ create table if not exists ml.train_runs (
 alter table ml.train_runs add column if not exists label_price varchar;
 alter table ml.train_runs add column if not exists warehouse_id varchar;
 alter table ml.train_runs add column if not exists training_fingerprint varchar;
+alter table ml.train_runs add column if not exists kind varchar;
+create table if not exists ml.train_folds (
+    run_id varchar not null,          -- the walk-forward run (ml.train_runs)
+    fold integer not null,
+    train_window date[],
+    valid_window date[],
+    test_window date[],
+    train_label_end timestamptz,      -- the latest bar any training label reaches
+    test_first_ts timestamptz,        -- the first bar the fold predicts (after train_label_end)
+    rounds integer,
+    test_ic double,
+    seconds double,
+    primary key (run_id, fold)
+);
+create table if not exists {CPCV_PREDICTIONS} (
+    run_id varchar not null,          -- the run trained with --cv cpcv (ml.train_runs)
+    split integer not null,           -- the CPCV split whose model scored the row (trained without its groups)
+    cv_group integer not null,        -- the block of time the row falls in (0 .. N-1)
+    symbol varchar not null,
+    bar_size varchar not null,
+    ts timestamptz not null,
+    proba_up double,
+    predicted_direction tinyint,
+    confidence double,
+    predicted_return double,
+    created_at timestamptz,
+    score double,
+    horizon integer,
+    primary key (run_id, split, symbol, bar_size, ts)
+);
 """
 
 
-def record_train_run(con, run_id: str, metadata: dict, model_dir: Path) -> None:
+def record_train_run(con, run_id: str, metadata: dict, model_dir: Path, *, folds: list[dict] | None = None,
+                     cpcv: pd.DataFrame | None = None) -> None:  # fmt: skip
     con.execute("create schema if not exists ml")
     con.execute(TRAIN_RUNS_DDL)
     windows = metadata["windows"]
     con.execute(
-        "insert or replace into ml.train_runs (run_id, created_at, objective, label, horizon, bar_size, symbols, "
+        f"insert or replace into {TRAIN_RUNS} (run_id, created_at, objective, label, horizon, bar_size, symbols, "
         "n_features, train_window, valid_window, test_window, parameters, cv_scores, test_metrics, gate_status, "
         "model_dir, label_price, warehouse_id, training_fingerprint) "
         "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -218,3 +316,15 @@ def record_train_run(con, run_id: str, metadata: dict, model_dir: Path) -> None:
             metadata["training_fingerprint"],
         ],
     )
+    con.execute(f"update {TRAIN_RUNS} set kind = ? where run_id = ?", [metadata.get("kind", "single"), run_id])
+    con.execute("delete from ml.train_folds where run_id = ?", [run_id])
+    for fold in folds or []:
+        w = fold["windows"]
+        con.execute(
+            "insert into ml.train_folds values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, fold["fold"], w["train"], w["valid"], w["test"], fold["train_label_end"], fold["test_first_ts"],
+             fold["rounds"], fold["test_ic"], fold["seconds"]],
+        )  # fmt: skip
+    con.execute(f"delete from {CPCV_PREDICTIONS} where run_id = ?", [run_id])
+    if cpcv is not None:
+        insert_frame(con, CPCV_PREDICTIONS, cpcv)

@@ -504,6 +504,16 @@ class CombinatorialPurgedKFold:
                 )
             yield train, test
 
+    def group_of_rows(self, groups) -> np.ndarray:
+        """The timestamp group (0 .. N-1) of every row: which block of time it falls in."""
+        symbols, stamps = _symbols_and_stamps(groups)
+        panel = _panel(symbols, stamps)
+        return _group_of_stamps(panel.n_stamps, self.n_groups)[panel.rank]
+
+    def test_groups(self) -> list[tuple[int, ...]]:
+        """The test groups of each split, in the order :meth:`split` yields them."""
+        return list(itertools.combinations(range(self.n_groups), self.n_test_groups))
+
     def get_n_splits(self, X=None, y=None, groups=None) -> int:
         """C(N, k), the number of splits."""
         return comb(self.n_groups, self.n_test_groups)

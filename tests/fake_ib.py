@@ -14,8 +14,11 @@ lies in regular trading hours; True when absent). A request with ``useRTH=1`` ge
 ``rth`` bars. MIDPOINT, BID, ASK and BID_ASK requests for which the frame has no rows are
 answered from the TRADES bars with volume, wap and count -1, as IB sends them.
 
-Faults for tests: pacing enforcement (IB's three rules, on a shared clock) answered with
-error 162, injected 162 pacing errors, spurious "HMDS query returned no data" answers,
+Load for tests and the benchmark: a latency per historical answer, IB's limit of 50 open
+requests, and a soft throttle (``Throttle``) for bars of 1 minute and more.
+
+Faults for tests: pacing enforcement (IB's three rules for bars under a minute, on a shared
+clock) answered with error 162, injected 162 pacing errors, spurious "HMDS query returned no data" answers,
 dropped connections, a stall after N answers, unknown symbols (error 200), durations too
 long for the bar size (error 321), a client id already in use (error 326, then hang up).
 """
@@ -23,6 +26,8 @@ long for the bar size (error 321), a client id already in use (error 326, then h
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import struct
 import threading
 import time
@@ -89,6 +94,8 @@ class Request:
     use_rth: bool = True
     at: float = 0.0
     answer: str = ""  # "bars" | "no data" | "pacing" | "invalid" | "dropped" | "stalled" | ...
+    answered_at: float | None = None
+    open_at_arrival: int = 0
 
 
 @dataclass
@@ -105,12 +112,35 @@ class _Clock:
     def now(self) -> float:
         return time.monotonic()
 
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+@dataclass
+class Throttle:
+    """A soft throttle like IB's for bars of 1 minute and more: beyond ``rate`` requests a second
+    (after a ``burst``) requests wait their turn, so answers slow down; one that would wait more
+    than ``patience`` seconds is answered with a pacing violation (error 162) instead."""
+
+    rate: float = 8.0
+    burst: int = 16
+    patience: float = 6.0
+
 
 class FakeGateway:
     """Serve ``bars`` (symbol, bar_size code, ts UTC bar start, open..volume) over the TWS protocol."""
 
     def __init__(
-        self, bars: pd.DataFrame, *, clock=None, enforce_pacing: bool = True, faults: Faults | None = None
+        self,
+        bars: pd.DataFrame,
+        *,
+        clock=None,
+        enforce_pacing: bool = True,
+        faults: Faults | None = None,
+        latency: tuple[float, float] | None = None,
+        throttle: Throttle | None = None,
+        max_open: int = 50,
+        seed: int = 0,
     ):
         bars = bars.assign(
             what_to_show=bars["what_to_show"].fillna("TRADES") if "what_to_show" in bars else "TRADES",
@@ -128,6 +158,15 @@ class FakeGateway:
         self.violations: list[Request] = []
         self.broken_rules: list[str] = []  # which of IB's rules each violation broke
         self.connections = 0
+        self.latency = latency  # (low, high) seconds of the clock per historical answer, uniform
+        self.throttle = throttle
+        self.max_open = max_open  # IB answers a request beyond 50 open with error 162
+        self.rng = random.Random(seed)
+        self.open = 0
+        self.max_open_seen = 0
+        self.throttled = 0  # requests refused by the soft throttle
+        self._tokens = float(throttle.burst) if throttle else 0.0
+        self._bucket_at = self.clock.now()
         self.port = 0
         self._historical_count = 0
         self._paced: deque[tuple[float, tuple]] = deque()
@@ -347,8 +386,17 @@ class FakeGateway:
         if n in self.faults.drop_at:
             req.answer = "dropped"
             return False
+        bar = parse_bar_size(bar_size)
+        req.open_at_arrival = self.open
+        if self.open >= self.max_open:
+            self.violations.append(req)
+            self.broken_rules.append(f"{self.max_open} open")
+            req.answer = "pacing"
+            self._error(w, req_id, 162, f"Historical Market Data Service error message:Pacing violation: more than {self.max_open} open requests")
+            return True
+        # IB's three pacing rules bind bars under a minute; above, its soft throttle does
         key = (con_id, exchange, what, end_text, duration, bar_size, use_rth)
-        violated = self.enforce_pacing and self._pacing_violated(
+        violated = self.enforce_pacing and bar.seconds < 60 and self._pacing_violated(
             key, (con_id, exchange, what), 2 if what == "BID_ASK" else 1, now
         )
         if violated or n in self.faults.pacing_errors_at:
@@ -357,40 +405,74 @@ class FakeGateway:
             req.answer = "pacing"
             self._error(w, req_id, 162, "Historical Market Data Service error message:Pacing violation")
             return True
-        bar = parse_bar_size(bar_size)
+        delay = self.rng.uniform(*self.latency) if self.latency else 0.0
+        if self.throttle is not None and bar.seconds >= 60:
+            queued = self._queue_delay(now)
+            if queued > self.throttle.patience:
+                req.answer = "pacing"
+                self.throttled += 1
+                self._later(w, delay, req, (4, 2, req_id, 162, "Historical Market Data Service error message:Pacing violation", ""))
+                return True
+            delay += queued
+        answer, fields = self._historical_answer(req_id, symbol, end_text, bar, bar_size, duration, use_rth, what, fmt)
+        req.answer = answer
+        self._later(w, delay, req, fields)
+        return True
+
+    def _queue_delay(self, now: float) -> float:
+        """The soft throttle as a token bucket: how long this request waits for its turn."""
+        t = self.throttle
+        self._tokens = min(t.burst, self._tokens + (now - self._bucket_at) * t.rate)
+        self._bucket_at = now
+        self._tokens -= 1
+        return max(0.0, -self._tokens / t.rate)
+
+    def _later(self, w: asyncio.StreamWriter, delay: float, req: Request, fields: tuple) -> None:
+        """Answer after ``delay`` seconds of the gateway's clock (at once without latency)."""
+        self.open += 1
+        self.max_open_seen = max(self.max_open_seen, self.open)
+
+        def send() -> None:
+            self.open -= 1
+            req.answered_at = self.clock.now()
+            if not w.is_closing():
+                w.write(_encode(*fields))
+
+        if delay <= 0:
+            send()
+            return
+
+        async def wait_then_send() -> None:
+            await self.clock.sleep(delay)
+            send()
+            with contextlib.suppress(ConnectionError):
+                await w.drain()
+
+        asyncio.ensure_future(wait_then_send())
+
+    def _historical_answer(self, req_id, symbol, end_text, bar, bar_size, duration, use_rth, what, fmt) -> tuple[str, tuple]:
+        """(what the answer is, its message fields)."""
         count, unit = duration.split()
         if what == "ADJUSTED_LAST" and end_text:
-            req.answer = "invalid"
-            self._error(w, req_id, 321, "Error validating request.-'bW' : cause - End date not supported with adjusted last")
-            return True
+            text = "Error validating request.-'bW' : cause - End date not supported with adjusted last"
+            return "invalid", (4, 2, req_id, 321, text, "")
         # daily bars and longer may ask for several years at once
         years_of_days = unit == "Y" and not bar.is_intraday
         if not years_of_days and int(count) * _UNIT_SECONDS[unit] > _max_duration_seconds(bar.seconds):
-            req.answer = "invalid"
-            self._error(
-                w,
-                req_id,
-                321,
-                f"Error validating request.-'bP' : cause - Historical data request for duration {duration} is not supported for bar size {bar_size}",
+            text = (
+                "Error validating request.-'bP' : cause - Historical data request for duration "
+                f"{duration} is not supported for bar size {bar_size}"
             )
-            return True
+            return "invalid", (4, 2, req_id, 321, text, "")
         series = self._series(symbol, bar_size, what, use_rth)
         end = _parse_end(end_text) if end_text else datetime.now(UTC)
         start = _window_start(end, duration)
         rows = (
             series[(series["ts"] >= start) & (series["ts"] < end)] if series is not None else pd.DataFrame()
         )
-        if rows.empty or n in self.faults.no_data_at:
-            req.answer = "no data"
-            self._error(
-                w,
-                req_id,
-                162,
-                "Historical Market Data Service error message:HMDS query returned no data: "
-                + f"{symbol}@SMART Trades",
-            )
-            return True
-        req.answer = "bars"
+        if rows.empty or self._historical_count in self.faults.no_data_at:
+            text = f"Historical Market Data Service error message:HMDS query returned no data: {symbol}@SMART Trades"
+            return "no data", (4, 2, req_id, 162, text, "")
         fields: list[object] = [17, req_id, f"{start:%Y%m%d %H:%M:%S}", f"{end:%Y%m%d %H:%M:%S}", len(rows)]
         daily = not bar.is_intraday
         for r in rows.itertuples(index=False):
@@ -404,8 +486,7 @@ class FakeGateway:
                 )
             )
             fields += [stamp, r.open, r.high, r.low, r.close, int(r.volume), r.wap, r.bar_count]
-        w.write(_encode(*fields))
-        return True
+        return "bars", tuple(fields)
 
 
 def _encode_raw(text: str) -> bytes:
@@ -476,3 +557,24 @@ def adjusted_frame(trades: pd.DataFrame, splits: pd.DataFrame, dividends: pd.Dat
         adjusted["wap"] = adjusted["close"]
         out.append(adjusted.assign(what_to_show="ADJUSTED_LAST"))
     return pd.concat(out, ignore_index=True)
+
+
+def finer_bars(frame: pd.DataFrame, parts: int, bar_size: str) -> pd.DataFrame:
+    """Each bar of ``frame`` cut into ``parts`` bars of ``bar_size``, for request-scheduling tests and
+    the benchmark (the sample has no bars that fine): prices walk from the bar's open to its close,
+    the first part reaches its high and the last its low, volume is shared out."""
+    step = parse_bar_size(bar_size).seconds
+    out = frame.loc[frame.index.repeat(parts)].reset_index(drop=True)
+    k = pd.Series(list(range(parts)) * len(frame))
+    move = out["close"] - out["open"]
+    opens = (out["open"] + move * k / parts).round(4)
+    closes = (out["open"] + move * (k + 1) / parts).round(4)
+    out["high"] = pd.concat([opens, closes], axis=1).max(axis=1).where(k != 0, out["high"])
+    out["low"] = pd.concat([opens, closes], axis=1).min(axis=1).where(k != parts - 1, out["low"])
+    out["open"], out["close"] = opens, closes
+    out["volume"] = (out["volume"] // parts).astype("int64")
+    out["ts"] = out["ts"] + pd.to_timedelta(k * step, unit="s")
+    out["bar_size"] = parse_bar_size(bar_size).code
+    out["wap"] = ((out["high"] + out["low"] + out["close"]) / 3).round(4)
+    out["bar_count"] = (out["volume"] // 100).astype("int64") + 1
+    return out

@@ -50,7 +50,7 @@ def test_without_the_actions_the_raw_suite_names_every_split_and_no_real_gap(dow
     result = run_cli("check", "--db", db, "--suite", "raw", "--no-docs", "--no-record")
     assert result.exit_code == 1
     con = duckdb.connect(str(db), read_only=True)
-    from alphaduck.quality import frames
+    from quality import frames
 
     try:
         flagged = frames.raw_splits(con, calendar="XNYS", tolerance=0.03, persist_sessions=20)

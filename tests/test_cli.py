@@ -43,7 +43,9 @@ def test_root_help_lists_the_stages_and_an_example():
 HEAVY = ("lightgbm", "great_expectations", "bt", "sklearn", "dbt")
 
 
-@pytest.mark.parametrize("args", [["ingest", "file", "--help"], ["check", "--help"], ["build", "--help"], ["sql", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["ingest", "file", "--help"], ["check", "--help"], ["build", "--help"], ["sql", "--help"], ["lookahead", "--help"]]
+)
 def test_commands_do_not_import_the_heavy_stages_until_they_run(args):
     code = (
         "import sys\nfrom click.testing import CliRunner\nfrom alphaduck.cli import main\n"

@@ -26,7 +26,11 @@ def test_column_descriptions_reach_duckdb_comments(sample_built):
             where schema_name in ('staging', 'marts') and table_name <> 'feature_builds'
             """
         ).df()
-        tables = dict(con.execute("select table_name, comment from duckdb_tables() where schema_name = 'marts'").fetchall())
+        tables = dict(
+            con.execute(
+                "select table_name, comment from duckdb_tables() where schema_name = 'marts'"
+            ).fetchall()
+        )
     finally:
         con.close()
     assert set(columns.table_name) >= {"stg_bars", "fct_features", "stg_trading_sessions"}
@@ -61,7 +65,9 @@ def test_exposures_name_what_reads_the_marts(warehouse):
     result = run_dbt("-q", "ls", "--resource-type", "exposure", "--output", "json", "--output-keys",
                      "name depends_on", db=warehouse)  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:]
-    exposures = {e["name"]: e["depends_on"]["nodes"] for e in map(json.loads, filter(None, result.stdout.splitlines()))}
+    exposures = {
+        e["name"]: e["depends_on"]["nodes"] for e in map(json.loads, filter(None, result.stdout.splitlines()))
+    }
     assert set(exposures) == {"training", "prediction", "backtest", "dashboard"}
     assert all("model.alphaduck.fct_features" in nodes for nodes in exposures.values())
     assert "model.alphaduck.fct_predictions" in exposures["backtest"]
@@ -121,14 +127,20 @@ def test_a_listed_new_label_horizon_rebuilds_the_feature_table(warehouse, tmp_pa
     horizons = json.dumps({"label_horizons": [1, 3, 5, 20]})
     unlisted = dbt(project, "build", "--exclude-resource-type", "unit_test", "--vars", horizons, db=warehouse)
     assert unlisted.returncode == 2  # dbt's exit code for an error before any node runs
-    assert "missing columns label_fwd_return_3, label_direction_3, label_xs_rank_3, label_xs_excess_3" in " ".join(
-        unlisted.stdout.split()
+    assert (
+        "missing columns label_fwd_return_3, label_direction_3, label_xs_rank_3, label_xs_excess_3"
+        in " ".join(unlisted.stdout.split())
     )
     assert snapshot(warehouse) == before
     yml = project / "dbt_project" / "models" / "marts" / "fct_features.yml"
     listed = "".join(
         f"      - name: label_{kind}_3\n        data_type: {dtype}\n"
-        for kind, dtype in (("fwd_return", "double"), ("direction", "int"), ("xs_rank", "double"), ("xs_excess", "double"))
+        for kind, dtype in (
+            ("fwd_return", "double"),
+            ("direction", "int"),
+            ("xs_rank", "double"),
+            ("xs_excess", "double"),
+        )
     )
     yml.write_text(yml.read_text() + listed)
     result = dbt(project, "build", "--exclude-resource-type", "unit_test", "--vars", horizons, db=warehouse)

@@ -173,6 +173,6 @@ def test_the_fused_sweep_pass_equals_the_engine_path(market):
     weights, _ = weights_matrix(panel, params)
     engine, _ = simulate(prices, change_matrix(weights, panel.has_bar), 1e5, 0.0035, 0.35, 0.01, 1.0)
     fused, entries = sweep_equity(panel.proba, panel.confidence, panel.has_bar, panel.last_of_session, panel.last_bar,
-                                  prices, 1e5, (0.0035, 0.35, 0.01, 1.0), kernel_params(params, len(panel.symbols)))  # fmt: skip
+                                  prices, 1e5, (0.0035, 0.35, 0.01, 1.0, 0.0), kernel_params(params, len(panel.symbols)))  # fmt: skip
     np.testing.assert_array_equal(fused, engine)
     assert entries > 500

@@ -31,7 +31,9 @@ def fixture_build(loaded_warehouse, tmp_path_factory):
     db = tmp_path_factory.mktemp("generic") / "fixtures.duckdb"
     shutil.copy(loaded_warehouse, db)
     target = db.with_suffix(".target")
-    result = run_dbt("build", "--select", FIXTURES, "--vars", '{"generic_test_fixtures": true}', db=db, target=target)
+    result = run_dbt(
+        "build", "--select", FIXTURES, "--vars", '{"generic_test_fixtures": true}', db=db, target=target
+    )
     manifest = json.loads((target / "manifest.json").read_text())
     run = json.loads((target / "run_results.json").read_text())
     tests = {}
@@ -48,13 +50,19 @@ def test_every_generic_test_has_a_fixture_row_it_must_catch(fixture_build):
     _, tests = fixture_build
     names = generic_test_names()
     assert len(names) >= 6
-    caught = {generic for generic, expected, status, failures in tests.values() if expected > 0 and status == "fail"}
+    caught = {
+        generic for generic, expected, status, failures in tests.values() if expected > 0 and status == "fail"
+    }
     assert caught == names, f"generic tests with no fixture row that fails: {sorted(names - caught)}"
 
 
 def test_each_fixture_test_returns_the_rows_it_must(fixture_build):
     result, tests = fixture_build
-    wrong = {name: (expected, failures) for name, (_, expected, _, failures) in tests.items() if failures != expected}
+    wrong = {
+        name: (expected, failures)
+        for name, (_, expected, _, failures) in tests.items()
+        if failures != expected
+    }
     assert not wrong, f"(expected, actual) failing rows: {wrong}"
     assert sum(expected == 0 for _, expected, _, _ in tests.values()) >= len(generic_test_names())
     # dbt itself reports the planted rows: the build fails, naming each test that caught one

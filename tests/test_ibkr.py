@@ -25,9 +25,9 @@ from ingest.ibkr import (
     ingest_ibkr,
     plan_chunks,
 )
-from ingest.pacing import FakeClock
+from ingest.pacing import AdaptiveGate, FakeClock, ScaledClock
 from tests.conftest import PYTHON, ROOT, SAMPLE_30MIN, SAMPLE_DAILY, run_cli, snapshot
-from tests.fake_ib import FakeGateway, Faults, sample_frame
+from tests.fake_ib import FakeGateway, Faults, finer_bars, sample_frame
 
 BAR_30 = parse_bar_size("30 mins")
 MAY, SEP = datetime(2025, 5, 12, tzinfo=UTC), datetime(2025, 9, 12, tzinfo=UTC)
@@ -86,8 +86,10 @@ def test_fetches_chunked_bars_equal_to_the_source(tmp_path, bars_30min, library)
     with FakeGateway(bars_30min, clock=clock) as gw:
         result, stats = ingest(gw, tmp_path / "w.duckdb", clock, symbols=["SPY", "AAPL"], start=MAY, end=SEP)
     historical = gw.historical
-    assert [(r.symbol, r.end, r.duration) for r in historical][:2] == [
+    # each symbol's months oldest first, the symbols taking turns
+    assert [(r.symbol, r.end, r.duration) for r in historical][:3] == [
         ("SPY", "20250612 00:00:00 UTC", "1 M"),
+        ("AAPL", "20250612 00:00:00 UTC", "1 M"),
         ("SPY", "20250712 00:00:00 UTC", "1 M"),
     ]
     assert len(historical) == 8 and all(r.answer == "bars" for r in historical)
@@ -136,30 +138,44 @@ def test_daily_bars_land_at_the_session_open_like_the_file_loader(tmp_path, bars
     )
 
 
-def test_pacing_limiter_keeps_the_gateway_happy_past_sixty_requests(tmp_path, bars_30min):
+@pytest.fixture(scope="module")
+def bars_30s(bars_30min) -> pd.DataFrame:
+    """30-second bars for pacing tests: four days of eight symbols, each real 30-minute bar cut in 60."""
+    days = bars_30min[(bars_30min["ts"] >= "2025-05-12") & (bars_30min["ts"] < "2025-05-16")]
+    return finer_bars(days, 60, "30 secs")
+
+
+def test_small_bars_keep_ibs_exact_pacing_past_sixty_requests(tmp_path, bars_30s):
     clock = FakeClock(1e6)
     symbols = ["SPY", "QQQ", "AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META"]
-    with FakeGateway(bars_30min, clock=clock) as gw:
-        result, stats = ingest(gw, tmp_path / "w.duckdb", clock, symbols=symbols,
-                               start=datetime(2025, 5, 12, tzinfo=UTC), end=datetime(2026, 3, 10, tzinfo=UTC))  # fmt: skip
+    start, end = datetime(2025, 5, 12, tzinfo=UTC), datetime(2025, 5, 16, tzinfo=UTC)
+    with FakeGateway(bars_30s, clock=clock) as gw:
+        result, stats = ingest(gw, tmp_path / "w.duckdb", clock, symbols=symbols, start=start, end=end,
+                               bar_size=parse_bar_size("30 secs"))  # fmt: skip
     historical = gw.historical
-    assert len(historical) == 80
+    assert len(historical) == 8 * 11  # 8-hour requests from the first bar (Monday 13:30 UTC) to Friday
     assert gw.violations == [] and stats.pacing_retries == 0
     times = [r.at for r in gw.requests if r.kind in ("historical", "head")]
     assert max(sum(1 for s in times if t - 600 < s <= t) for t in times) == 60
     assert stats.waited > 600  # it had to wait for the ten-minute window
-    assert result.counts.inserted == len(
-        expected_bars(bars_30min, symbols, MAY, datetime(2026, 3, 10, tzinfo=UTC))
-    )
+    assert stats.max_in_flight == 1  # one at a time, as IB's rules for small bars assume
+    assert result.counts.inserted == len(expected_bars(bars_30s, symbols, start, end)) == 8 * 4 * 13 * 60
 
 
-def test_pacing_violation_waits_and_retries(tmp_path, bars_30min, library):
-    clock = FakeClock(1e6)
+def test_pacing_violation_backs_off_and_retries(tmp_path, bars_30min, library):
+    clock = ScaledClock(200)
     with FakeGateway(bars_30min, clock=clock, faults=Faults(pacing_errors_at={2, 3})) as gw:
-        result, stats = ingest(gw, tmp_path / "w.duckdb", clock, symbols=["SPY"], start=MAY, end=SEP)
-    assert [r.answer for r in gw.historical] == ["bars", "pacing", "pacing", "bars", "bars", "bars"]
+        options = IbkrOptions(symbols=["SPY"], bar_size=BAR_30, start=MAY, end=SEP, port=gw.port)
+        # slowness is another test's business: here only the violations may cut the window
+        session_gate = AdaptiveGate(clock, start=4, pause=5.0, slow_factor=float("inf"))
+        started = clock.now()
+        result, stats = asyncio.run(ingest_ibkr(options, db=tmp_path / "w.duckdb", clock=clock, gate=session_gate))
+        took = clock.now() - started
+    answers = [r.answer for r in gw.historical]
+    assert answers.count("pacing") == 2 and answers.count("bars") == 4
     assert stats.pacing_retries == 2
-    assert clock.slept >= 15 + 30  # backed off before each retry
+    assert session_gate.cuts == 1  # the second violation came from a request sent before the first cut
+    assert took >= 5  # new requests waited out the pause
     assert result.counts.inserted == len(expected_bars(bars_30min, ["SPY"], MAY, SEP))
 
 
@@ -270,12 +286,23 @@ def test_killed_mid_run_loses_nothing_and_a_rerun_completes(tmp_path, bars_30min
         proc = subprocess.Popen([*args, "--port", str(gw.port)], env=env, cwd=ROOT)
         try:
             assert gw.stalled.wait(60), "the ingest never reached the fourth request"
+            time.sleep(3)  # the three answers are stored; the rest of the window waits on the gateway
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+        answered = [(r.symbol, r.end) for r in gw.historical if r.answer == "bars"]
+    assert len(answered) == 3
+    # the three answered requests were committed whole, nothing else
     partial = stored(db)
-    # three whole chunks of SPY were committed before the kill, nothing else
-    assert len(partial) == len(expected_bars(bars_30min, ["SPY"], MAY, datetime(2025, 8, 12, 4, tzinfo=UTC)))
+    months = {
+        (symbol, pd.Timestamp(end[:8], tz="UTC")) for symbol, end in answered
+    }
+    want_partial = pd.concat(
+        [expected_bars(bars_30min, [symbol], max(end - pd.DateOffset(months=1), pd.Timestamp(MAY)), end)
+         for symbol, end in months]  # fmt: skip
+    )
+    assert len(partial) == len(want_partial)
+    assert sorted(partial["close"].tolist()) == sorted(want_partial["close"].tolist())
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("select status, rows_inserted from raw.ingest_runs").fetchall() == [
         ("running", len(partial))
@@ -288,8 +315,9 @@ def test_killed_mid_run_loses_nothing_and_a_rerun_completes(tmp_path, bars_30min
             [*args, "--port", str(gw.port)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 0, done.stderr
-        spy_requests = [r for r in gw.historical if r.symbol == "SPY"]
-    assert len(spy_requests) == 1  # only what was missing: the last month
+        again = {(r.symbol, r.end) for r in gw.historical}
+    # only what was missing: the five requests not answered before the kill
+    assert len(again) == 5 and not again & set(answered)
     final = stored(db)
     want = expected_bars(bars_30min, ["SPY", "AAPL"], MAY, SEP)
     assert len(final) == len(want)

@@ -56,7 +56,7 @@ def test_when_the_wait_runs_out_the_read_only_holder_is_named(warehouse, tmp_pat
 
 DASHBOARD_LIKE = """
 import json, os, sys, time
-from backtests.dashboard import queries as q
+from dashboard import queries as q
 db, stop, limit = sys.argv[1], sys.argv[2], time.monotonic() + 120
 reads = refused = 0
 print("ok", flush=True)

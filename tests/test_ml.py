@@ -262,7 +262,7 @@ def test_regression_objective_predicts_returns(trained, tmp_path):
                      "--symbol", "SPY", "--symbol", "QQQ", *FAST)  # fmt: skip
     assert result.exit_code == 0, result.output
     m = json.loads((models / "latest" / "metadata.json").read_text())
-    assert m["label"] == "label_fwd_return_1" and set(m["test_metrics"]["pooled"]["model"]) == {"rmse", "direction_accuracy", "ic"}
+    assert m["label"] == "label_fwd_return_1" and set(m["test_metrics"]["pooled"]["model"]) == {"rmse", "direction_accuracy", "label_ic", "ic"}
     assert run_cli("predict", "--db", reg_db, "--models", models, "-q").exit_code == 0
     nulls, returns = query(reg_db, f"select count(proba_up), count(predicted_return) from ml.predictions where run_id = '{m['run_id']}'")[0]
     assert nulls == 0 and returns > 0

@@ -260,7 +260,7 @@ def test_data_docs_work_offline(sample_copy, tmp_path):
         driver.quit()
     assert not errors, [e["message"] for e in errors]  # nothing failed to load
     runs = [href for _, href in index["rows"] if href and href.startswith("validations/")]  # (and the suites table)
-    assert sorted(h.split("/")[2] for h in runs) == ["bars", "sessions", "symbols"], index["rows"]  # one validation run each
+    assert sorted(h.split("/")[2] for h in runs) == ["bars", "sessions", "splits", "symbols"], index["rows"]  # one validation run each
     assert page_file.relative_to(docs).as_posix() in runs
     assert index["font"] and index["icons"] and all(width > 0 for _, width in index["icons"]), index["icons"]
     statuses = [name for name, width in page["icons"] if width > 0 and ("fa-check-circle" in name or "fa-times" in name)]
@@ -283,7 +283,7 @@ def test_every_cdn_file_gx_loads_is_vendored_unchanged():
     import base64
     import hashlib
 
-    from alphaduck.quality.offline_docs import CDN_FILES, UNUSED_SCRIPTS, VENDORED
+    from quality.offline_docs import CDN_FILES, UNUSED_SCRIPTS, VENDORED
 
     templates = gx_templates()
     loaded = set(re.findall(r'<(?:script|link)\b[^>]*\b(?:src|href)="(https?://[^"]+)"', templates))

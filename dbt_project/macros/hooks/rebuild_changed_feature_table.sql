@@ -5,6 +5,7 @@
     which a contract requires); a changed var that keeps the shape recomputes
     every row in place instead (feature_vars_changed). -#}
 {% macro rebuild_changed_feature_table() %}
+    {%- set dropped = namespace(table=false) %}
     {%- set node_id = 'model.' ~ project_name ~ '.fct_features' %}
     {%- if execute and node_id in selected_resources %}
         {%- set table = adapter.get_relation(
@@ -23,8 +24,10 @@
                     info=true
                 ) %}
                 {%- do adapter.drop_relation(table) %}
+                {%- set dropped.table = true %}
             {%- endif %}
         {%- endif %}
     {%- endif %}
-    select 1
+    {#- dbt rolls the hooks' connection back when they end: keep the drop #}
+    {{ 'commit' if dropped.table else 'select 1' }}
 {% endmacro %}

@@ -7,7 +7,6 @@ thresholds live in one dataclass so `alphaduck check --threshold NAME=VALUE` can
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
@@ -21,8 +20,9 @@ import pandas as pd  # noqa: E402
 
 from alphaduck.errors import AlphaduckError  # noqa: E402
 from alphaduck.features import built_features  # noqa: E402
-from alphaduck.quality import frames  # noqa: E402
+from alphaduck.pairs import split_pairs  # noqa: E402
 from alphaduck.warehouse import relation_exists  # noqa: E402
+from quality import frames  # noqa: E402
 
 SUITES = ("raw", "features", "drift", "predictions")
 
@@ -48,18 +48,16 @@ class Thresholds:
         """Apply NAME=VALUE strings, refusing unknown names with a suggestion."""
         known = {f.name: f for f in fields(self)}
         changes = {}
-        for pair in pairs:
-            name, sep, text = pair.partition("=")
-            name = name.strip().replace("-", "_")
-            if not sep or name not in known:
-                hint = difflib.get_close_matches(name, known, n=1)
-                suggestion = f"; did you mean {hint[0]}?" if hint else f" (known: {', '.join(known)})"
-                raise AlphaduckError(f"--threshold {pair!r}: unknown threshold {name!r}{suggestion}")
+        try:
+            parsed = split_pairs(pairs, known, what="threshold")
+        except ValueError as exc:
+            raise AlphaduckError(f"--threshold {exc}") from exc
+        for name, text in parsed:
             kind = int if known[name].type in ("int", int) else float
             try:
-                changes[name] = None if text.strip().lower() in ("none", "off") else kind(text)
+                changes[name] = None if text.lower() in ("none", "off") else kind(text)
             except ValueError as exc:
-                raise AlphaduckError(f"--threshold {pair!r}: {text!r} is not a {kind.__name__}") from exc
+                raise AlphaduckError(f"--threshold {name}={text!r}: {text!r} is not a {kind.__name__}") from exc
         return replace(self, **changes)
 
 

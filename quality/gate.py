@@ -17,9 +17,19 @@ from pathlib import Path
 
 import duckdb
 
-from alphaduck.contracts import PREDICTIONS
-from alphaduck.quality.suites import BUILDERS, SUITES, Check, SuiteUnavailable, Thresholds
-from alphaduck.warehouse import connect, relation_exists
+from alphaduck.calendars import warehouse_calendar
+from alphaduck.contracts import (
+    BARS,
+    FEATURE_TABLE,
+    GATE_RESULTS,
+    GATE_RUNS,
+    PREDICTIONS,
+    STAGED_BARS,
+    TRADING_SESSIONS,
+)
+from alphaduck.settings import DEFAULT_CALENDAR
+from alphaduck.warehouse import Warehouse, relation_exists
+from quality.suites import BUILDERS, SUITES, Check, SuiteUnavailable, Thresholds
 
 SHOWN_FAILURES = 5  # failing rows named per expectation in the summary (all are in Data Docs)
 
@@ -144,24 +154,26 @@ def _validate(context, check: Check) -> list[ExpectationResult]:
 
 
 def run_gate(
-    db: str | Path | None,
+    db: Warehouse | str | Path | None,
     suites: Sequence[str] = SUITES,
     *,
     thresholds: Thresholds | None = None,
-    calendar: str = "XNYS",
+    calendar: str | None = None,
     docs_dir: Path | None = None,
     drift_reference: tuple[str, str] | None = None,
     record: bool = True,
     on_check: Callable[[str], None] | None = None,
 ) -> GateReport:
     """Run the named suites on the warehouse; write Data Docs to ``docs_dir`` if given and
-    the results to ml.gate_runs / ml.gate_results if ``record``."""
+    the results to ml.gate_runs / ml.gate_results if ``record``. The calendar is the one
+    given, else the one the warehouse's sessions were filled for."""
     started = time.perf_counter()
     thresholds = thresholds or Thresholds()
-    con = connect(db, read_only=True)
+    warehouse = Warehouse.of(db)
     checks: list[Check] = []
     unavailable: dict[str, str] = {}
-    try:
+    with warehouse.reader() as con:
+        calendar = calendar or warehouse_calendar(con) or DEFAULT_CALENDAR
         for suite in suites:
             if on_check:
                 on_check(f"reading {suite}")
@@ -182,8 +194,6 @@ def run_gate(
                     checks.append(check)
             if not built:
                 unavailable[suite] = "nothing to check"
-    finally:
-        con.close()
 
     if docs_dir is not None:
         docs_dir.mkdir(parents=True, exist_ok=True)
@@ -194,7 +204,7 @@ def run_gate(
             on_check(f"validating {check.suite}.{check.name}")
         results.extend(_validate(context, check))
     if docs_dir is not None and checks:
-        from alphaduck.quality.offline_docs import make_offline
+        from quality.offline_docs import make_offline
 
         make_offline(docs_dir)  # GX's pages load their styles and scripts from CDNs: point them at copies
     report = GateReport(
@@ -207,20 +217,20 @@ def run_gate(
         data_docs=(docs_dir / "index.html").resolve() if docs_dir is not None and checks else None,
     )
     if record:
-        record_report(db, report)
+        record_report(warehouse, report)
     return report
 
 
 def _missing_input(con: duckdb.DuckDBPyConnection, suite: str) -> str | None:
     needs = {
-        "raw": ["raw.bars", "raw.trading_sessions"],
-        "features": ["marts.fct_features", "staging.stg_bars"],
-        "drift": ["marts.fct_features"],
+        "raw": [BARS, TRADING_SESSIONS],
+        "features": [FEATURE_TABLE, STAGED_BARS],
+        "drift": [FEATURE_TABLE],
         "predictions": [PREDICTIONS],
     }[suite]
     absent = [t for t in needs if not relation_exists(con, t)]
     if not absent and suite == "predictions" and not con.execute(f"select count(*) from {PREDICTIONS}").fetchall()[0][0]:
-        return "ml.predictions is empty: run `alphaduck predict` first"
+        return f"{PREDICTIONS} is empty: run `alphaduck predict` first"
     if not absent:
         return None
     step = {
@@ -232,8 +242,8 @@ def _missing_input(con: duckdb.DuckDBPyConnection, suite: str) -> str | None:
     return f"no {', '.join(absent)} yet: run `{step}` first"
 
 
-GATE_DDL = """
-create table if not exists ml.gate_runs (
+GATE_DDL = f"""
+create table if not exists {GATE_RUNS} (
     run_id varchar primary key,
     checked_at timestamptz not null,
     suites varchar[] not null,
@@ -242,7 +252,7 @@ create table if not exists ml.gate_runs (
     skipped json,
     data_docs varchar
 );
-create table if not exists ml.gate_results (
+create table if not exists {GATE_RESULTS} (
     run_id varchar not null,
     suite varchar not null,
     check_name varchar not null,
@@ -256,15 +266,13 @@ create table if not exists ml.gate_results (
 """
 
 
-def record_report(db: str | Path | None, report: GateReport) -> None:
+def record_report(warehouse: Warehouse, report: GateReport) -> None:
     """Append the run to ml.gate_runs and its results to ml.gate_results, in one transaction."""
-    con = connect(db)
-    try:
+    with warehouse.transaction() as con:
         con.execute("create schema if not exists ml")
         con.execute(GATE_DDL)
-        con.execute("begin")
         con.execute(
-            "insert into ml.gate_runs values (?, ?, ?, ?, ?, ?, ?)",
+            f"insert into {GATE_RUNS} values (?, ?, ?, ?, ?, ?, ?)",
             [
                 report.run_id,
                 datetime.now(UTC),
@@ -276,12 +284,9 @@ def record_report(db: str | Path | None, report: GateReport) -> None:
             ],
         )
         con.executemany(
-            "insert into ml.gate_results values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"insert into {GATE_RESULTS} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 [report.run_id, r.suite, r.check, r.expectation, r.threshold, r.success, r.failing, r.rows, r.examples]
                 for r in report.results
             ],
         )
-        con.execute("commit")
-    finally:
-        con.close()

@@ -81,7 +81,7 @@ model, no predictions) fails: the gate never passes on nothing.
 @click.option("--suite", "suites", multiple=True, type=click.Choice(SUITE_CHOICES), default=["all"], show_default=True)
 @click.option("--threshold", "overrides", multiple=True, metavar="NAME=VALUE", help="Change a threshold (repeatable).")
 @click.option("--reference", metavar="START..END", help="Drift reference window [default: per bar size, the training window of the newest model in ml.train_runs].")
-@options.calendar
+@click.option("--calendar", help="exchange_calendars code [default: the one the warehouse was ingested with].")
 @click.option("--docs", "docs_dir", type=click.Path(path_type=Path), default=DATA_DOCS_DIR, show_default=True, help="Where to write Data Docs HTML.")
 @click.option("--no-docs", is_flag=True, help="Do not write Data Docs.")
 @click.option("--no-record", is_flag=True, help="Do not record the run in ml.gate_runs / ml.gate_results.")
@@ -94,8 +94,8 @@ def check(
     symbols or features."""
     from rich.console import Console
 
-    from alphaduck.quality.gate import run_gate
-    from alphaduck.quality.suites import SUITES, Thresholds
+    from quality.gate import run_gate
+    from quality.suites import SUITES, Thresholds
 
     chosen = list(SUITES) if "all" in suites else list(dict.fromkeys(suites))
     thresholds = Thresholds().with_overrides(list(overrides))

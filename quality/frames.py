@@ -14,13 +14,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from alphaduck.contracts import PREDICTIONS, TRAIN_RUNS
+from alphaduck.contracts import CORPORATE_ACTIONS, PREDICTIONS, TRAIN_RUNS
 from alphaduck.features import (
     BOUNDED,
     FEATURE_TABLE,
-    label_column,
     BuiltFeatures,
     feature_columns,
+    label_column,
 )
 from alphaduck.warehouse import columns_of, relation_exists
 
@@ -35,9 +35,9 @@ def _returns(con: duckdb.DuckDBPyConnection, calendar: str) -> str:
 
     tz = calendar_timezone(calendar).replace("'", "''")
     splits = (
-        "select symbol, ex_date, exp(sum(ln(split_ratio))) as ratio from raw.corporate_actions "
+        f"select symbol, ex_date, exp(sum(ln(split_ratio))) as ratio from {CORPORATE_ACTIONS} "
         "where kind = 'split' group by symbol, ex_date"
-        if relation_exists(con, "raw.corporate_actions")
+        if relation_exists(con, CORPORATE_ACTIONS)
         else "select null::varchar as symbol, null::date as ex_date, null::double as ratio where false"
     )
     return f"""
@@ -148,9 +148,9 @@ def raw_splits(
     from alphaduck.calendars import calendar_timezone
 
     ratios = ", ".join(f"({r!r})" for r in SPLIT_PRICE_RATIOS)
-    has_actions = relation_exists(con, "raw.corporate_actions")
+    has_actions = relation_exists(con, CORPORATE_ACTIONS)
     actions = (
-        "select symbol, ex_date from raw.corporate_actions where kind = 'split'"
+        f"select symbol, ex_date from {CORPORATE_ACTIONS} where kind = 'split'"
         if has_actions
         else "select null::varchar as symbol, null::date as ex_date where false"
     )

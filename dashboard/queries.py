@@ -15,6 +15,16 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from alphaduck.contracts import (
+    BACKTEST_EQUITY,
+    BACKTEST_RUNS,
+    BACKTEST_TRADES,
+    BARS,
+    FEATURE_TABLE,
+    GATE_RESULTS,
+    GATE_RUNS,
+    PREDICTIONS_VIEW,
+)
 from alphaduck.errors import AlphaduckError, WarehouseLockedError
 from alphaduck.warehouse import connect, relation_exists, symbol_window_filter
 
@@ -55,8 +65,8 @@ def require(con: duckdb.DuckDBPyConnection, table: str, command: str) -> None:
 
 def runs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Backtest runs, newest first, with their headline figures."""
-    require(con, "raw.bars", "alphaduck run --ingest sample")
-    require(con, "backtest.runs", "alphaduck backtest (or alphaduck run)")
+    require(con, BARS, "alphaduck run --ingest sample")
+    require(con, BACKTEST_RUNS, "alphaduck backtest (or alphaduck run)")
     frame = con.execute(
         """
         select
@@ -95,11 +105,11 @@ def _default_parameters() -> dict:
 def run_detail(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
     row = con.execute(
         "select prediction_run_id, engine, bar_size, symbols, stats, benchmark_stats, in_sample_stats, parameters, report, "
-        "first_ts, last_ts from backtest.runs where run_id = ?",
+        f"first_ts, last_ts from {BACKTEST_RUNS} where run_id = ?",
         [run_id],
     ).fetchall()
     if not row:
-        raise NotReady(f"backtest run {run_id!r} is not in backtest.runs")
+        raise NotReady(f"backtest run {run_id!r} is not in {BACKTEST_RUNS}")
     model, engine, bar_size, symbols, stats, bench, in_sample, params, report, first, last = row[0]
     return {
         "run_id": run_id, "model_run": model, "engine": engine, "bar_size": bar_size, "symbols": list(symbols),
@@ -112,7 +122,7 @@ def equity(con: duckdb.DuckDBPyConnection, run_id: str, *, max_points: int = MAX
     """ts, equity, benchmark, drawdown and the rolling Sharpe (one month of bars), at most
     ``max_points`` rows: longer curves keep every k-th bar (and the last)."""
     bars_per_year = con.execute(
-        "select coalesce(cast(stats->>'bars_per_year' as double), 252) from backtest.runs where run_id = ?", [run_id]
+        f"select coalesce(cast(stats->>'bars_per_year' as double), 252) from {BACKTEST_RUNS} where run_id = ?", [run_id]
     ).fetchall()[0][0]
     month = max(int(bars_per_year / 12), 5)
     return con.execute(
@@ -158,16 +168,16 @@ def tearsheet(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
     """What the tear sheet's figures need: the run's whole equity curve and gross exposure
     (one row per bar of one run: the figures need every bar; charts downsample), its trades
     and its bars a year."""
-    require(con, "backtest.equity", "alphaduck backtest (or alphaduck run)")
+    require(con, BACKTEST_EQUITY, "alphaduck backtest (or alphaduck run)")
     bars_per_year = con.execute(
-        "select coalesce(cast(stats->>'bars_per_year' as double), 252) from backtest.runs where run_id = ?", [run_id]
+        f"select coalesce(cast(stats->>'bars_per_year' as double), 252) from {BACKTEST_RUNS} where run_id = ?", [run_id]
     ).fetchall()
     if not bars_per_year:
-        raise NotReady(f"backtest run {run_id!r} is not in backtest.runs")
-    curve = con.execute("select ts, equity, gross_exposure from backtest.equity where run_id = ? order by ts", [run_id]).df()
+        raise NotReady(f"backtest run {run_id!r} is not in {BACKTEST_RUNS}")
+    curve = con.execute(f"select ts, equity, gross_exposure from {BACKTEST_EQUITY} where run_id = ? order by ts", [run_id]).df()
     trades = con.execute(
         "select symbol, side, entry_ts, entry_price, exit_ts, exit_price, quantity, pnl, costs, is_open as open "
-        "from backtest.trades where run_id = ? order by entry_ts, symbol",
+        f"from {BACKTEST_TRADES} where run_id = ? order by entry_ts, symbol",
         [run_id],
     ).df()
     curve = curve.set_index("ts")
@@ -182,11 +192,11 @@ CANDLE_COLUMNS = ("sma", "ema", "bb_upper", "bb_middle", "bb_lower", "vwap_sessi
 
 def symbols(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[str]:
     if run_id:
-        row = con.execute("select symbols from backtest.runs where run_id = ?", [run_id]).fetchall()
+        row = con.execute(f"select symbols from {BACKTEST_RUNS} where run_id = ?", [run_id]).fetchall()
         if row:
             return sorted(row[0][0])
-    require(con, "marts.fct_features", "alphaduck build")
-    return [r[0] for r in con.execute("select distinct symbol from marts.fct_features order by 1").fetchall()]
+    require(con, FEATURE_TABLE, "alphaduck build")
+    return [r[0] for r in con.execute(f"select distinct symbol from {FEATURE_TABLE} order by 1").fetchall()]
 
 
 def candles(
@@ -196,7 +206,7 @@ def candles(
     """OHLCV and the indicators of one symbol over [start, end]; when that is more than
     ``max_points`` bars, DuckDB merges consecutive bars (first open, max high, min low, last
     close and indicators, summed volume) so the chart stays light."""
-    require(con, "marts.fct_features", "alphaduck build")
+    require(con, FEATURE_TABLE, "alphaduck build")
     clauses, params = symbol_window_filter([symbol], start, end)
     where = clauses + (["bar_size = ?"] if bar_size else [])
     params += [bar_size] if bar_size else []
@@ -221,7 +231,7 @@ def trades(con: duckdb.DuckDBPyConnection, run_id: str, symbol: str, start: str 
     clauses, window = symbol_window_filter([symbol], start, end, date_column="entry_ts")
     where, params = ["run_id = ?", *clauses], [run_id, *window]
     return con.execute(
-        f"select entry_ts, entry_price, exit_ts, exit_price, side, pnl from backtest.trades where {' and '.join(where)} order by entry_ts",
+        f"select entry_ts, entry_price, exit_ts, exit_price, side, pnl from {BACKTEST_TRADES} where {' and '.join(where)} order by entry_ts",
         params,
     ).df()
 
@@ -230,15 +240,20 @@ def trades(con: duckdb.DuckDBPyConnection, run_id: str, symbol: str, start: str 
 
 
 def importance(models_dir: Path, model_run: str) -> pd.DataFrame:
-    path = Path(models_dir) / model_run / "importance.csv"
-    if not path.exists():
+    from ml.registry import resolve
+
+    try:
+        ranked = resolve(model_run, root=models_dir).importance()
+    except AlphaduckError:
+        ranked = None
+    if ranked is None:
         raise NotReady(f"no feature importance for model {model_run} in {models_dir}: run `alphaduck train`")
-    return pd.read_csv(path).head(25)
+    return ranked.head(25)
 
 
 def calibration(con: duckdb.DuckDBPyConnection, model_run: str, buckets: int = 10) -> pd.DataFrame:
     """Predicted probability against the realised share of up moves, by probability bucket."""
-    require(con, "marts.fct_predictions", "alphaduck build, then alphaduck predict")
+    require(con, PREDICTIONS_VIEW, "alphaduck build, then alphaduck predict")
     return con.execute(
         f"""
         with scored as (
@@ -256,7 +271,7 @@ def hit_rates(con: duckdb.DuckDBPyConnection, model_run: str, by: str) -> pd.Dat
     if by not in ("hour_of_day", "symbol"):
         raise ValueError(by)
     return con.execute(
-        f"select {by} as key, avg(is_hit::int) as hit_rate, count(*) as n from marts.fct_predictions "
+        f"select {by} as key, avg(is_hit::int) as hit_rate, count(*) as n from {PREDICTIONS_VIEW} "
         f"where run_id = ? and is_hit is not null group by 1 order by 1",
         [model_run],
     ).df()
@@ -266,14 +281,14 @@ def hit_rates(con: duckdb.DuckDBPyConnection, model_run: str, by: str) -> pd.Dat
 
 
 def gate_latest(con: duckdb.DuckDBPyConnection) -> tuple[dict, pd.DataFrame]:
-    require(con, "ml.gate_runs", "alphaduck check")
+    require(con, GATE_RUNS, "alphaduck check")
     run_id, checked, success, suites, docs = con.execute(
-        "select run_id, checked_at, success, suites, data_docs from ml.gate_runs order by checked_at desc limit 1"
+        f"select run_id, checked_at, success, suites, data_docs from {GATE_RUNS} order by checked_at desc limit 1"
     ).fetchall()[0]
     results = con.execute(
         "select suite, check_name as check, expectation, failing || '/' || checked_rows as failing, threshold, "
         "case when success then 'pass' else 'FAIL' end as result, array_to_string(examples, '; ') as examples "
-        "from ml.gate_results where run_id = ? order by success, suite, check_name",
+        f"from {GATE_RESULTS} where run_id = ? order by success, suite, check_name",
         [run_id],
     ).df()
     return {"run_id": run_id, "checked_at": checked, "success": success, "suites": list(suites), "data_docs": docs}, results
@@ -281,7 +296,7 @@ def gate_latest(con: duckdb.DuckDBPyConnection) -> tuple[dict, pd.DataFrame]:
 
 def bars_per_session(con: duckdb.DuckDBPyConnection, sessions: int = 40) -> pd.DataFrame:
     """Bars per symbol for each of the last ``sessions`` sessions (exchange dates)."""
-    require(con, "raw.bars", "alphaduck run --ingest sample")
+    require(con, BARS, "alphaduck run --ingest sample")
     return con.execute(
         f"""
         with days as (
@@ -295,3 +310,22 @@ def bars_per_session(con: duckdb.DuckDBPyConnection, sessions: int = 40) -> pd.D
         group by all order by symbol, session_date
         """
     ).df()
+
+
+def signal(con: duckdb.DuckDBPyConnection, model_run: str) -> dict[str, pd.DataFrame]:
+    """The prediction run's signal analysis (ml.signal_*): per-date rank IC, the summary per
+    horizon, rank IC by year and the quintiles' mean forward returns."""
+    from alphaduck.contracts import SIGNAL_BY_YEAR, SIGNAL_IC, SIGNAL_QUANTILES, SIGNAL_RUNS, SIGNAL_SUMMARY
+
+    if not relation_exists(con, SIGNAL_RUNS) or not con.execute(
+        f"select count(*) from {SIGNAL_RUNS} where run_id = ?", [model_run]
+    ).fetchall()[0][0]:
+        raise NotReady(f"no signal analysis of {model_run} yet: run `alphaduck analyze --prediction-run {model_run}`")
+    return {
+        "ic": con.execute(f"select ts, horizon, rank_ic from {SIGNAL_IC} where run_id = ? order by ts", [model_run]).df(),
+        "summary": con.execute(f"select * exclude (run_id) from {SIGNAL_SUMMARY} where run_id = ? order by method, horizon",
+                               [model_run]).df(),  # fmt: skip
+        "by_year": con.execute(f"select year, horizon, rank_ic from {SIGNAL_BY_YEAR} where run_id = ? order by all", [model_run]).df(),
+        "quantiles": con.execute(f"select quantile, horizon, mean_return from {SIGNAL_QUANTILES} where run_id = ? order by all",
+                                 [model_run]).df(),  # fmt: skip
+    }

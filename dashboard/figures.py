@@ -117,3 +117,25 @@ def bars_per_session(frame: pd.DataFrame) -> go.Figure:
     figure.update_layout(title="bars per symbol and session (last 40 sessions)", height=160 + 18 * len(table),
                          margin={"t": 40, "b": 20}, xaxis={"type": "category"})  # fmt: skip
     return figure
+
+
+def signal_ic(ic: pd.DataFrame, by_year: pd.DataFrame) -> go.Figure:
+    """Rank IC per date (its 20-date mean) for each horizon, and the mean per year."""
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(rows=2, cols=1, subplot_titles=("rank IC, 20-date mean", "rank IC by year"), vertical_spacing=0.15)
+    for horizon, rows in ic.groupby("horizon"):
+        figure.add_scatter(x=rows["ts"], y=rows["rank_ic"].rolling(20, min_periods=5).mean(), name=f"{horizon} bars", row=1, col=1)
+    for horizon, rows in by_year.groupby("horizon"):
+        figure.add_bar(x=rows["year"].astype(str), y=rows["rank_ic"], name=f"{horizon} bars (year)", row=2, col=1)
+    figure.update_layout(height=560, margin=dict(t=40, b=30))
+    return figure
+
+
+def signal_quantiles(quantiles: pd.DataFrame) -> go.Figure:
+    """Mean forward return (demeaned) of each score quintile, per horizon."""
+    figure = go.Figure()
+    for horizon, rows in quantiles.groupby("horizon"):
+        figure.add_bar(x=rows["quantile"].astype(str), y=rows["mean_return"] * 1e4, name=f"{horizon} bars")
+    figure.update_layout(title="mean forward return by score quintile (bp, demeaned)", height=360, margin=dict(t=40, b=30))
+    return figure

@@ -26,7 +26,7 @@ def dashboard(db: str, host: str, port: int, models_dir: Path) -> None:
     """Browse backtests, symbols, models and data quality in a browser (read-only)."""
     import logging
 
-    from backtests.dashboard.app import create_app
+    from dashboard.app import create_app
 
     app = create_app(db, models_dir)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here

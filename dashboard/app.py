@@ -15,11 +15,12 @@ import pandas as pd
 from dash import Dash, Input, Output, dash_table, dcc, html
 from dash.exceptions import PreventUpdate
 
+from alphaduck.contracts import BACKTEST_EQUITY, FEATURE_TABLE
 from backtests import charts
 from backtests import tearsheet as ts
-from backtests.dashboard import figures as fig
-from backtests.dashboard import queries as q
 from backtests.report import STAT_LABELS, format_stat
+from dashboard import figures as fig
+from dashboard import queries as q
 
 RUN_COLUMNS = [
     ("run_id", "run"), ("model_run", "model"), ("engine", "engine"), ("symbols", "symbols"),
@@ -80,9 +81,9 @@ def symbol_choices(db, run_id: str | None) -> tuple[list[str], str | None, str |
         with q.reader(db) as con:
             names = q.symbols(con, run_id)
             if run_id:
-                last = con.execute("select max(ts)::date from backtest.equity where run_id = ?", [run_id]).fetchall()[0][0]
+                last = con.execute(f"select max(ts)::date from {BACKTEST_EQUITY} where run_id = ?", [run_id]).fetchall()[0][0]
             else:
-                last = con.execute("select max(session_date) from marts.fct_features").fetchall()[0][0]
+                last = con.execute(f"select max(session_date) from {FEATURE_TABLE}").fetchall()[0][0]
     except q.NotReady:
         return [], None, None, None
     if last is None:
@@ -125,6 +126,24 @@ def model_view(db, models_dir: Path, run_id: str | None):
     if calibration.empty:
         return [importance] + [fig.empty(f"no realised outcomes for the predictions of {model_run} yet")] * 3
     return [importance, fig.calibration(calibration), fig.hit_rate(by_hour, "hour_of_day"), fig.hit_rate(by_symbol, "symbol")]
+
+
+def signal_view(db, run_id: str | None):
+    """The signal tab: the summary table, IC over time and by year, the quintiles' returns."""
+    if not run_id:
+        return message("choose a backtest run above"), fig.empty(""), fig.empty("")
+    try:
+        with q.reader(db) as con:
+            model_run = q.run_detail(con, run_id)["model_run"]
+            tables = q.signal(con, model_run)
+    except q.NotReady as exc:
+        return message(str(exc)), fig.empty(str(exc)), fig.empty(str(exc))
+    summary = tables["summary"]
+    header = [html.Th(c) for c in ("method", "horizon", "mean IC", "ICIR", "t-stat", "top - bottom")]
+    rows = [html.Tr([html.Td(r.method), html.Td(r.horizon), html.Td(f"{r.ic_mean:.4f}"), html.Td(f"{r.icir:.3f}"),
+                     html.Td(f"{r.t_stat:.2f}"), html.Td(f"{r.spread:.4%}")]) for r in summary.itertuples()]  # fmt: skip
+    table = html.Table([html.Thead(html.Tr(header)), html.Tbody(rows)], id="signal-summary")
+    return table, fig.signal_ic(tables["ic"], tables["by_year"]), fig.signal_quantiles(tables["quantiles"])
 
 
 DRAWDOWN_COLUMNS = [("start", "start"), ("trough", "trough"), ("end", "end (recovery)"), ("depth_pct", "depth %"),
@@ -238,6 +257,9 @@ def create_app(db, models_dir: Path) -> Dash:
                         dcc.Graph(id="importance", **graph), dcc.Graph(id="calibration", **graph),
                         dcc.Graph(id="hit-hour", **graph), dcc.Graph(id="hit-symbol", **graph),
                     ]),
+                    dcc.Tab(label="Signal", value="signal", id="tab-signal", children=[
+                        html.Div(id="signal-table"), dcc.Graph(id="signal-ic", **graph), dcc.Graph(id="signal-quantiles", **graph),
+                    ]),
                     dcc.Tab(label="Data quality", value="quality", id="tab-quality", children=[
                         html.Div(id="gate-summary"),
                         dash_table.DataTable(id="gate-results", page_size=12, sort_action="native",
@@ -290,6 +312,11 @@ def create_app(db, models_dir: Path) -> Dash:
                   Output("hit-symbol", "figure"), Input("run-id", "data"))  # fmt: skip
     def _model(run_id):
         return model_view(db, models_dir, run_id)
+
+    @app.callback(Output("signal-table", "children"), Output("signal-ic", "figure"), Output("signal-quantiles", "figure"),
+                  Input("run-id", "data"))  # fmt: skip
+    def _signal(run_id):
+        return signal_view(db, run_id)
 
     @app.callback(Output("gate-summary", "children"), Output("gate-results", "data"), Output("bars-per-session", "figure"),
                   Input("url", "pathname"))  # fmt: skip
