@@ -61,25 +61,26 @@ def test_source_freshness_fails_on_stale_bars(warehouse):
     assert "PASS freshness of raw.bars" in fresh.stdout
 
 
-def test_exposures_name_what_reads_the_marts(warehouse):
-    result = run_dbt("-q", "ls", "--resource-type", "exposure", "--output", "json", "--output-keys",
-                     "name depends_on", db=warehouse)  # fmt: skip
-    assert result.returncode == 0, result.stdout[-2000:]
-    exposures = {
-        e["name"]: e["depends_on"]["nodes"] for e in map(json.loads, filter(None, result.stdout.splitlines()))
-    }
+@pytest.fixture(scope="module")
+def manifest(loaded_warehouse, tmp_path_factory) -> dict:
+    """dbt's manifest of the project (one `dbt parse`, shared by the tests that read it)."""
+    target = tmp_path_factory.mktemp("parse") / "target"
+    parsed = run_dbt("parse", db=loaded_warehouse, target=target)
+    assert parsed.returncode == 0, parsed.stdout[-2000:]
+    return json.loads((target / "manifest.json").read_text())
+
+
+def test_exposures_name_what_reads_the_marts(manifest):
+    exposures = {e["name"]: e["depends_on"]["nodes"] for e in manifest["exposures"].values()}
     assert set(exposures) == {"training", "prediction", "backtest", "dashboard"}
     assert all("model.alphaduck.fct_features" in nodes for nodes in exposures.values())
     assert "model.alphaduck.fct_predictions" in exposures["backtest"]
 
 
-def test_every_model_that_computes_has_a_unit_test(warehouse):
+def test_every_model_that_computes_has_a_unit_test(manifest):
     """Staging only renames and casts, and fct_features only joins the intermediate models
     on their key (its contract checks its shape); every other model gets a hand-computed
     fixture."""
-    target = warehouse.with_suffix(".target")
-    assert run_dbt("parse", db=warehouse, target=target).returncode == 0
-    manifest = json.loads((target / "manifest.json").read_text())
     models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     computing = {m for m in models if not m.startswith("stg_")} - {"fct_features"}
     tested = {u["model"] for u in manifest["unit_tests"].values()}
