@@ -34,6 +34,7 @@ from ingest.files import FileOptions  # noqa: E402
 from ingest.load import ingest_files  # noqa: E402
 
 DBT = Path(sys.executable).with_name("dbt")
+DOW30_DAILY = ROOT / "data" / "sample" / "dow30_spy_daily_raw_1999-11_2023-03.csv.gz"
 BAR = pd.Timedelta(minutes=30)
 
 
@@ -183,10 +184,31 @@ def pandas_talib_pass(bars: pd.DataFrame) -> float:
     return time.perf_counter() - started
 
 
+PEERS = {  # figures the brief sets the dbt build beside
+    "full": "target <= 15 s and <= pandas + TA-Lib",
+    "incremental": "target <= 3 s",
+    "dow30": "target <= pyqlib's whole process (5.5 s; its Alpha158 alone 3.0 s, REFERENCES.md)",
+}
+
+
+def report(label: str, run: Run, peer: str) -> None:
+    """One build's figures: wall, CPU, and where dbt's time went (start-up and parse,
+    models, data tests), its slowest nodes, beside the peer and the target."""
+    print(f"  {label}: {run.wall:6.2f} s wall, {run.cpu:6.2f} s CPU   [{peer}]")
+    print(
+        f"      start-up + parse {run.startup:5.2f} s | models {run.models:6.2f} s | "
+        f"data tests {run.tests:5.2f} s ({sum(n.startswith('test.') for n in run.nodes)}) "
+        "(node seconds: dbt runs nodes on several threads)"
+    )
+    slowest = sorted(run.nodes.items(), key=lambda item: -item[1])[:6]
+    print("      slowest: " + ", ".join(f"{n.split('.')[-1]} {t:.2f}" for n, t in slowest))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--symbols", type=int, default=20)
     parser.add_argument("--bars", type=int, default=50_000, help="bars per symbol")
+    parser.add_argument("--no-dow30", action="store_true", help="skip the Dow 30 daily build")
     args = parser.parse_args()
 
     ts = bar_starts(args.bars)
@@ -199,20 +221,49 @@ def main() -> None:
         last_session.to_parquet(tmp / "last.parquet")
         options = FileOptions(bar_size=parse_bar_size("30min"))
         ingest_files([tmp / "history.parquet"], options, db=db)
-        print(f"feature build on {len(history):,} bars ({args.symbols} symbols x {len(history) // args.symbols:,} 30-minute bars)")
+        print(f"feature build on {len(history):,} bars ({args.symbols} symbols x {len(history) // args.symbols:,} "
+              "30-minute bars)")  # fmt: skip
         dbt_build(db, "--select", "stg_bars")  # parse once, so the timings below are the build
-        full, full_inside = dbt_build(db, "--full-refresh")
-        print(f"  dbt build, full refresh (models + data tests):           {full:6.2f} s wall, {full_inside:6.2f} s in dbt")
-        ingest_files([tmp / "last.parquet"], options, db=db)
-        incremental, incremental_inside = dbt_build(db)
-        print(
-            f"  dbt build, incremental after one new session ({len(last_session)} bars): "
-            f"{incremental:6.2f} s wall, {incremental_inside:6.2f} s in dbt"
-        )
-        print(f"  dbt's own start-up (dbt --version), part of every wall figure: {dbt_startup():6.2f} s")
         in_memory = pandas_talib_pass(bars)
-        print(f"  pandas + TA-Lib, same indicators and Alpha158 in memory (no I/O): {in_memory:6.2f} s")
-        print(f"  ratios: full / pandas {full / in_memory:.2f}x, incremental / full {incremental / full:.2f}x")
+        full = dbt_build(db, "--full-refresh")
+        report("dbt build, full refresh (models + data tests)", full,
+               f"pandas + TA-Lib {in_memory:.2f} s; {PEERS['full']}")  # fmt: skip
+        print(f"      DuckDB planning of fct_features' query (EXPLAIN): {planning_seconds(db):.2f} s")
+        ingest_files([tmp / "last.parquet"], options, db=db)
+        incremental = dbt_build(db)
+        report(f"dbt build, incremental after one new session ({len(last_session)} bars)", incremental,
+               PEERS["incremental"])  # fmt: skip
+        print(f"  dbt's own start-up (dbt --version), part of every wall figure: {dbt_startup():.2f} s")
+        print(f"  pandas + TA-Lib, same indicators and Alpha158 in memory (no I/O): {in_memory:.2f} s")
+        print(f"  ratios: full / pandas {full.wall / in_memory:.2f}x, incremental / full "
+              f"{incremental.wall / full.wall:.2f}x")  # fmt: skip
+        if not args.no_dow30:
+            dow30(tmp)
+
+
+def dow30(tmp: Path) -> None:
+    """The real Dow 30 + SPY daily file (174k bars): ingest + full build, beside pyqlib's
+    Alpha158 on the same bars (benchmarks/qlib_alpha158.py, when pyqlib is installed)."""
+    import duckdb
+
+    csv = tmp / "dow30.csv"
+    con = duckdb.connect()
+    con.execute(f"copy (select * from read_csv('{DOW30_DAILY}') order by symbol, ts) to '{csv}' (header)")
+    con.close()
+    db = tmp / "dow30.duckdb"
+    started = time.perf_counter()
+    ingest_files([csv], FileOptions(bar_size=parse_bar_size("1d")), db=db)
+    ingested = time.perf_counter() - started
+    build = dbt_build(db, "--full-refresh")
+    print(f"Dow 30 + SPY daily file ({DOW30_DAILY.name}): ingest {ingested:.2f} s")
+    report("dbt build, full (models + data tests)", build, PEERS["dow30"])
+    try:
+        import qlib  # noqa: F401
+    except ImportError:
+        print("  pyqlib: not installed (pip install -e '.[bench]'), its figure above is REFERENCES.md's")
+        return
+    run, out = timed([sys.executable, str(ROOT / "benchmarks" / "qlib_alpha158.py"), str(csv)])
+    print(f"  pyqlib's whole process on the same bars: {run.wall:.2f} s wall ({out.strip()})")
 
 
 if __name__ == "__main__":
