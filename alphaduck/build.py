@@ -8,6 +8,7 @@ bar instead of its log, and turns the result into one summary and an exit code.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ from alphaduck.warehouse import Warehouse
 
 @dataclass
 class BuildOutcome:
-    models: int = 0
+    models: int = 0  # built: a model skipped because something upstream failed is not
+    skipped: int = 0  # models skipped
     tests_passed: int = 0
     tests_warned: int = 0
     failures: list[str] = field(default_factory=list)  # one line each: node name and why
@@ -34,17 +36,37 @@ class BuildOutcome:
         return not self.failures
 
 
-def create_stage_tables(warehouse: Warehouse) -> None:
+def create_stage_tables(warehouse: Warehouse) -> list[str]:
     """Create the tables dbt reads that a later stage writes (contracts.STAGE_TABLES), with
-    the DDL their owner defines."""
+    the DDL their owner defines; returns those it created."""
     import importlib
 
     from alphaduck.contracts import STAGE_TABLES
+    from alphaduck.warehouse import relation_exists
 
     with warehouse.transaction() as con:
+        created = [name for name in STAGE_TABLES if not relation_exists(con, name)]
         for target in STAGE_TABLES.values():
             module, attribute = target.split(":")
             con.execute(getattr(importlib.import_module(module), attribute))
+    return created
+
+
+def _drop_stage_tables(warehouse: Warehouse, created: list[str]) -> None:
+    """Undo create_stage_tables (tables, and a schema left empty) for a build dbt refused
+    before running anything: the warehouse stays exactly as it was."""
+    from alphaduck.warehouse import fetch_one
+
+    with warehouse.transaction() as con:
+        for name in created:
+            schema = name.split(".")[0]
+            con.execute(f"drop table if exists {name}")
+            left = (
+                "select (select count(*) from duckdb_tables() where schema_name = ?)"
+                " + (select count(*) from duckdb_views() where schema_name = ?)"
+            )
+            if not fetch_one(con, left, [schema, schema])[0]:
+                con.execute(f"drop schema if exists {schema}")
 
 
 def check_warehouse(db: Warehouse | str | Path | None) -> tuple[Path, str | None]:
@@ -135,7 +157,7 @@ def dbt_build(
     project = dbt_project_dir(project_dir)  # refused before anything touches the warehouse
     path, stored_calendar = check_warehouse(db)
     passed_vars = build_vars(calendar or stored_calendar, dbt_vars)
-    create_stage_tables(Warehouse(path))
+    created = create_stage_tables(Warehouse(path))
     from dbt.cli.main import dbtRunner
 
     done, total = 0, 0
@@ -163,6 +185,10 @@ def dbt_build(
         args.append("--full-refresh")
     for selector in select:
         args += ["--select", selector]
+    if select:
+        # a selector that matches nothing stops dbt before it runs anything (by default
+        # it warns and builds nothing, which would read as a clean build)
+        args += ["--warn-error-options", json.dumps({"error": ["NoNodesForSelectionCriteria"]})]
     if not unit_tests:
         # unit tests check the SQL's logic on fixtures, not the data; `make test` runs them
         args += ["--exclude-resource-type", "unit_test"]
@@ -187,6 +213,10 @@ def dbt_build(
                 os.environ[key] = value
     outcome = BuildOutcome(seconds=time.perf_counter() - started)
     if result.exception is not None:
+        unmatched = re.findall(r"selection criterion '(.+?)' does not match any", str(result.exception))
+        if unmatched:
+            _drop_stage_tables(Warehouse(path), created)
+            raise AlphaduckError(_unmatched_selectors_message(unmatched, target / "manifest.json"))
         outcome.failures.append(" ".join(str(result.exception).split()))
         return outcome
     skipped_with_cause: list[str] = []
@@ -196,6 +226,7 @@ def dbt_build(
         if status in ("error", "fail", "runtime error"):
             outcome.failures.append(f"{kind} {node_result.node.name}: {status}: {message}")
         elif status == "skipped":
+            outcome.skipped += kind == "model"
             if message:
                 skipped_with_cause.append(f"{kind} {node_result.node.name}: {status}: {message}")
         elif kind == "model":
@@ -217,6 +248,25 @@ def dbt_build(
 def no_color_args() -> list[str]:
     """dbt colours its console lines unless told: $NO_COLOR (no-color.org) tells it."""
     return ["--no-use-colors"] if os.environ.get("NO_COLOR") else []
+
+
+def _unmatched_selectors_message(unmatched: list[str], manifest: Path) -> str:
+    """One line naming each selector that matched nothing, with the closest node names."""
+    import difflib
+    import json
+
+    names: set[str] = set()
+    if manifest.exists():
+        nodes = json.loads(manifest.read_text()).get("nodes", {})
+        kinds = ("model", "seed", "test")
+        names = {node["name"] for node in nodes.values() if node.get("resource_type") in kinds}
+    parts = []
+    for selector in unmatched:
+        bare = selector.strip("+@").split(":")[-1]
+        hint = difflib.get_close_matches(bare, sorted(names), n=3)
+        suggestion = f" (did you mean {', '.join(hint)}?)" if hint else ""
+        parts.append(f"--select {selector!r} matches no model or test{suggestion}")
+    return "; ".join(parts) + ": nothing was built"
 
 
 def _release_warehouse() -> None:
@@ -279,7 +329,8 @@ def build(db: str, full_refresh: bool, select: tuple[str, ...], unit_tests: bool
     if not quiet or not outcome.ok:
         console.print(
             f"dbt build: {outcome.models} models, {outcome.tests_passed} tests passed, "
-            f"{outcome.tests_warned} warned, {len(outcome.failures)} failed in {outcome.seconds:.1f} s "
+            f"{outcome.tests_warned} warned, {len(outcome.failures)} failed, {outcome.skipped} models skipped "
+            f"in {outcome.seconds:.1f} s "
             f"(warehouse {warehouse_path(db)})",
             highlight=False,
             soft_wrap=True,

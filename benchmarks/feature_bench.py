@@ -12,12 +12,14 @@ with realistic bar ranges), ingests them into a scratch warehouse, then times:
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import re
+import resource
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import exchange_calendars as xcals
@@ -32,6 +34,7 @@ from ingest.files import FileOptions  # noqa: E402
 from ingest.load import ingest_files  # noqa: E402
 
 DBT = Path(sys.executable).with_name("dbt")
+DOW30_DAILY = ROOT / "data" / "sample" / "dow30_spy_daily_raw_1999-11_2023-03.csv.gz"
 BAR = pd.Timedelta(minutes=30)
 
 
@@ -69,21 +72,66 @@ def random_bars(symbols: int, ts: pd.DatetimeIndex, seed: int = 7) -> pd.DataFra
     return bars
 
 
-def dbt_build(db: Path, *args: str) -> tuple[float, float]:
-    """Wall time of `dbt build ARGS` (unit tests excluded: they check the SQL's logic on
-    fixtures, not the data, and run in `make test`), and dbt's own figure without its start-up."""
-    env = {**os.environ, "ALPHADUCK_DB": str(db), "DBT_PROFILES_DIR": str(ROOT), "DO_NOT_TRACK": "1"}
+@dataclass
+class Run:
+    """One timed command: wall and CPU seconds (the machine may be shared: CPU time is what
+    the work cost, wall what a user waits), and dbt's own breakdown when it was dbt."""
+
+    wall: float
+    cpu: float
+    nodes: dict[str, float] = field(default_factory=dict)  # node name -> seconds
+    dbt_elapsed: float = float("nan")  # dbt's run, after its start-up and parse
+
+    @property
+    def models(self) -> float:
+        return sum(t for n, t in self.nodes.items() if n.startswith("model."))
+
+    @property
+    def tests(self) -> float:
+        return sum(t for n, t in self.nodes.items() if n.startswith("test."))
+
+    @property
+    def startup(self) -> float:
+        return self.wall - self.dbt_elapsed
+
+
+def timed(command: list[str], env: dict | None = None, cwd: Path = ROOT) -> tuple[Run, str]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    result = subprocess.run(
-        [str(DBT), "build", "--exclude-resource-type", "unit_test", *args,
-         "--target-path", str(db.with_suffix(".target"))],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    elapsed = time.perf_counter() - started
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
-        sys.exit(result.stdout[-3000:])
-    inside = re.search(r"Finished running .* in .*\(([\d.]+)s\)", result.stdout)
-    return elapsed, float(inside.group(1)) if inside else float("nan")
+        sys.exit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(wall, cpu), result.stdout
+
+
+def dbt_build(db: Path, *args: str) -> Run:
+    """`dbt build ARGS` on warehouse db (unit tests excluded: they check the SQL's logic on
+    fixtures, not the data, and run in `make test`), with dbt's per-node timings."""
+    target = db.with_suffix(".target")
+    env = {**os.environ, "ALPHADUCK_DB": str(db), "DBT_PROFILES_DIR": str(ROOT), "DO_NOT_TRACK": "1"}
+    run, _ = timed([str(DBT), "build", "--exclude-resource-type", "unit_test", *args, "--target-path", str(target)], env)
+    results = json.loads((target / "run_results.json").read_text())
+    run.dbt_elapsed = results["elapsed_time"]
+    run.nodes = {r["unique_id"]: r["execution_time"] for r in results["results"]}
+    return run
+
+
+def planning_seconds(db: Path) -> float:
+    """DuckDB's planning time of fct_features' query (EXPLAIN: bind + optimise, no run)."""
+    import duckdb
+
+    sql = (db.with_suffix(".target") / "compiled/alphaduck/dbt_project/models/marts/fct_features.sql").read_text()
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        started = time.perf_counter()
+        con.execute("explain " + sql).fetchall()
+        return time.perf_counter() - started
+    finally:
+        con.close()
 
 
 def dbt_startup() -> float:
@@ -136,10 +184,31 @@ def pandas_talib_pass(bars: pd.DataFrame) -> float:
     return time.perf_counter() - started
 
 
+PEERS = {  # figures the brief sets the dbt build beside
+    "full": "target <= 15 s and <= pandas + TA-Lib",
+    "incremental": "target <= 3 s",
+    "dow30": "target <= pyqlib's whole process (5.5 s; its Alpha158 alone 3.0 s, REFERENCES.md)",
+}
+
+
+def report(label: str, run: Run, peer: str) -> None:
+    """One build's figures: wall, CPU, and where dbt's time went (start-up and parse,
+    models, data tests), its slowest nodes, beside the peer and the target."""
+    print(f"  {label}: {run.wall:6.2f} s wall, {run.cpu:6.2f} s CPU   [{peer}]")
+    print(
+        f"      start-up + parse {run.startup:5.2f} s | models {run.models:6.2f} s | "
+        f"data tests {run.tests:5.2f} s ({sum(n.startswith('test.') for n in run.nodes)}) "
+        "(node seconds: dbt runs nodes on several threads)"
+    )
+    slowest = sorted(run.nodes.items(), key=lambda item: -item[1])[:6]
+    print("      slowest: " + ", ".join(f"{n.split('.')[-1]} {t:.2f}" for n, t in slowest))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--symbols", type=int, default=20)
     parser.add_argument("--bars", type=int, default=50_000, help="bars per symbol")
+    parser.add_argument("--no-dow30", action="store_true", help="skip the Dow 30 daily build")
     args = parser.parse_args()
 
     ts = bar_starts(args.bars)
@@ -152,20 +221,49 @@ def main() -> None:
         last_session.to_parquet(tmp / "last.parquet")
         options = FileOptions(bar_size=parse_bar_size("30min"))
         ingest_files([tmp / "history.parquet"], options, db=db)
-        print(f"feature build on {len(history):,} bars ({args.symbols} symbols x {len(history) // args.symbols:,} 30-minute bars)")
+        print(f"feature build on {len(history):,} bars ({args.symbols} symbols x {len(history) // args.symbols:,} "
+              "30-minute bars)")  # fmt: skip
         dbt_build(db, "--select", "stg_bars")  # parse once, so the timings below are the build
-        full, full_inside = dbt_build(db, "--full-refresh")
-        print(f"  dbt build, full refresh (models + data tests):           {full:6.2f} s wall, {full_inside:6.2f} s in dbt")
-        ingest_files([tmp / "last.parquet"], options, db=db)
-        incremental, incremental_inside = dbt_build(db)
-        print(
-            f"  dbt build, incremental after one new session ({len(last_session)} bars): "
-            f"{incremental:6.2f} s wall, {incremental_inside:6.2f} s in dbt"
-        )
-        print(f"  dbt's own start-up (dbt --version), part of every wall figure: {dbt_startup():6.2f} s")
         in_memory = pandas_talib_pass(bars)
-        print(f"  pandas + TA-Lib, same indicators and Alpha158 in memory (no I/O): {in_memory:6.2f} s")
-        print(f"  ratios: full / pandas {full / in_memory:.2f}x, incremental / full {incremental / full:.2f}x")
+        full = dbt_build(db, "--full-refresh")
+        report("dbt build, full refresh (models + data tests)", full,
+               f"pandas + TA-Lib {in_memory:.2f} s; {PEERS['full']}")  # fmt: skip
+        print(f"      DuckDB planning of fct_features' query (EXPLAIN): {planning_seconds(db):.2f} s")
+        ingest_files([tmp / "last.parquet"], options, db=db)
+        incremental = dbt_build(db)
+        report(f"dbt build, incremental after one new session ({len(last_session)} bars)", incremental,
+               PEERS["incremental"])  # fmt: skip
+        print(f"  dbt's own start-up (dbt --version), part of every wall figure: {dbt_startup():.2f} s")
+        print(f"  pandas + TA-Lib, same indicators and Alpha158 in memory (no I/O): {in_memory:.2f} s")
+        print(f"  ratios: full / pandas {full.wall / in_memory:.2f}x, incremental / full "
+              f"{incremental.wall / full.wall:.2f}x")  # fmt: skip
+        if not args.no_dow30:
+            dow30(tmp)
+
+
+def dow30(tmp: Path) -> None:
+    """The real Dow 30 + SPY daily file (174k bars): ingest + full build, beside pyqlib's
+    Alpha158 on the same bars (benchmarks/qlib_alpha158.py, when pyqlib is installed)."""
+    import duckdb
+
+    csv = tmp / "dow30.csv"
+    con = duckdb.connect()
+    con.execute(f"copy (select * from read_csv('{DOW30_DAILY}') order by symbol, ts) to '{csv}' (header)")
+    con.close()
+    db = tmp / "dow30.duckdb"
+    started = time.perf_counter()
+    ingest_files([csv], FileOptions(bar_size=parse_bar_size("1d")), db=db)
+    ingested = time.perf_counter() - started
+    build = dbt_build(db, "--full-refresh")
+    print(f"Dow 30 + SPY daily file ({DOW30_DAILY.name}): ingest {ingested:.2f} s")
+    report("dbt build, full (models + data tests)", build, PEERS["dow30"])
+    try:
+        import qlib  # noqa: F401
+    except ImportError:
+        print("  pyqlib: not installed (pip install -e '.[bench]'), its figure above is REFERENCES.md's")
+        return
+    run, out = timed([sys.executable, str(ROOT / "benchmarks" / "qlib_alpha158.py"), str(csv)])
+    print(f"  pyqlib's whole process on the same bars: {run.wall:.2f} s wall ({out.strip()})")
 
 
 if __name__ == "__main__":

@@ -191,27 +191,38 @@ def test_labels_are_the_return_the_next_open_fill_earns(features_db):
 
 
 def test_the_label_follows_label_price_horizon_and_dead_band(tmp_path):
-    """Fills at the next close (label_price=close), 3 bars held, a 5 bp dead band: the labels
-    say so, the build records it, and the features gate (labels, directions) passes."""
+    """Fills at the next close (label_price=close), 5 bars held by default, a 5 bp dead
+    band: the labels say so, the build records it, and the features gate (labels,
+    directions) passes. A horizon fct_features' contract does not list (3) stops the build
+    before it runs anything, naming the columns to list."""
     db = tmp_path / "close.duckdb"
-    four = tmp_path / "two.csv"
+    two = tmp_path / "two.csv"
     con = duckdb.connect()
-    con.execute(f"copy (select * from read_csv('{SAMPLE_30MIN}') where symbol in ('SPY', 'XOM')) to '{four}' (header)")
+    con.execute(f"copy (select * from read_csv('{SAMPLE_30MIN}') where symbol in ('SPY', 'XOM')) to '{two}' (header)")
     con.close()
-    assert run_cli("ingest", "file", four, "--db", db, "-q").exit_code == 0
-    result = run_cli("build", "--db", db, "-q", "--var", "label_price=close", "--var", "label_horizons=[3]",
-                     "--var", "label_horizon=3", "--var", "label_dead_band=0.0005")  # fmt: skip
+    assert run_cli("ingest", "file", two, "--db", db, "-q").exit_code == 0
+    unlisted = run_cli("build", "--db", db, "-q", "--var", "label_horizons=[3]", "--var", "label_horizon=3")
+    assert unlisted.exit_code == 1
+    message = " ".join(unlisted.output.split())
+    assert "missing columns label_fwd_return_3, label_direction_3, label_xs_rank_3, label_xs_excess_3" in message
+    assert "fct_features.yml" in message
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("select count(*) from duckdb_tables() where schema_name = 'marts'").fetchall()[0][0] == 0
+    con.close()
+    result = run_cli("build", "--db", db, "-q", "--var", "label_price=close", "--var", "label_horizon=5",
+                     "--var", "label_dead_band=0.0005")  # fmt: skip
     assert result.exit_code == 0, result.output
     for symbol in ("SPY", "XOM"):
         f = features(db, symbol)
-        realised, direction = expected_labels(f, h=3, price="close", band=0.0005)
-        assert same(f.label_fwd_return_3, realised) and same(f.label_direction_3.astype(float), direction)
-        assert f.label_fwd_return_3.iloc[-4:].isna().all() and f.label_fwd_return_3.iloc[:-4].notna().all()
-        assert "label_fwd_return_1" not in f.columns
+        for h in (1, 5, 20):
+            realised, direction = expected_labels(f, h=h, price="close", band=0.0005)
+            label = f[f"label_fwd_return_{h}"]
+            assert same(label, realised) and same(f[f"label_direction_{h}"].astype(float), direction)
+            assert label.iloc[-(h + 1) :].isna().all() and label.iloc[: -(h + 1)].notna().all()
     con = duckdb.connect(str(db), read_only=True)
     recorded = json.loads(con.execute("select vars from marts.feature_builds order by built_at desc limit 1").fetchall()[0][0])
     con.close()
-    assert (recorded["label_price"], recorded["label_horizons"], recorded["label_dead_band"]) == ("close", [3], 0.0005)
+    assert (recorded["label_price"], recorded["label_horizon"], recorded["label_dead_band"]) == ("close", 5, 0.0005)
     gate = run_cli("check", "--db", db, "--suite", "features", "--no-docs")
     assert gate.exit_code == 0, gate.output
     bad = run_cli("build", "--db", db, "-q", "--var", "label_price=vwap")
@@ -264,6 +275,14 @@ def test_every_model_and_column_is_documented(features_db):
 
 
 FEATURE_TABLES = ["intermediate.int_smoothing", "marts.fct_features"]
+UNTOUCHED = 10_000_000  # added to bar_seq: marks a row an incremental build did not rewrite
+
+
+def execute(db, *statements: str) -> None:
+    con = duckdb.connect(str(db))
+    for sql in statements:
+        con.execute(sql)
+    con.close()
 
 
 def table(db, name: str) -> pd.DataFrame:
@@ -286,7 +305,6 @@ def test_incremental_build_equals_a_full_rebuild(tmp_path):
     last_session = con.execute("select max(ts::date) from src").fetchall()[0][0]
     con.execute(f"copy (select * from src where ts::date < '{last_session}') to '{four}' (header)")
     con.execute(f"copy (select * from src where ts::date = '{last_session}') to '{held}' (header)")
-    held_back = con.execute(f"select count(*) from read_csv('{held}')").fetchall()[0][0]
     con.close()
     assert run_cli("ingest", "file", four, "--db", db, "-q").exit_code == 0
     build(db)
@@ -303,8 +321,34 @@ def test_incremental_build_equals_a_full_rebuild(tmp_path):
         f"ts,symbol,open,high,low,close,volume\n{ts.isoformat()},AAPL,{low},{high},{low},{(high + low) / 2},1234567\n"
     )
     assert run_cli("ingest", "file", correction, "--bar-size", INTRADAY, "--db", db, "-q").exit_code == 0
+    # mark every row the first build wrote: a row still marked after the incremental build
+    # was not rewritten by it (bar_seq is what no model reads back from these tables)
+    execute(db, *(f"update {name} set bar_seq = bar_seq + {UNTOUCHED}" for name in FEATURE_TABLES))
     log = build(db)
     assert "incremental model marts.fct_features" in log
+    # it rewrote exactly the rows from the corrected bar less the labels' look-ahead (1 + the
+    # longest horizon, 20) on, in every series (cross-sectional labels rank them all), and
+    # nothing before
+    con = duckdb.connect(str(db))
+    corrected_seq = con.execute(
+        "select bar_seq from intermediate.int_bars where symbol = 'AAPL' and ts = ?", [ts]
+    ).fetchall()[0][0]
+    from_ts = con.execute(
+        "select ts from intermediate.int_bars where symbol = 'AAPL' and bar_seq = ?", [corrected_seq - 21]
+    ).fetchall()[0][0]
+    for name in FEATURE_TABLES:
+        rewritten, expected, misplaced, total = con.execute(
+            f"""
+            select count(*) filter (where bar_seq < {UNTOUCHED}), count(*) filter (where ts >= $1),
+                   count(*) filter (where (bar_seq < {UNTOUCHED}) <> (ts >= $1)), count(*)
+            from {name}
+            """,
+            [from_ts],
+        ).fetchall()[0]
+        assert misplaced == 0 and rewritten == expected, f"{name}: rewrote {rewritten} rows, expected {expected}"
+        assert 0 < rewritten < total / 2, f"{name}: rewrote {rewritten} of {total} rows"
+        con.execute(f"update {name} set bar_seq = bar_seq - {UNTOUCHED} where bar_seq >= {UNTOUCHED}")
+    con.close()
 
     full = tmp_path / "full.duckdb"
     shutil.copy(db, full)
@@ -322,8 +366,6 @@ def test_incremental_build_equals_a_full_rebuild(tmp_path):
             elif not same(a, b):
                 differing.append(column)
         assert not differing, f"{name}: incremental differs from full in {differing}"
-    # the build did not just recompute everything: untouched series kept their rows
-    assert held_back > 0
 
 
 def test_build_without_bars_says_to_ingest_first(tmp_path):

@@ -92,6 +92,9 @@ def test_a_column_computed_with_lead_is_caught_by_name(sample_built, tmp_path):
         "select *, lead(close) over (partition by symbol, bar_size order by ts) as close_of_next_bar\n"
         f"from (\n{model.read_text()}\n) as planted\n"
     )
+    # fct_features' contract names every column: the user lists the new one, as a build demands
+    contract = project / "dbt_project" / "models" / "marts" / "fct_features.yml"
+    contract.write_text(contract.read_text() + "      - name: close_of_next_bar\n        data_type: double\n")
     digest = file_digest(sample_built)
 
     result = run_cli("lookahead", "--db", sample_built, "--project-dir", project, "--symbol", "aapl",

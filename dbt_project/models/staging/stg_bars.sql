@@ -18,7 +18,7 @@ renamed as (
         cast(open as double) as open,
         cast(high as double) as high,
         cast(low as double) as low,
-        cast(close as double) as close,
+        cast(close as double) as close,  -- noqa: RF04
         cast(wap as double) as wap,
 
         ---------- activity

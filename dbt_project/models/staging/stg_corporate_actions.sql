@@ -1,33 +1,35 @@
-{#- raw.corporate_actions, typed. A warehouse ingested before the table existed has none:
-    then no action, so every factor is 1. -#}
+{#- raw.corporate_actions, typed. A warehouse ingested before the table existed
+    has none: then no action, so every factor is 1. -#}
 -- depends_on: {{ source('raw', 'corporate_actions') }}
-{%- set actions = adapter.get_relation(database=target.database, schema='raw', identifier='corporate_actions') if execute else none %}
+{%- set actions = adapter.get_relation(
+    database=target.database, schema='raw', identifier='corporate_actions'
+) if execute else none %}
 
 with
 
 {%- if actions is not none %}
 
-source as (
+    source as (
 
-    select * from {{ source('raw', 'corporate_actions') }}
+        select * from {{ source('raw', 'corporate_actions') }}
 
-),
+    ),
 
 {%- else %}
 
-source as (
+    source as (
 
-    select
-        cast(null as varchar) as symbol,
-        cast(null as date) as ex_date,
-        cast(null as varchar) as kind,
-        cast(null as double) as split_ratio,
-        cast(null as double) as cash_dividend,
-        cast(null as varchar) as source,
-        cast(null as timestamp with time zone) as ingested_at
-    where false
+        select
+            cast(null as varchar) as symbol,
+            cast(null as date) as ex_date,
+            cast(null as varchar) as kind,
+            cast(null as double) as split_ratio,
+            cast(null as double) as cash_dividend,
+            cast(null as varchar) as source,
+            cast(null as timestamp with time zone) as ingested_at
+        where false
 
-),
+    ),
 
 {%- endif %}
 
