@@ -145,13 +145,15 @@ DOW30_SPLITS = ROOT / "data" / "sample" / "dow30_splits_1999-11_2023-03.csv"
 DOW30_MEMBERSHIP = ROOT / "data" / "sample" / "dow30_membership_1999-11_2023-03.csv"
 
 
-def dow30_csv(path: Path, *, start: str = "1999-01-01", end: str = "2100-01-01") -> Path:
-    """The real Dow 30 + SPY daily bars (raw, unadjusted) of sessions in [start, end], as a CSV
-    `alphaduck ingest file` reads. The panel is unbalanced: DOW starts 2019-03-20."""
+def dow30_csv(path: Path, *, start: str = "1999-01-01", end: str = "2100-01-01", symbols: list[str] | None = None) -> Path:
+    """The real Dow 30 + SPY daily bars (raw, unadjusted) of sessions in [start, end] (of
+    ``symbols``, default all), as a CSV `alphaduck ingest file` reads. The panel is
+    unbalanced: DOW starts 2019-03-20."""
+    only = f" and symbol in ({', '.join(repr(s) for s in symbols)})" if symbols else ""
     con = duckdb.connect()
     con.execute(
-        f"copy (select * from read_csv('{DOW30_DAILY}') where ts between '{start}' and '{end}' order by symbol, ts) "
-        f"to '{path}' (header)"
+        f"copy (select * from read_csv('{DOW30_DAILY}') where ts between '{start}' and '{end}'{only} "
+        f"order by symbol, ts) to '{path}' (header)"
     )
     con.close()
     return path
