@@ -65,6 +65,17 @@ class _Panel:
         return out
 
 
+def _panel_of_rows(splitter: str, X, groups) -> _Panel:
+    """The panel of a splitter's ``groups``: (symbol, ts) per row, or the timestamp of every
+    row (one symbol); ValueError names what is missing or does not match ``X``."""
+    if groups is None:
+        raise ValueError(f"{splitter} needs groups: (symbol, ts) per row, or the timestamp of every row")
+    symbols, stamps = _symbols_and_stamps(groups)
+    if len(stamps) != _n_rows(X):
+        raise ValueError(f"groups has {len(stamps)} timestamps for {_n_rows(X)} rows")
+    return _panel(symbols, stamps)
+
+
 def _panel(symbols, ts) -> _Panel:
     values = _values(ts)
     first = np.asarray(values[:1])
@@ -281,12 +292,7 @@ class PurgedTimeSeriesSplit:
 
     def split(self, X, y=None, groups=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (train, test) row indices; ``groups``: the timestamp of every row, or (symbol, ts) per row."""
-        if groups is None:
-            raise ValueError("PurgedTimeSeriesSplit needs groups: the timestamp of every row, or (symbol, ts) per row")
-        symbols, stamps = _symbols_and_stamps(groups)
-        if len(stamps) != _n_rows(X):
-            raise ValueError(f"groups has {len(stamps)} timestamps for {_n_rows(X)} rows")
-        panel = _panel(symbols, stamps)
+        panel = _panel_of_rows(type(self).__name__, X, groups)
         test_size = panel.n_stamps // (self.n_splits + 1)
         if test_size == 0 or panel.n_stamps - self.gap - test_size * self.n_splits <= 0:
             raise ValueError(
@@ -484,12 +490,7 @@ class CombinatorialPurgedKFold:
 
     def split(self, X, y=None, groups=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (train, test) row indices; ``groups``: (symbol, ts) per row, or the timestamp of every row."""
-        if groups is None:
-            raise ValueError("CombinatorialPurgedKFold needs groups: (symbol, ts) per row, or the timestamp of every row")
-        symbols, stamps = _symbols_and_stamps(groups)
-        if len(stamps) != _n_rows(X):
-            raise ValueError(f"groups has {len(stamps)} timestamps for {_n_rows(X)} rows")
-        panel = _panel(symbols, stamps)
+        panel = _panel_of_rows(type(self).__name__, X, groups)
         if panel.n_stamps < self.n_groups:
             raise ValueError(f"Too many groups: n_groups={self.n_groups} for {panel.n_stamps} unique timestamps")
         row_group = _group_of_stamps(panel.n_stamps, self.n_groups)[panel.rank]
