@@ -7,6 +7,7 @@ for ``ClickException`` subclasses, and :func:`one_line_errors` for everything el
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import re
 import sys
@@ -92,6 +93,9 @@ def explain(exc: BaseException, hint: str) -> click.ClickException:
                 f"a warehouse table lacks a column this command reads ({first}): an older or altered schema: "
                 "`alphaduck build --full-refresh` remakes the built tables; raw.* ones need a re-ingest into a new file"
             )
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return AlphaduckError(f"no space left on the device{where}: free space or write elsewhere; nothing was changed")
     if isinstance(exc, OSError) and exc.filename is not None:
         return AlphaduckError(f"cannot use {exc.filename}: {exc.strerror or first}")
     return UnexpectedError(f"unexpected {type(exc).__name__}: {first} ({hint})")

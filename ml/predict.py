@@ -157,6 +157,18 @@ def default_start(model: RegisteredModel) -> str:
     return model.metadata["windows"]["test"][0]
 
 
+def write_csv(rows: pd.DataFrame, csv: Path) -> None:
+    """The predictions as CSV; a file this call created is removed again if writing fails."""
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    existed = csv.exists()
+    try:
+        rows.to_csv(csv, index=False)
+    except OSError:
+        if not existed and csv.is_file():
+            csv.unlink()
+        raise
+
+
 def predict(
     db: Warehouse | str | Path | None,
     *,
@@ -191,9 +203,8 @@ def predict(
     rows = score_frame(model, loaded.frame, datetime.now(UTC))
     with warehouse.transaction() as con:
         inserted, updated = upsert_predictions(con, rows)
-    if csv is not None:
-        csv.parent.mkdir(parents=True, exist_ok=True)
-        rows.to_csv(csv, index=False)
+        if csv is not None:  # before the commit: a CSV that cannot be written (a full disk) changes nothing
+            write_csv(rows, csv)
     return PredictResult(model.run_id, len(rows), inserted, updated, rows["ts"].min(), rows["ts"].max())
 
 

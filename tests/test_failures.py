@@ -18,7 +18,16 @@ import duckdb
 import pytest
 
 from alphaduck.cli import OWN_LOGGERS, main
-from tests.conftest import DOW30_MEMBERSHIP, DOW30_SPLITS, PYTHON, ROOT, run_cli, sample_lines, snapshot
+from tests.conftest import (
+    DOW30_MEMBERSHIP,
+    DOW30_SPLITS,
+    PYTHON,
+    ROOT,
+    query,
+    run_cli,
+    sample_lines,
+    snapshot,
+)
 
 
 def _files(root) -> dict[str, str]:
@@ -321,6 +330,22 @@ def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(kind
         assert line.startswith(f"Error: {option} {out}"), (args[0], line)
     assert snapshot(copy) == before  # no command changed it (one snapshot: hashing the sample takes a while)
     assert sorted(p.name for p in models.iterdir()) == registry
+
+
+def test_a_full_disk_under_predict_csv_is_one_line_and_changes_nothing(predicted, tmp_path):
+    """/dev/full answers every write with ENOSPC, as a full disk does (and needs no root). Before:
+    `unexpected OSError` after predict had committed its rows; now the CSV is written inside the
+    transaction, so the failure rolls the rows back, and the line says the disk is full."""
+    db, models, _ = predicted
+    copy = tmp_path / "w.duckdb"
+    shutil.copy(db, copy)
+    assert Path("/dev/full").exists(), "this test needs Linux's /dev/full (a device that is always full)"
+    count = "select count(*), max(created_at) from ml.predictions"
+    before = query(copy, count)
+    result = run_cli("predict", "--models", models, "--csv", "/dev/full", "--db", copy, "-q")
+    line = assert_one_line_failure(result, exit_code=2)
+    assert "no space left on the device" in line, line
+    assert query(copy, count) == before
 
 
 def test_a_failing_build_without_a_terminal_logs_plain_lines_and_honours_no_color(warehouse, tmp_path):
