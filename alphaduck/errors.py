@@ -95,7 +95,7 @@ def explain(exc: BaseException, hint: str) -> click.ClickException:
             )
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         where = f" writing {exc.filename}" if exc.filename else ""
-        return AlphaduckError(f"no space left on the device{where}: free space or write elsewhere; nothing was changed")
+        return AlphaduckError(f"no space left on the device{where}: free some space or write elsewhere")
     if isinstance(exc, OSError) and exc.filename is not None:
         return AlphaduckError(f"cannot use {exc.filename}: {exc.strerror or first}")
     return UnexpectedError(f"unexpected {type(exc).__name__}: {first} ({hint})")

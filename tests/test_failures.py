@@ -332,20 +332,31 @@ def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(kind
     assert sorted(p.name for p in models.iterdir()) == registry
 
 
-def test_a_full_disk_under_predict_csv_is_one_line_and_changes_nothing(predicted, tmp_path):
+def test_a_full_disk_is_one_line_and_leaves_no_result(predicted, tmp_path):
     """/dev/full answers every write with ENOSPC, as a full disk does (and needs no root). Before:
     `unexpected OSError` after predict had committed its rows; now the CSV is written inside the
-    transaction, so the failure rolls the rows back, and the line says the disk is full."""
+    transaction, so the failure rolls the rows back, and the line says the disk is full. A
+    backtest whose report lands on a full disk records no run (its trial stays in the ledger:
+    it was tried, and a re-run is the same trial)."""
     db, models, _ = predicted
     copy = tmp_path / "w.duckdb"
     shutil.copy(db, copy)
     assert Path("/dev/full").exists(), "this test needs Linux's /dev/full (a device that is always full)"
     count = "select count(*), max(created_at) from ml.predictions"
     before = query(copy, count)
+    assert query(copy, "select table_name from duckdb_tables() where schema_name = 'backtest'") == []
     result = run_cli("predict", "--models", models, "--csv", "/dev/full", "--db", copy, "-q")
     line = assert_one_line_failure(result, exit_code=2)
     assert "no space left on the device" in line, line
     assert query(copy, count) == before
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "full.html").symlink_to("/dev/full")
+    result = run_cli("backtest", "--models", models, "--engine", "vector", "--reports", reports, "--run-id", "full",
+                     "--db", copy, "-q")  # fmt: skip
+    assert "no space left on the device" in assert_one_line_failure(result, exit_code=2)
+    tables = "select table_name from duckdb_tables() where schema_name = 'backtest' order by 1"
+    assert query(copy, tables) == []  # no backtest table came into being, let alone a run
 
 
 def test_a_failing_build_without_a_terminal_logs_plain_lines_and_honours_no_color(warehouse, tmp_path):
