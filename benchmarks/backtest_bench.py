@@ -95,8 +95,8 @@ def main() -> None:
     for n_bars in (5_000, args.bars):
         window = bars[bars["ts"] <= bars["ts"].unique()[n_bars - 1]]
         panel = make_panel(predictions[predictions["ts"].isin(window["ts"])], window)
-        run_sweep(panel, configs[:2], base=StrategyParams(fill="next_open"), quantiles=None, costs=costs, capital=capital, bars_per_year=3276)
-        sweep_s, results = timed(lambda panel=panel: run_sweep(panel, configs, base=StrategyParams(), quantiles=None,
+        run_sweep(panel, configs[:2], base=StrategyParams(fill="next_open"), costs=costs, capital=capital, bars_per_year=3276)
+        sweep_s, results = timed(lambda panel=panel: run_sweep(panel, configs, base=StrategyParams(fill="next_open"),
                                                                costs=costs, capital=capital, bars_per_year=3276, workers=2))  # fmt: skip
         print(f"  sweep, {len(results):,} configurations x {args.symbols} symbols x {n_bars:,} bars, 2 workers: "
               f"{sweep_s:6.2f} s ({sweep_s / len(results) * 1000:.1f} ms each; target <= 10 s)")
