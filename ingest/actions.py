@@ -36,6 +36,7 @@ from ingest.files import (
     read_source,
     sql_ident,
     sql_string,
+    stage_files,
 )
 from ingest.sessions import trading_sessions, validate_calendar
 from ingest.store import MergeCounts, close_stale_runs, new_run_id, record_run
@@ -322,12 +323,7 @@ def ingest_action_files(
     con = scratch()
     try:
         stager = ActionStager(con, calendar)
-        rows_read = 0
-        for path in paths:
-            rows = stager.add(Path(path))
-            rows_read += rows
-            if on_file:
-                on_file(Path(path), rows)
+        rows_read = stage_files(stager, paths, on_file)
         unique = stager.check()
         symbols = [s for (s,) in con.execute(f"select distinct symbol from {unique} order by 1").fetchall()]
         source = source or ("file:" + ",".join(Path(p).name for p in paths))[:200]

@@ -14,6 +14,7 @@ import csv
 import difflib
 import gzip
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -107,6 +108,17 @@ class StagedFiles:
         if self.kinds.get(origin) == "csv":
             return f"{origin} line {row_no + 1}"  # +1: the header is line 1
         return f"{origin} row {row_no}"
+
+
+def stage_files(stager, paths: Sequence[Path], on_file: Callable[[Path, int], None] | None = None) -> int:
+    """Stage every file with ``stager.add`` (each checked as it is read); the rows read."""
+    rows_read = 0
+    for path in paths:
+        rows = stager.add(Path(path))
+        rows_read += rows
+        if on_file:
+            on_file(Path(path), rows)
+    return rows_read
 
 
 def sql_string(text: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from alphaduck.errors import AlphaduckError
 from alphaduck.settings import DEFAULT_CALENDAR, DEFAULT_TZ, SAMPLE_DIR
 from alphaduck.warehouse import CATALOG, attach, scratch
-from ingest.files import FileOptions, FileStager
+from ingest.files import FileOptions, FileStager, stage_files
 from ingest.series import file_conflict, record_file_series
 from ingest.sessions import validate_calendar, warm_calendar
 from ingest.store import MergeCounts, close_stale_runs, merge_bars, new_run_id, record_run, refresh_sessions
@@ -118,12 +118,7 @@ def ingest_files(
     con = scratch()
     try:
         stager = FileStager(con, options)
-        rows_read = 0
-        for path in paths:
-            rows = stager.add(Path(path))
-            rows_read += rows
-            if on_file:
-                on_file(Path(path), rows)
+        rows_read = stage_files(stager, paths, on_file)
         unique = stager.check()
         # each series' span too: merge_bars reads it to see whether anything stored overlaps
         con.execute(
