@@ -173,11 +173,15 @@ def test_studentised_spa_equals_hansens_formulas_with_loops(stock_returns):
     assert tuple(spa_test(d, mean_block=8.0, indices=indices)) == naive_spa(d, indices, 8.0)
 
 
-def test_stationary_bootstrap_blocks_have_the_mean_length_asked():
-    indices = stationary_bootstrap_indices(5000, 40, 12.0, seed=0)
+@pytest.mark.parametrize("mean_block", [3.0, 12.0, 40.0])
+def test_stationary_bootstrap_blocks_have_the_mean_length_asked(mean_block):
+    """A block continues (the next index is the previous + 1, wrapping) with probability
+    1 - 1/mean_block: the measured mean block length follows the length asked, whichever."""
+    indices = stationary_bootstrap_indices(5000, 40, mean_block, seed=0)
     assert indices.shape == (40, 5000) and indices.min() >= 0 and indices.max() < 5000
     continues = np.diff(indices, axis=1) % 5000 == 1
-    assert 1 / (1 - continues.mean()) == pytest.approx(12.0, rel=0.03)
+    measured = 1 / (1 - continues.mean())
+    assert abs(measured - mean_block) < 0.05 * mean_block, (measured, mean_block)
     assert np.bincount(indices.ravel(), minlength=5000).std() < 0.25 * 40  # every row about equally often
     np.testing.assert_array_equal(stationary_bootstrap_indices(50, 3, 4.0, seed=9), stationary_bootstrap_indices(50, 3, 4.0, seed=9))
 
