@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,7 +203,8 @@ def dbt_build(
     # holder named, not deep inside dbt) and keep it until dbt is done with it
     holder = hold(path)
     try:
-        result = dbtRunner(callbacks=[on_event]).invoke(args)
+        manifest = parsed_manifest(project, profiles, path, passed_vars, target, logs, silent=silent)
+        result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(args)
     finally:
         _release_warehouse()
         holder.close()
@@ -243,6 +245,87 @@ def dbt_build(
     if not result.success and not outcome.failures:
         outcome.failures.append(f"dbt build failed without naming a node (see {logs / 'dbt.log'})")
     return outcome
+
+
+# dbt's partial parsing starts over whenever the warehouse path changes (the path is part of
+# its profile hash), a full parse of this project takes ~6 s, and a process that builds
+# several warehouses (`alphaduck check lookahead`, a notebook, the tests) would pay it each
+# time. The parse depends only on the project's files and the vars, and on the catalog name
+# dbt-duckdb gives the file (its stem), written into every relation: a process keeps the few
+# manifests it parsed and hands dbt a fresh copy of the one that fits, renamed to the file's
+# catalog (dbt marks the nodes it compiles in the manifest it runs, so it never gets the
+# kept one). The copy goes through dbt's own partial-parse serialization: Manifest's pickling
+# shifts its lookups by one field in dbt 1.11, and a deep copy breaks them.
+_MANIFESTS: OrderedDict[tuple, tuple[str, bytes]] = OrderedDict()
+_MANIFESTS_KEPT = 4
+_PROJECT_PATH_KEYS = ("model-paths", "macro-paths", "test-paths", "seed-paths", "snapshot-paths", "analysis-paths")
+
+
+def project_fingerprint(project: Path, profiles: Path) -> str:
+    """A hash of every file dbt parses in ``project`` (and the profiles.yml it reads): equal
+    fingerprints, equal parse."""
+    import hashlib
+
+    import yaml
+
+    digest = hashlib.blake2b(digest_size=16)
+    config = yaml.safe_load((project / "dbt_project.yml").read_text()) or {}
+    files = [project / "dbt_project.yml", profiles / "profiles.yml"]
+    for key in _PROJECT_PATH_KEYS:
+        for folder in config.get(key) or []:
+            files += sorted(p for p in (project / folder).rglob("*") if p.is_file())
+    for file in files:
+        if file.is_file():
+            digest.update(str(file.relative_to(file.anchor)).encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def parsed_manifest(
+    project: Path, profiles: Path, path: Path, passed_vars: dict, target: Path, logs: Path, *, silent: bool = True
+) -> object | None:
+    """A private copy of the project's parsed manifest for a build of warehouse ``path`` with
+    ``passed_vars``, parsed now if this process has not parsed it yet; None if the parse
+    failed (dbt then parses again in the build and reports why)."""
+    import json
+
+    from dbt.cli.main import dbtRunner
+    from dbt.contracts.graph.manifest import Manifest
+    from dbt.parser.manifest import extended_mashumaro_encoder, extended_mashumuro_decoder
+
+    key = (str(project), str(profiles), json.dumps(passed_vars, sort_keys=True), project_fingerprint(project, profiles))
+    if key not in _MANIFESTS:
+        args = ["parse", *(["--log-level", "none"] if silent else ["--quiet"]), *no_color_args()]
+        args += ["--project-dir", str(project), "--profiles-dir", str(profiles)]
+        args += ["--target-path", str(target), "--log-path", str(logs)]
+        if passed_vars:
+            args += ["--vars", json.dumps(passed_vars)]
+        parsed = dbtRunner().invoke(args)
+        if not parsed.success or parsed.result is None:
+            return None
+        _MANIFESTS[key] = (path.stem, parsed.result.to_msgpack(extended_mashumaro_encoder))
+        while len(_MANIFESTS) > _MANIFESTS_KEPT:
+            _MANIFESTS.popitem(last=False)
+    _MANIFESTS.move_to_end(key)
+    catalog, data = _MANIFESTS[key]
+    manifest = Manifest.from_msgpack(data, decoder=extended_mashumuro_decoder)
+    return _in_catalog(manifest, catalog, path.stem)
+
+
+def _in_catalog(manifest, parsed_as: str, catalog: str):
+    """``manifest`` (parsed for a file whose catalog is ``parsed_as``) with every relation in
+    ``catalog`` instead. A relation left behind fails loudly: DuckDB knows no such catalog."""
+    if parsed_as == catalog:
+        return manifest
+    old, new = f'"{parsed_as}".', f'"{catalog}".'
+    disabled = [node for nodes in manifest.disabled.values() for node in nodes]
+    for node in [*manifest.nodes.values(), *manifest.sources.values(), *disabled]:
+        if getattr(node, "database", None) == parsed_as:
+            node.database = catalog
+        relation = getattr(node, "relation_name", None)
+        if relation and relation.startswith(old):
+            node.relation_name = new + relation[len(old) :]
+    manifest.build_flat_graph()
+    return manifest
 
 
 def no_color_args() -> list[str]:

@@ -82,14 +82,61 @@ PYTHON = sys.executable
 DBT = Path(sys.executable).with_name("dbt")
 
 
-def run_dbt(*args: str, db: Path, target: Path | None = None) -> subprocess.CompletedProcess:
-    """The real `dbt ARGS...` from the repo root on warehouse ``db`` (output in .stdout)."""
-    env = {**os.environ, "ALPHADUCK_DB": str(db), "DBT_PROFILES_DIR": str(ROOT)}
+# a data build in a test skips dbt's unit tests (half of a small build's time): they check the
+# SQL's logic on fixtures whatever the warehouse holds, and tests/test_dbt_conventions.py runs them
+NO_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
+
+
+def run_dbt(*args: str, db: Path, target: Path | None = None, project: Path = ROOT,
+            real_cli: bool = False) -> subprocess.CompletedProcess:  # fmt: skip
+    """`dbt ARGS...` on warehouse ``db`` in ``project`` (the repo's by default): dbt's own CLI,
+    run in this process (dbtRunner, its console in .stdout, its exit code in .returncode)
+    with the project parsed once per process (alphaduck.build.parsed_manifest; a process
+    that starts `dbt` spends ~12 s importing and parsing before it builds anything), or the
+    `dbt` executable in a process of its own with ``real_cli``."""
+    import io
+
+    import yaml
+    from dbt.cli.main import dbtRunner
+    from dbt_common.events.functions import capture_stdout_logs, stop_capture_stdout_logs
+
+    from alphaduck.build import _release_warehouse, parsed_manifest
+
     target = target or Path(db).with_suffix(".target")
-    return subprocess.run(
-        [str(DBT), *args, "--target-path", str(target), "--log-path", str(target / "logs")],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+    logs = target / "logs"
+    paths = ["--project-dir", str(project), "--profiles-dir", str(project)]
+    paths += ["--target-path", str(target), "--log-path", str(logs)]
+    env = {"ALPHADUCK_DB": str(db), "DO_NOT_TRACK": "1"}
+    if real_cli:
+        return subprocess.run([str(DBT), *args, *paths], cwd=project, env={**os.environ, **env},
+                              capture_output=True, text=True)  # fmt: skip
+    passed_vars = yaml.safe_load(args[args.index("--vars") + 1]) if "--vars" in args else {}
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    console = io.StringIO()
+    try:
+        manifest = None if args[0] == "parse" else parsed_manifest(project, project, Path(db), passed_vars, target, logs)
+        capture_stdout_logs(console)
+        try:
+            result = dbtRunner(manifest=manifest).invoke([*args, *paths])
+        finally:
+            stop_capture_stdout_logs()
+    finally:
+        _release_warehouse()
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+    output = console.getvalue() + (f"\nEncountered an error:\n{result.exception}\n" if result.exception else "")
+    code = 0 if result.success else 2 if result.exception is not None else 1  # dbt's own exit codes
+    return subprocess.CompletedProcess(["dbt", *args], code, output, "")
+
+
+def project_copy(tmp_path: Path) -> Path:
+    """A copy of the repo's dbt project (what a user edits when adding a model or a column)."""
+    root = tmp_path / "project"
+    shutil.copytree(ROOT / "dbt_project", root / "dbt_project")
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy(ROOT / name, root / name)
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -83,3 +83,39 @@ def test_sql_answers_an_analysts_question_read_only(built):
     bad = run_cli("sql", "--db", db, "select nope from marts.fct_features")
     assert bad.exit_code == 2 and 'query failed: Binder Error: Referenced column "nope" not found' in bad.output
     assert snapshot(db) == before
+
+
+def test_a_process_reuses_its_parse_until_a_project_file_changes(loaded_warehouse, tmp_path):
+    """`alphaduck build` keeps the dbt manifests it parsed for the rest of the process (a full
+    parse costs ~6 s, and dbt starts one over for every new warehouse path): a second
+    warehouse, under another name (so another catalog), is built without parsing, and an
+    edited model is parsed again and takes effect."""
+    from alphaduck.build import dbt_build
+    from tests.conftest import project_copy
+
+    project = project_copy(tmp_path)
+    warehouses = []
+    for folder, name in (("first", "warehouse"), ("second", "other"), ("third", "warehouse")):
+        db = tmp_path / folder / f"{name}.duckdb"
+        db.parent.mkdir()
+        shutil.copy(loaded_warehouse, db)
+        warehouses.append(db)
+
+    def build(db):
+        target = db.parent / "target"
+        outcome = dbt_build(db, project_dir=project, target_dir=target, select=("stg_bar_sizes",), data_tests=False)
+        assert outcome.ok and outcome.models == 1, outcome.failures
+        parsed = (target / "partial_parse.msgpack").exists()  # dbt writes it only when it parses
+        con = duckdb.connect(str(db), read_only=True)
+        columns = [c for (c,) in con.execute("select column_name from information_schema.columns "
+                                             "where table_name = 'stg_bar_sizes'").fetchall()]  # fmt: skip
+        con.close()
+        return parsed, columns
+
+    first, second = build(warehouses[0]), build(warehouses[1])
+    assert first[0] and not second[0]
+    assert first[1] == second[1] and "edited" not in first[1]
+    model = project / "dbt_project" / "models" / "staging" / "stg_bar_sizes.sql"
+    model.write_text(model.read_text().replace("select * from renamed", "select *, 1 as edited from renamed"))
+    parsed, columns = build(warehouses[2])
+    assert parsed and columns == [*first[1], "edited"]

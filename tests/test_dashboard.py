@@ -188,9 +188,11 @@ def test_the_app_in_headless_chromium(backtested, tmp_path):
         server.wait(timeout=10)
     print("\nview render times after the first load (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
     assert not errors, errors
-    # a view renders in under 1 s on an idle machine; a loaded one (load above the core count,
-    # e.g. make test beside other work) gets the same budget per unit of load
-    budget = 1.0 * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    # a view renders in under 1 s on an idle machine; a shared one gets the same budget per
+    # unit of load: the load average per core, which lags by a minute, or else one budget per
+    # pytest-xdist worker (the others keep the cores busy while the browser and server render)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    budget = 1.0 * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1), workers)
     assert max(timings.values()) < budget, (timings, budget)
     assert trade_rows > 1 and drawdown_rows > 1  # header row + data rows
     assert snapshot(db) == before  # the dashboard only read

@@ -6,15 +6,12 @@ computes."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 
 import duckdb
 import pandas as pd
 import pytest
 
-from tests.conftest import DBT, ROOT, run_cli, run_dbt, snapshot
+from tests.conftest import project_copy, run_cli, run_dbt, snapshot
 
 
 def test_column_descriptions_reach_duckdb_comments(sample_built):
@@ -95,26 +92,11 @@ def test_unit_tests_pass_and_one_that_lies_fails(sample_copy, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:]
     passed = result.stdout.count(" PASS ")
     assert passed >= 14, result.stdout[-3000:]
-    project = copy_project(tmp_path)
+    project = project_copy(tmp_path)
     smoothing = project / "dbt_project" / "models" / "intermediate" / "int_smoothing.yml"
     smoothing.write_text(smoothing.read_text().replace("{bar_seq: 3, ema: 3,", "{bar_seq: 3, ema: 3.5,"))
-    lie = dbt(project, "test", "--select", "int_smoothing,test_type:unit", db=sample_copy)
+    lie = run_dbt("test", "--select", "int_smoothing,test_type:unit", db=sample_copy, project=project)
     assert lie.returncode == 1 and "ema_and_macd_are_seeded_with_an_sma_then_smoothed" in lie.stdout
-
-
-def copy_project(tmp_path):
-    """A copy of the dbt project (to edit a YAML file as a user would)."""
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ("dbt_project.yml", "profiles.yml"):
-        shutil.copy(ROOT / name, project / name)
-    shutil.copytree(ROOT / "dbt_project", project / "dbt_project")
-    return project
-
-
-def dbt(project, *args: str, db) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ALPHADUCK_DB": str(db), "DBT_PROFILES_DIR": str(project), "DO_NOT_TRACK": "1"}
-    return subprocess.run([str(DBT), *args], cwd=project, env=env, capture_output=True, text=True)
 
 
 def test_a_listed_new_label_horizon_rebuilds_the_feature_table(warehouse, tmp_path):
@@ -124,9 +106,9 @@ def test_a_listed_new_label_horizon_rebuilds_the_feature_table(warehouse, tmp_pa
     the columns listed, the build stops first and names them."""
     assert run_cli("build", "--db", warehouse, "-q").exit_code == 0
     before = snapshot(warehouse)
-    project = copy_project(tmp_path)
+    project = project_copy(tmp_path)
     horizons = json.dumps({"label_horizons": [1, 3, 5, 20]})
-    unlisted = dbt(project, "build", "--exclude-resource-type", "unit_test", "--vars", horizons, db=warehouse)
+    unlisted = run_dbt("build", "--exclude-resource-type", "unit_test", "--vars", horizons, db=warehouse, project=project)
     assert unlisted.returncode == 2  # dbt's exit code for an error before any node runs
     assert (
         "missing columns label_fwd_return_3, label_direction_3, label_xs_rank_3, label_xs_excess_3"
@@ -144,7 +126,7 @@ def test_a_listed_new_label_horizon_rebuilds_the_feature_table(warehouse, tmp_pa
         )
     )
     yml.write_text(yml.read_text() + listed)
-    result = dbt(project, "build", "--exclude-resource-type", "unit_test", "--vars", horizons, db=warehouse)
+    result = run_dbt("build", "--exclude-resource-type", "unit_test", "--vars", horizons, db=warehouse, project=project)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "rebuilding it in full" in result.stdout
     con = duckdb.connect(str(warehouse), read_only=True)

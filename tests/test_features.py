@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import talib
 
-from tests.conftest import SAMPLE_30MIN, run_cli, run_dbt
+from tests.conftest import NO_UNIT_TESTS, SAMPLE_30MIN, run_cli, run_dbt
 
 INTRADAY = "30min"
 CUTS = [700, 1500, 2400]  # bar_seq of the last bar kept
@@ -27,7 +27,7 @@ RECURSIVE = ["ema", "macd", "macd_signal", "macd_hist", "rsi", "atr", "natr", "a
 
 
 def build(db, *args: str) -> str:
-    result = run_dbt("build", *args, db=db)
+    result = run_dbt("build", *NO_UNIT_TESTS, *args, db=db)
     assert result.returncode == 0, result.stdout[-4000:]
     return result.stdout
 
@@ -374,7 +374,7 @@ def test_incremental_build_equals_a_full_rebuild(tmp_path):
 def test_build_without_bars_says_to_ingest_first(tmp_path):
     db = tmp_path / "empty.duckdb"
     duckdb.connect(str(db)).close()
-    result = run_dbt("build", db=db)
+    result = run_dbt("build", *NO_UNIT_TESTS, db=db, real_cli=True)  # the message a `dbt` user sees
     assert result.returncode != 0
     assert "raw.bars does not exist" in result.stdout and "alphaduck ingest" in result.stdout
 
@@ -392,7 +392,7 @@ def test_a_bad_price_that_reaches_dbt_fails_a_named_test(tmp_path, price, test_n
         """
     )
     con.close()
-    result = run_dbt("build", db=db)
+    result = run_dbt("build", *NO_UNIT_TESTS, db=db)
     assert result.returncode != 0
     assert f"Failure in test {test_name}" in result.stdout, result.stdout[-3000:]
 
@@ -403,7 +403,7 @@ def test_a_missing_bar_fails_the_session_completeness_test(tmp_path):
     con = duckdb.connect(str(db))
     con.execute("delete from raw.bars where symbol = 'MSFT' and ts = '2025-09-17 17:00:00+00'")
     con.close()
-    result = run_dbt("build", "--select", "+int_bars", db=db)
+    result = run_dbt("build", *NO_UNIT_TESTS, "--select", "+int_bars", db=db)
     assert "Failure in test int_bars_full_sessions_complete" in result.stdout, result.stdout[-3000:]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import tempfile
 
 import duckdb
@@ -31,20 +30,11 @@ from alphaduck.lookahead import (
     plan_cuts,
     stratified,
 )
-from tests.conftest import DOW30_SPLITS, ROOT, run_cli, snapshot
+from tests.conftest import DOW30_SPLITS, project_copy, run_cli, snapshot
 
 
 def file_digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def project_copy(tmp_path):
-    """A copy of the repo's dbt project (what a user edits when adding a model)."""
-    root = tmp_path / "project"
-    shutil.copytree(ROOT / "dbt_project", root / "dbt_project")
-    for name in ("dbt_project.yml", "profiles.yml"):
-        shutil.copy(ROOT / name, root / name)
-    return root
 
 
 def failed_columns(output: str) -> list[str]:
