@@ -97,6 +97,7 @@ bench: install
 	$(BIN)/python benchmarks/walk_forward_bench.py
 	$(BIN)/python benchmarks/backtest_bench.py
 	$(BIN)/python benchmarks/stats_bench.py
+	$(BIN)/python benchmarks/scale_bench.py
 
 clean:
 	rm -rf $(VENV) data/warehouse.duckdb data/warehouse.duckdb.wal target logs
