@@ -19,7 +19,7 @@ import click
 
 from alphaduck import options
 from alphaduck.errors import EXIT_CHECKS_FAILED, AlphaduckError
-from alphaduck.settings import PROJECT_ROOT, dbt_project_dir, warehouse_path
+from alphaduck.settings import PROJECT_ROOT, dbt_artifacts_dir, dbt_project_dir, warehouse_path
 from alphaduck.warehouse import Warehouse
 
 
@@ -175,7 +175,10 @@ def dbt_build(
             on_progress(done, max(total, done), msg.data.node_info.node_name)
 
     profiles = project if (project / "profiles.yml").exists() else PROJECT_ROOT
-    target, logs = (target_dir, target_dir / "logs") if target_dir else (project / "target", project / "logs")
+    if target_dir:
+        target, logs = target_dir, target_dir / "logs"
+    else:
+        target, logs = dbt_artifacts_dir("target", project), dbt_artifacts_dir("logs", project)
     args = ["build", *(["--log-level", "none"] if silent else ["--quiet"])]
     args += no_color_args()
     args += ["--project-dir", str(project), "--profiles-dir", str(profiles)]

@@ -146,6 +146,16 @@ def dbt_project_dir(project_dir: str | os.PathLike[str] | None = None) -> Path:
     return project
 
 
+def dbt_artifacts_dir(kind: str, project: Path = PROJECT_ROOT) -> Path:
+    """Where dbt writes its ``"target"`` artifacts (manifest.json, run_results.json) or its
+    ``"logs"`` for builds alphaduck runs, and where it reads them back: dbt's own
+    $DBT_TARGET_PATH / $DBT_LOG_PATH (relative to the project, as dbt reads them), else
+    <project>/target and <project>/logs."""
+    variable = {"target": "DBT_TARGET_PATH", "logs": "DBT_LOG_PATH"}[kind]
+    configured = os.environ.get(variable)
+    return project / configured if configured else project / kind
+
+
 @functools.cache
 def project_vars(root: Path = PROJECT_ROOT) -> dict:
     """The dbt project's vars as its dbt_project.yml sets them (the defaults a build starts

@@ -32,7 +32,7 @@ import pandas as pd
 from alphaduck import trials
 from alphaduck.errors import AlphaduckError, ChecksFailedError
 from alphaduck.features import BuiltFeatures, built_features, label_column
-from alphaduck.settings import DEFAULT_SEED, PROJECT_ROOT
+from alphaduck.settings import DEFAULT_SEED, PROJECT_ROOT, dbt_artifacts_dir
 from alphaduck.universe import load_universe
 from alphaduck.warehouse import Warehouse, warehouse_id
 from ml import data as feature_data
@@ -605,7 +605,7 @@ def common_metadata(warehouse: Warehouse, data: TrainingData, opts: TrainOptions
         "universe": opts.universe,  # None: every symbol in the warehouse (survivorship bias)
         "features": data.features,
         "dbt_vars": data.built.vars,  # what the feature table was built with (marts.feature_builds)
-        "dbt_manifest_sha256": _file_hash(PROJECT_ROOT / "target" / "manifest.json"),
+        "dbt_manifest_sha256": _file_hash(dbt_artifacts_dir("target") / "manifest.json"),
         "warehouse": {"id": None, "path": str(warehouse.path.resolve())},  # the id is set when recorded
         "training_span": span,
         "training_fingerprint": fingerprint,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gzip
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -26,6 +28,13 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # a locked warehouse fails at once in tests; tests/test_locking.py sets a wait where it tests one
 os.environ.setdefault("ALPHADUCK_LOCK_WAIT", "0")
+# each pytest-xdist worker keeps the dbt artifacts of its builds to itself
+# (settings.dbt_artifacts_dir): two builds writing the repo's target/manifest.json at once
+# could hand a reader (a selector's "did you mean", a model's manifest hash) half a file
+_DBT_ARTIFACTS = Path(tempfile.mkdtemp(prefix="alphaduck-dbt-"))
+atexit.register(shutil.rmtree, _DBT_ARTIFACTS, ignore_errors=True)
+os.environ.setdefault("DBT_TARGET_PATH", str(_DBT_ARTIFACTS / "target"))
+os.environ.setdefault("DBT_LOG_PATH", str(_DBT_ARTIFACTS / "logs"))
 
 
 def run_cli(*args: str, env: dict | None = None):

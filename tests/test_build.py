@@ -119,3 +119,21 @@ def test_a_process_reuses_its_parse_until_a_project_file_changes(loaded_warehous
     model.write_text(model.read_text().replace("select * from renamed", "select *, 1 as edited from renamed"))
     parsed, columns = build(warehouses[2])
     assert parsed and columns == [*first[1], "edited"]
+
+
+def test_build_writes_dbts_artifacts_where_dbt_target_path_says(warehouse, tmp_path, monkeypatch):
+    """`alphaduck build` honours dbt's own DBT_TARGET_PATH / DBT_LOG_PATH (training reads the
+    manifest back from there for the model's record), else uses <project>/target."""
+    import json
+
+    from alphaduck.settings import PROJECT_ROOT, dbt_artifacts_dir
+
+    monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
+    assert dbt_artifacts_dir("target") == PROJECT_ROOT / "target"
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt_logs"))
+    result = run_cli("build", "--db", warehouse, "--select", "stg_bar_sizes", "-q")
+    assert result.exit_code == 0, result.output
+    ran = json.loads((tmp_path / "artifacts" / "run_results.json").read_text())["results"]
+    assert [r["unique_id"] for r in ran if r["unique_id"].startswith("model.")] == ["model.alphaduck.stg_bar_sizes"]
+    assert (tmp_path / "artifacts" / "manifest.json").exists() and (tmp_path / "dbt_logs" / "dbt.log").exists()
