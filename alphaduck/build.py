@@ -7,11 +7,12 @@ bar instead of its log, and turns the result into one summary and an exit code.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -199,23 +200,16 @@ def dbt_build(
     if not data_tests:
         args += ["--exclude-resource-type", "test"]
 
-    saved = {k: os.environ.get(k) for k in ("ALPHADUCK_DB", "DO_NOT_TRACK")}
-    os.environ.update(ALPHADUCK_DB=str(path), DO_NOT_TRACK="1")
     started = time.perf_counter()
     # dbt needs to write: take the file now (waiting for readers; failing here, with the lock
     # holder named, not deep inside dbt) and keep it until dbt is done with it
     holder = hold(path)
     try:
-        manifest = parsed_manifest(project, profiles, path, passed_vars, target, logs, silent=silent)
-        result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(args)
+        with dbt_on(path):
+            manifest = parsed_manifest(project, profiles, path, passed_vars, target, logs, silent=silent)
+            result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(args)
     finally:
-        _release_warehouse()
         holder.close()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     outcome = BuildOutcome(seconds=time.perf_counter() - started)
     if result.exception is not None:
         unmatched = re.findall(r"selection criterion '(.+?)' does not match any", str(result.exception))
@@ -248,6 +242,23 @@ def dbt_build(
     if not result.success and not outcome.failures:
         outcome.failures.append(f"dbt build failed without naming a node (see {logs / 'dbt.log'})")
     return outcome
+
+
+@contextlib.contextmanager
+def dbt_on(path: Path) -> Iterator[None]:
+    """In-process dbt pointed at warehouse ``path`` (profiles.yml reads $ALPHADUCK_DB), with
+    the environment restored and the file let go of afterwards."""
+    saved = {key: os.environ.get(key) for key in ("ALPHADUCK_DB", "DO_NOT_TRACK")}
+    os.environ.update(ALPHADUCK_DB=str(path), DO_NOT_TRACK="1")
+    try:
+        yield
+    finally:
+        _release_warehouse()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 # dbt's partial parsing starts over whenever the warehouse path changes (the path is part of

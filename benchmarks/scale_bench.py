@@ -58,27 +58,21 @@ def generate(path: Path, symbols: int) -> int:
                            50 * exp(sum(((h % 10007) / 10007.0 - 0.5) * 0.014)
                                     over (partition by symbol order by ts)) as close
                     from steps
+                ),
+                priced as (
+                    select ts, symbol, close, h,
+                           close * (1 + ((h >> 20) % 1000) / 1e6 - 0.0005) as open
+                    from walk
                 )
-                select ts, symbol,
-                       close * (1 + ((h >> 20) % 1000) / 1e6 - 0.0005) as open,
-                       close * (1 + ((h >> 30) % 1000) / 2e5) + 0.0 as high_raw,
-                       close * (1 - ((h >> 40) % 1000) / 2e5) as low_raw,
+                select ts, symbol, open,
+                       greatest(close * (1 + ((h >> 30) % 1000) / 2e5), open, close) as high,
+                       least(close * (1 - ((h >> 40) % 1000) / 2e5), open, close) as low,
                        close,
                        100 + (h >> 50) % 100000 as volume
-                from walk
+                from priced
             ) to '{path}' (format parquet)
             """
         )
-        con.execute(
-            f"""
-            copy (
-                select ts, symbol, open, greatest(high_raw, open, close) as high,
-                       least(low_raw, open, close) as low, close, volume
-                from '{path}'
-            ) to '{path.with_suffix(".bars.parquet")}' (format parquet)
-            """
-        )
-        path.with_suffix(".bars.parquet").replace(path)
         return con.execute(f"select count(*) from '{path}'").fetchall()[0][0]
     finally:
         con.close()

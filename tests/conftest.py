@@ -109,31 +109,24 @@ def run_dbt(*args: str, db: Path, target: Path | None = None, project: Path = RO
     from dbt.cli.main import dbtRunner
     from dbt_common.events.functions import capture_stdout_logs, stop_capture_stdout_logs
 
-    from alphaduck.build import _release_warehouse, parsed_manifest
+    from alphaduck.build import dbt_on, parsed_manifest
 
     target = target or Path(db).with_suffix(".target")
     logs = target / "logs"
     paths = ["--project-dir", str(project), "--profiles-dir", str(project)]
     paths += ["--target-path", str(target), "--log-path", str(logs)]
-    env = {"ALPHADUCK_DB": str(db), "DO_NOT_TRACK": "1"}
     if real_cli:
-        return subprocess.run([str(DBT), *args, *paths], cwd=project, env={**os.environ, **env},
-                              capture_output=True, text=True)  # fmt: skip
+        env = {**os.environ, "ALPHADUCK_DB": str(db), "DO_NOT_TRACK": "1"}
+        return subprocess.run([str(DBT), *args, *paths], cwd=project, env=env, capture_output=True, text=True)
     passed_vars = yaml.safe_load(args[args.index("--vars") + 1]) if "--vars" in args else {}
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
     console = io.StringIO()
-    try:
+    with dbt_on(Path(db)):
         manifest = None if args[0] == "parse" else parsed_manifest(project, project, Path(db), passed_vars, target, logs)
         capture_stdout_logs(console)
         try:
             result = dbtRunner(manifest=manifest).invoke([*args, *paths])
         finally:
             stop_capture_stdout_logs()
-    finally:
-        _release_warehouse()
-        for key, value in saved.items():
-            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
     output = console.getvalue() + (f"\nEncountered an error:\n{result.exception}\n" if result.exception else "")
     code = 0 if result.success else 2 if result.exception is not None else 1  # dbt's own exit codes
     return subprocess.CompletedProcess(["dbt", *args], code, output, "")

@@ -7,7 +7,7 @@ import shutil
 import duckdb
 import pytest
 
-from tests.conftest import locked, run_cli, snapshot
+from tests.conftest import locked, project_copy, run_cli, snapshot
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,6 @@ def test_a_process_reuses_its_parse_until_a_project_file_changes(loaded_warehous
     warehouse, under another name (so another catalog), is built without parsing, and an
     edited model is parsed again and takes effect."""
     from alphaduck.build import dbt_build
-    from tests.conftest import project_copy
 
     project = project_copy(tmp_path)
     warehouses = []
