@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install install-runtime lock browser demo test smoke bench clean
+.PHONY: install install-runtime lock browser java demo test smoke bench clean
 
 # Headless Chromium for the report and dashboard tests: Debian's packages (a test tool's own
 # browser download would need the internet)
@@ -68,6 +68,12 @@ $(CHROMEDRIVER):
 
 browser: $(CHROMEDRIVER)
 
+# Java for the Spark build (`alphaduck build --target spark`, tests/test_scale_out.py): any Java
+# 17+ on PATH will do, else Debian's
+java:
+	@command -v java >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openjdk-17-jre-headless \
+	  || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openjdk-17-jre-headless)
+
 # the pipeline on the bundled sample; the strategy goes long on the model's top-fifth scores
 # (a threshold from its validation window, so nothing is tuned on the test window)
 demo: install-runtime
@@ -75,7 +81,7 @@ demo: install-runtime
 	$(BIN)/alphaduck sql --example
 	@echo "Browse runs, symbols, the model and data quality: $(BIN)/alphaduck dashboard  (then open http://127.0.0.1:8050)"
 
-test: install browser
+test: install browser java
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 	$(MAKE) --no-print-directory smoke
 
@@ -97,6 +103,7 @@ bench: install
 	$(BIN)/python benchmarks/walk_forward_bench.py
 	$(BIN)/python benchmarks/backtest_bench.py
 	$(BIN)/python benchmarks/stats_bench.py
+	$(BIN)/python benchmarks/spark_bench.py
 	$(BIN)/python benchmarks/scale_bench.py
 
 clean:

@@ -142,6 +142,7 @@ def dbt_build(
     project_dir: Path | None = None,
     target_dir: Path | None = None,
     silent: bool = False,
+    engine: str = "duckdb",
 ) -> BuildOutcome:
     """Run `dbt build` from the project root on warehouse ``db``; ``on_progress(done, total, node)``.
 
@@ -151,15 +152,26 @@ def dbt_build(
     ``project_dir`` builds another copy of the project (its own profiles.yml if it has one);
     ``target_dir`` keeps dbt's artifacts and logs away from the project's target/.
     ``silent`` keeps even dbt's error lines off the console (the caller reports failures).
+    ``engine="spark"`` builds on a local Spark session instead (profiles.yml's spark target,
+    alphaduck.spark): from Parquet copies of the sources, into Parquet tables, every model in
+    full; the warehouse's marts then read Spark's files.
     """
     import json
 
+    from alphaduck import spark
     from alphaduck.warehouse import hold
 
+    if engine not in ("duckdb", spark.TARGET):
+        raise AlphaduckError(f"--target {engine!r}: choose duckdb or spark")
     project = dbt_project_dir(project_dir)  # refused before anything touches the warehouse
     path, stored_calendar = check_warehouse(db)
+    on_spark = engine == spark.TARGET
+    if on_spark:
+        spark.require_spark(path)
     passed_vars = build_vars(calendar or stored_calendar, dbt_vars)
     created = create_stage_tables(Warehouse(path))
+    if on_spark:
+        spark.export_sources(path, project)
     from dbt.cli.main import dbtRunner
 
     done, total = 0, 0
@@ -184,6 +196,8 @@ def dbt_build(
     args += no_color_args()
     args += ["--project-dir", str(project), "--profiles-dir", str(profiles)]
     args += ["--target-path", str(target), "--log-path", str(logs)]
+    if on_spark:
+        args += ["--target", spark.TARGET]
     if passed_vars:
         args += ["--vars", json.dumps(passed_vars)]
     if full_refresh:
@@ -203,13 +217,16 @@ def dbt_build(
     started = time.perf_counter()
     # dbt needs to write: take the file now (waiting for readers; failing here, with the lock
     # holder named, not deep inside dbt) and keep it until dbt is done with it
-    holder = hold(path)
+    # (Spark reads its own copies: the warehouse stays free until the marts are linked)
+    holder = None if on_spark else hold(path)
     try:
         with dbt_on(path):
-            manifest = parsed_manifest(project, profiles, path, passed_vars, target, logs, silent=silent)
+            # the kept parse is DuckDB's: its relations name the warehouse's catalog
+            manifest = None if on_spark else parsed_manifest(project, profiles, path, passed_vars, target, logs, silent=silent)
             result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(args)
     finally:
-        holder.close()
+        if holder is not None:
+            holder.close()
     outcome = BuildOutcome(seconds=time.perf_counter() - started)
     if result.exception is not None:
         unmatched = re.findall(r"selection criterion '(.+?)' does not match any", str(result.exception))
@@ -241,6 +258,8 @@ def dbt_build(
         outcome.failures += skipped_with_cause
     if not result.success and not outcome.failures:
         outcome.failures.append(f"dbt build failed without naming a node (see {logs / 'dbt.log'})")
+    if on_spark and outcome.ok:
+        spark.link_marts(path)
     return outcome
 
 
@@ -385,6 +404,7 @@ Examples:
   alphaduck build --full-refresh       # recompute every feature
   alphaduck build --select stg_bars    # one model and its tests (dbt selection syntax)
   alphaduck build --var label_horizon=5 --var label_price=close
+  alphaduck build --target spark       # the same project on a local Spark session (Java 17+)
 """,
 )
 @options.db
@@ -394,9 +414,12 @@ Examples:
 @click.option("--calendar", help="exchange_calendars code [default: the one `alphaduck ingest` filled sessions for].")
 @click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE",
               help="Set a dbt var for this build (repeatable), e.g. --var label_horizon=5; a changed feature var recomputes every row.")
+@click.option("--target", "engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="Engine dbt builds on: spark builds from Parquet copies of the sources into <warehouse>.spark/, "
+                   "every model in full, and the warehouse's marts then read those files.")
 @options.quiet
 def build(db: str, full_refresh: bool, select: tuple[str, ...], unit_tests: bool, calendar: str | None,
-          var_pairs: tuple[str, ...], quiet: bool) -> None:  # fmt: skip
+          var_pairs: tuple[str, ...], engine: str, quiet: bool) -> None:  # fmt: skip
     """Refresh the features: `dbt build` (models, then their data tests) on the warehouse.
 
     Turns raw.bars into staging.stg_bars and marts.fct_features. Exits 1 when a model or a
@@ -420,7 +443,7 @@ def build(db: str, full_refresh: bool, select: tuple[str, ...], unit_tests: bool
                 click.echo(f"dbt build: {done}/{total} {node}", err=True)
 
         outcome = dbt_build(db, full_refresh=full_refresh, select=select, unit_tests=unit_tests, calendar=calendar,
-                            dbt_vars=parse_vars(var_pairs), on_progress=on_progress)  # fmt: skip
+                            dbt_vars=parse_vars(var_pairs), on_progress=on_progress, engine=engine)  # fmt: skip
 
     console = Console(stderr=not outcome.ok)
     if not quiet or not outcome.ok:
@@ -428,7 +451,7 @@ def build(db: str, full_refresh: bool, select: tuple[str, ...], unit_tests: bool
             f"dbt build: {outcome.models} models, {outcome.tests_passed} tests passed, "
             f"{outcome.tests_warned} warned, {len(outcome.failures)} failed, {outcome.skipped} models skipped "
             f"in {outcome.seconds:.1f} s "
-            f"(warehouse {warehouse_path(db)})",
+            f"(warehouse {warehouse_path(db)}{', on spark' if engine != 'duckdb' else ''})",
             highlight=False,
             soft_wrap=True,
         )

@@ -137,6 +137,7 @@ Examples:
   alphaduck sweep --grid long_quantile=0.7,0.8,0.9 --grid min_hold=1,3,6
   alphaduck sweep --param kind=topk                        # 18 top-k portfolios (topk, n_drop, rebalance)
   alphaduck sweep --random 100 --seed 3 --metric calmar
+  alphaduck sweep --dask local                             # the configurations on a local Dask cluster
 \b
 Default grid: long_quantile 0.6,0.7,0.8,0.9; min_hold 1,2,4,8; cooldown 0,2; max_hold none,13;
 sizing fixed,confidence; flat_at_close false,true; with --param kind=topk or long_short:
@@ -153,12 +154,14 @@ topk 3,5,8; n_drop 1,2; rebalance 1,5,20. Any strategy parameter can be a --grid
               help="What the choice maximises.")
 @click.option("--workers", default=os.cpu_count() or 1, show_default=True, type=click.IntRange(min=1),
               help="Configurations evaluated at once.")
+@click.option("--dask", "dask", metavar="local|HOST:PORT",
+              help="Evaluate the configurations on a Dask cluster (local starts one here) instead of this process.")
 @cost_options
 @options.universe
 @options.models
 @options.reports
 @options.quiet
-def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, capital, costs, universe, models_dir,
+def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, dask, capital, costs, universe, models_dir,
           reports_dir, quiet) -> None:  # fmt: skip
     """Choose strategy parameters on the validation window (vector engine), then backtest the
     choice with bt on the test window, with its deflated Sharpe."""
@@ -178,7 +181,7 @@ def sweep(db, model_run, grid_pairs, fixed, random_n, seed, metric, workers, cap
         raise click.BadParameter(str(exc), param_hint="--grid") from exc
     config = SweepConfig(
         model_run=model_run, grid=grid, fixed=fixed_params, random=random_n, seed=seed, metric=metric, workers=workers,
-        capital=capital, costs=costs, models_dir=models_dir, reports_dir=reports_dir, universe=universe,
+        capital=capital, costs=costs, models_dir=models_dir, reports_dir=reports_dir, universe=universe, dask=dask,
     )  # fmt: skip
     console = Console()
     ticker = PlainTicker("sweep", "configurations evaluated") if plain_wanted(quiet) else None

@@ -115,9 +115,12 @@ def evaluate(panel: Panel, prices: dict[str, np.ndarray], base: StrategyParams, 
 
 
 def run_sweep(panel: Panel, configs: list[dict], *, base: StrategyParams, costs: CostModel, capital: float,
-              bars_per_year: float, workers: int = 2, on_done=None) -> list[ConfigResult]:  # fmt: skip
-    """Evaluate every configuration, ``workers`` at a time (the kernels release the GIL)."""
+              bars_per_year: float, workers: int = 2, on_done=None, dask: str | None = None) -> list[ConfigResult]:  # fmt: skip
+    """Evaluate every configuration, ``workers`` at a time (the kernels release the GIL), or
+    in batches on the workers of the Dask cluster ``dask`` (alphaduck.cluster)."""
     prices = {"next_open": panel.fill_prices("next_open"), "next_close": panel.fill_prices("next_close")}
+    if dask:
+        return _run_on_dask(dask, panel, prices, configs, base, costs, capital, bars_per_year, on_done)
 
     def one(item):
         i, values = item
@@ -129,6 +132,36 @@ def run_sweep(panel: Panel, configs: list[dict], *, base: StrategyParams, costs:
     evaluate(panel, prices, base, configs[0], costs, capital, bars_per_year, 0)  # compile once, outside the pool
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, enumerate(configs)))
+
+
+def _evaluate_batch(panel: Panel, prices: dict[str, np.ndarray], base: StrategyParams, batch: list[tuple[int, dict]],
+                    costs: CostModel, capital: float, bars_per_year: float) -> list[ConfigResult]:  # fmt: skip
+    return [evaluate(panel, prices, base, values, costs, capital, bars_per_year, i) for i, values in batch]
+
+
+def _run_on_dask(address: str, panel: Panel, prices: dict[str, np.ndarray], configs: list[dict], base: StrategyParams,
+                 costs: CostModel, capital: float, bars_per_year: float, on_done=None) -> list[ConfigResult]:  # fmt: skip
+    """run_sweep on a Dask cluster: the panel sent to every worker once, the configurations
+    in a few batches per worker (each batch one task), results in configuration order."""
+    from dask.distributed import as_completed
+
+    from alphaduck.cluster import dask_client, worker_count
+
+    with dask_client(address) as client:
+        shared = client.scatter([panel, prices], broadcast=True)
+        items = list(enumerate(configs))
+        size = max(1, -(-len(items) // (4 * worker_count(client))))
+        batches = [items[start:start + size] for start in range(0, len(items), size)]
+        futures = [client.submit(_evaluate_batch, *shared, base, batch, costs, capital, bars_per_year, pure=False)
+                   for batch in batches]  # fmt: skip
+        results: list[ConfigResult] = []
+        for future in as_completed(futures):
+            done = future.result()
+            results += done
+            for _ in done:
+                if on_done:
+                    on_done()
+    return sorted(results, key=lambda r: r.config_id)
 
 
 @dataclass
@@ -240,6 +273,7 @@ class SweepConfig:
     models_dir: Path = MODELS_DIR
     reports_dir: Path = REPORTS_DIR
     universe: str | None = None  # default: the model's
+    dask: str | None = None  # "local" or a scheduler's HOST:PORT: configurations run on Dask
 
 
 @dataclass
@@ -272,7 +306,8 @@ def sweep_and_backtest(db, config: SweepConfig, *, on_done: Callable[[], None] |
     panel = make_panel(scored.predictions, scored.bars)
     try:
         results = run_sweep(panel, configs, base=base, costs=config.costs, capital=config.capital,
-                            bars_per_year=scored.bars_per_year, workers=config.workers, on_done=on_done)  # fmt: skip
+                            bars_per_year=scored.bars_per_year, workers=config.workers, on_done=on_done,
+                            dask=config.dask)  # fmt: skip
     except ValueError as exc:
         raise AlphaduckError(f"sweep: {exc}") from exc
     seconds = time.perf_counter() - started

@@ -34,6 +34,8 @@ Examples:
   alphaduck train --walk-forward --step 252 --window expanding --n-iter 4     # yearly refits
   alphaduck train --cv cpcv --cv-groups 6 --cv-test-groups 2                  # 15 splits, 5 backtest paths
   alphaduck train --walk-forward --objective lambdarank --horizon 5 --window rolling --train-sessions 1260
+  alphaduck train --dask local                    # search and fit on a local Dask cluster
+  alphaduck train --dask scheduler.example:8786   # ... or on a running one
 """,
 )
 @options.db
@@ -71,12 +73,15 @@ Examples:
 @click.option("--valid-sessions", type=click.IntRange(min=1), help="Walk-forward: early-stopping sessions before each step [default: --step].")
 @click.option("--first-test", metavar="DATE", help="Walk-forward: first predicted session [default: after 1 - --test-fraction of them].")
 @click.option("--search-each-fold", is_flag=True, help="Walk-forward: search hyperparameters in every fold (default: the first only).")
+@click.option("--dask", "dask", metavar="local|HOST:PORT",
+              help="Fan the search out to a Dask cluster and fit data-parallel with lightgbm.dask (with the searched "
+                   "number of trees: LightGBM's Dask interface has no early stopping); local starts one here.")
 @options.models
 @options.quiet
 def train_command(db, bar_size, symbols, universe, objective, label, horizon, n_iter, n_splits, cv, cv_groups, cv_test_groups,
                   embargo, seed, test_fraction,
                   valid_fraction, test_start, valid_start, calibrate, skip_gate, walk_forward, step, window, train_sessions,
-                  valid_sessions, first_test, search_each_fold, models_dir, quiet) -> None:  # fmt: skip
+                  valid_sessions, first_test, search_each_fold, dask, models_dir, quiet) -> None:  # fmt: skip
     """Train LightGBM on marts.fct_features and register it under models/<run_id>/; with
     --walk-forward, refit as time passes and write the out-of-sample predictions."""
     from rich.console import Console
@@ -92,7 +97,7 @@ def train_command(db, bar_size, symbols, universe, objective, label, horizon, n_
         seed=seed, test_fraction=test_fraction,
         valid_fraction=valid_fraction, test_start=test_start, valid_start=valid_start, calibrate=calibrate,
         skip_gate=skip_gate, walk_forward=walk_forward, step=step, window=window, train_sessions=train_sessions,
-        valid_sessions=valid_sessions, first_test=first_test, search_each_fold=search_each_fold,
+        valid_sessions=valid_sessions, first_test=first_test, search_each_fold=search_each_fold, dask=dask,
     )  # fmt: skip
     started = time.perf_counter()
     with _progress(quiet) as bar:

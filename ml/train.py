@@ -15,12 +15,13 @@ The procedure is a chain of named steps over small values:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from math import comb
@@ -114,6 +115,7 @@ class TrainOptions:
     valid_sessions: int | None = None  # default: the step
     first_test: str | None = None  # default: after test_fraction... the first 1 - test_fraction of sessions
     search_each_fold: bool = False
+    dask: str | None = None  # "local" or a scheduler's HOST:PORT: search and fit on Dask (ml/distributed.py)
 
     def check(self) -> None:
         """Refuse options that contradict each other, naming them."""
@@ -134,6 +136,8 @@ class TrainOptions:
             raise AlphaduckError(f"--window {self.window!r}: expected one of {', '.join(WINDOWS)}")
         if self.walk_forward and self.step < 1:
             raise AlphaduckError(f"--step must be at least 1 session, got {self.step}")
+        if self.dask and self.objective == "lambdarank":
+            raise AlphaduckError("--dask trains classification and regression models; lambdarank runs on one machine")
         if self.walk_forward and self.window == "rolling" and not self.train_sessions:
             raise AlphaduckError("--window rolling needs --train-sessions N (how many sessions each fold trains on)")
 
@@ -382,25 +386,42 @@ def search(data: TrainingData, rows: pd.DataFrame, opts: TrainOptions,
         progress("search", done, total)
 
     base = get_scorer("roc_auc") if opts.objective == "classification" else _ic_scorer
-    searcher = RandomizedSearchCV(
-        _estimator(opts.objective, opts.seed), SEARCH_SPACE, n_iter=opts.n_iter, cv=cv,
-        scoring=_ProgressScorer(base, advance), refit=False, random_state=opts.seed,
-        n_jobs=1,  # LightGBM uses the cores; folds run one after another
-        error_score="raise",
-    )  # fmt: skip
-    progress("search", 0, total)
-    fit_params = {"query": rows["ts"].to_numpy()} if opts.objective == "lambdarank" else {}
-    try:
-        searcher.fit(data.matrix(rows), data.target(rows, opts.objective),
-                     groups=rows[["symbol", "ts"]].reset_index(drop=True), **fit_params)  # fmt: skip
-    except ValueError as exc:
-        raise AlphaduckError(f"cross-validation: {exc}") from exc
+    with _search_backend(opts) as n_jobs:
+        searcher = RandomizedSearchCV(
+            _estimator(opts.objective, opts.seed), SEARCH_SPACE, n_iter=opts.n_iter, cv=cv,
+            # (on Dask the scorer runs on the workers, which cannot reach this process's
+            # progress bar: it moves when the search is done)
+            scoring=base if opts.dask else _ProgressScorer(base, advance), refit=False, random_state=opts.seed,
+            n_jobs=n_jobs,  # one machine: LightGBM uses the cores, folds run one after another
+            error_score="raise",
+        )  # fmt: skip
+        progress("search", 0, total)
+        fit_params = {"query": rows["ts"].to_numpy()} if opts.objective == "lambdarank" else {}
+        try:
+            searcher.fit(data.matrix(rows), data.target(rows, opts.objective),
+                         groups=rows[["symbol", "ts"]].reset_index(drop=True), **fit_params)  # fmt: skip
+        except ValueError as exc:
+            raise AlphaduckError(f"cross-validation: {exc}") from exc
+    progress("search", total, total)
     best = searcher.best_index_
     scores = [float(searcher.cv_results_[f"split{i}_test_score"][best]) for i in range(n_splits)]
     params = {k: v for k, v in searcher.best_params_.items() if k != "n_estimators"}
     tried = [(dict(p), float(m)) for p, m in zip(searcher.cv_results_["params"], searcher.cv_results_["mean_test_score"],
                                                  strict=True)]  # fmt: skip
     return SearchOutcome(params, dict(searcher.best_params_), scores, repr(cv), tried)
+
+
+@contextlib.contextmanager
+def _search_backend(opts: TrainOptions) -> Iterator[int]:
+    """Where the search's fits run: here one after another (n_jobs 1), or on --dask's
+    workers (ml/distributed.py)."""
+    if not opts.dask:
+        yield 1
+        return
+    from ml import distributed
+
+    with distributed.dask_client(opts.dask) as client, distributed.search_on(client) as n_jobs:
+        yield n_jobs
 
 
 def cpcv_predictions(data: TrainingData, rows: pd.DataFrame, found: SearchOutcome, opts: TrainOptions, *,
@@ -461,11 +482,11 @@ class Fitted:
         return self.booster.model_to_string(num_iteration=self.rounds).encode()
 
 
-def fit(data: TrainingData, split: Split, params: dict, opts: TrainOptions) -> Fitted:
-    """The final fit on the training rows, early-stopped on the validation rows; with
-    --calibrate (classifiers), an isotonic map fitted on the validation rows."""
+def fit(data: TrainingData, split: Split, found: SearchOutcome, opts: TrainOptions) -> Fitted:
+    """The final fit on the training rows, early-stopped on the validation rows (on --dask:
+    data-parallel, with the searched number of trees; ml/distributed.py); with --calibrate
+    (classifiers), an isotonic map fitted on the validation rows."""
     import lightgbm as lgb
-    from sklearn.isotonic import IsotonicRegression
 
     for name, part in (("training", split.train), ("validation", split.valid)):
         if part.empty:
@@ -478,8 +499,19 @@ def fit(data: TrainingData, split: Split, params: dict, opts: TrainOptions) -> F
                     f"{data.label} has a single class ({int(classes[0]) if len(classes) else 'none'}) in the {name} window "
                     f"{split.windows['train' if name == 'training' else 'valid']}: nothing to learn"
                 )
-    model = _estimator(opts.objective, opts.seed, n_estimators=opts.max_rounds, **params)
+    params = found.params
     X_valid, y_valid = data.matrix(split.valid), data.target(split.valid, opts.objective)
+    if opts.dask:
+        from ml import distributed
+
+        rounds = int(found.searched["n_estimators"])
+        with distributed.dask_client(opts.dask) as client:
+            booster = distributed.fit_data_parallel(
+                client, _estimator(opts.objective, opts.seed, n_estimators=rounds, **params),
+                data.matrix(split.train), data.target(split.train, opts.objective),
+            )  # fmt: skip
+        return _calibrated(Fitted(booster, rounds, None), X_valid, y_valid, opts)
+    model = _estimator(opts.objective, opts.seed, n_estimators=opts.max_rounds, **params)
     extra = {}
     if opts.objective == "lambdarank":
         extra = {"query": split.train["ts"].to_numpy(), "eval_group": [_group_sizes(split.valid["ts"].to_numpy())],
@@ -488,7 +520,13 @@ def fit(data: TrainingData, split: Split, params: dict, opts: TrainOptions) -> F
         data.matrix(split.train), data.target(split.train, opts.objective), eval_X=(X_valid,), eval_y=(y_valid,),
         callbacks=[lgb.early_stopping(opts.early_stopping_rounds, verbose=False)], **extra,
     )  # fmt: skip
-    fitted = Fitted(model.booster_, int(model.best_iteration_ or opts.max_rounds), None)
+    return _calibrated(Fitted(model.booster_, int(model.best_iteration_ or opts.max_rounds), None), X_valid, y_valid, opts)
+
+
+def _calibrated(fitted: Fitted, X_valid: np.ndarray, y_valid: np.ndarray, opts: TrainOptions) -> Fitted:
+    """``fitted`` with --calibrate's isotonic map (classifiers), fitted on the validation rows."""
+    from sklearn.isotonic import IsotonicRegression
+
     if opts.calibrate and opts.objective == "classification":
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(fitted.raw(X_valid), y_valid)
         fitted.calibration = {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
@@ -600,6 +638,7 @@ def common_metadata(warehouse: Warehouse, data: TrainingData, opts: TrainOptions
         "fill": data.built.fill,
         "dead_band": data.built.dead_band,
         "embargo": data.embargo,
+        "dask": opts.dask,  # where the search and the final fit ran (None: this machine)
         "bar_size": data.bar_size,
         "symbols": sorted(data.frame["symbol"].unique().tolist()),
         "universe": opts.universe,  # None: every symbol in the warehouse (survivorship bias)
@@ -681,7 +720,7 @@ def train(
     cpcv = cpcv_predictions(data, split.train, found, opts, run_id=run_id, created=created, progress=progress) \
         if opts.cv == "cpcv" else None  # fmt: skip
     progress("final fit", 0, 1)
-    fitted = fit(data, split, found.params, opts)
+    fitted = fit(data, split, found, opts)
     X_valid = data.matrix(split.valid)
     progress("test metrics", 0, 1)
     test_score = fitted.score(data.matrix(split.test))
@@ -750,7 +789,7 @@ def train_walk_forward(
                 cpcv = cpcv_predictions(data, split.train, found, opts, run_id=run_id, created=created,
                                         progress=lambda step, done, total, k=k: progress(f"fold {k + 1}/{len(folds)}: CPCV paths", done, total))  # fmt: skip
         progress(f"fold {k + 1}/{len(folds)}: fit", k, len(folds))
-        fitted = fit(data, split, found.params, opts)
+        fitted = fit(data, split, found, opts)
         X_test = data.matrix(split.test)
         raw, score = fitted.raw(X_test), fitted.score(X_test)
         scored.append(prediction_rows(split.test, run_id=run_id, raw=raw, score=score, objective=opts.objective,

@@ -7,5 +7,5 @@
 {%- endmacro %}
 
 {% macro default__ema_step(prev, x, n) -%}
-    ((({{ x }}) - ({{ prev }})) * (2.0 / {{ n + 1 }})) + ({{ prev }})
+    ((({{ x }}) - ({{ prev }})) * (2e0 / {{ n + 1 }})) + ({{ prev }})
 {%- endmacro %}

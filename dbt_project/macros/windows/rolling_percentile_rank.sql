@@ -16,7 +16,7 @@
             else 0
         end
         {%- endfor %}
-    ) / {{ 2 * n }}.0 end
+    ) / {{ 2 * n }}e0 end
 {%- endmacro %}
 
 {#- DuckDB ranks within a window frame: rank = 1 + count below, cume_dist * n =
@@ -26,6 +26,6 @@
         (
             rank(order by {{ x }}) {{ last_bars(n) }}
             + {{ n }} * cume_dist(order by {{ x }}) {{ last_bars(n) }}
-        ) / {{ 2 * n }}.0
+        ) / {{ 2 * n }}e0
     end
 {%- endmacro %}

@@ -63,10 +63,10 @@ events as (
         trade_date as event_date,
         0 as is_action,
         last_close,
-        cast(null as varchar) as kind,
+        cast(null as {{ dbt.type_string() }}) as kind,
         cast(null as double) as split_ratio,
         cast(null as double) as cash_dividend,
-        cast(null as timestamp with time zone) as ingested_at
+        cast(null as {{ type_utc_timestamp() }}) as ingested_at
     from dates
 
     union all
@@ -90,7 +90,7 @@ priced as (
 
     select
         *,
-        last_value(last_close ignore nulls) over (
+        {{ last_value_ignoring_nulls('last_close') }} over (
             partition by symbol, bar_size
             order by event_date asc, is_action desc
             rows between unbounded preceding and 1 preceding

@@ -53,8 +53,8 @@ steps as (
         *,
         greatest(close - prev_close, 0) as close_gain,
         greatest(prev_close - close, 0) as close_loss,
-        case when close > prev_close then 1.0 else 0.0 end as is_up,
-        case when close < prev_close then 1.0 else 0.0 end as is_down,
+        case when close > prev_close then 1e0 else 0e0 end as is_up,
+        case when close < prev_close then 1e0 else 0e0 end as is_down,
         abs(close / prev_close - 1) * volume as abs_return_volume,
         greatest(volume - prev_volume, 0) as volume_gain,
         greatest(prev_volume - volume, 0) as volume_loss,
@@ -169,19 +169,19 @@ features as (
             ) / close as a158_resi_{{ d }},
             max_high_{{ d }} / close as a158_max_{{ d }},
             min_low_{{ d }} / close as a158_min_{{ d }},
-            quantiles_close_{{ d }}[2] / close as a158_qtlu_{{ d }},
-            quantiles_close_{{ d }}[1] / close as a158_qtld_{{ d }},
+            {{ list_element('quantiles_close_' ~ d, 2) }} / close as a158_qtlu_{{ d }},
+            {{ list_element('quantiles_close_' ~ d, 1) }} / close as a158_qtld_{{ d }},
             -- percentile rank of today's close among the last d (Qlib's Rank)
             rank_close_{{ d }} as a158_rank_{{ d }},
             (close - min_low_{{ d }})
             / (max_high_{{ d }} - min_low_{{ d }} + 1e-12) as a158_rsv_{{ d }},
             -- position (1 = oldest .. d = today) of the window's high / low,
             -- over d; the first one on ties
-            (bar_of_max_high_{{ d }} - bar_seq + {{ d }}) / {{ d }}.0
+            (bar_of_max_high_{{ d }} - bar_seq + {{ d }}) / {{ d }}e0
                 as a158_imax_{{ d }},
-            (bar_of_min_low_{{ d }} - bar_seq + {{ d }}) / {{ d }}.0
+            (bar_of_min_low_{{ d }} - bar_seq + {{ d }}) / {{ d }}e0
                 as a158_imin_{{ d }},
-            (bar_of_max_high_{{ d }} - bar_of_min_low_{{ d }}) / {{ d }}.0
+            (bar_of_max_high_{{ d }} - bar_of_min_low_{{ d }}) / {{ d }}e0
                 as a158_imxd_{{ d }},
             corr_close_log_volume_{{ d }} as a158_corr_{{ d }},
             corr_ratios_{{ d }} as a158_cord_{{ d }},

@@ -59,12 +59,13 @@ numbered as (
 
     select
         *,
-        row_number() over (
+        -- (bigint on every engine: Spark's row_number is an int)
+        cast(row_number() over (
             partition by symbol, bar_size order by ts
-        ) - 1 as bar_seq,
-        row_number() over (
+        ) - 1 as bigint) as bar_seq,
+        cast(row_number() over (
             partition by symbol, bar_size, session_date order by ts
-        ) - 1 as bar_in_session
+        ) - 1 as bigint) as bar_in_session
     from adjusted
 
 ),

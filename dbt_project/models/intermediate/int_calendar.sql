@@ -36,7 +36,7 @@ session_gaps as (
         regular_open_seq,
         regular_open,
         -- the close of the last earlier session that had regular-hours bars
-        last_value(regular_close ignore nulls) over (
+        {{ last_value_ignoring_nulls('regular_close') }} over (
             partition by symbol, bar_size order by session_date
             rows between unbounded preceding and 1 preceding
         ) as previous_regular_close
@@ -57,7 +57,7 @@ positioned as (
             {{ seconds_between('bars.session_open_utc', 'bars.ts') }} / 60
             as integer
         ) as minute_of_session,
-        cast(extract(isodow from bars.session_date) as integer) as day_of_week,
+        cast({{ iso_day_of_week('bars.session_date') }} as integer) as day_of_week,
         bars.bar_in_session,
         cast(ceil(
             {{ seconds_between('bars.ts', 'bars.session_close_utc') }}

@@ -1,14 +1,14 @@
 {{ config(
-    materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['symbol', 'bar_size', 'ts'],
     on_schema_change='fail',
 ) }}
 
 {#- The recursive indicators: exponential (EMA) and Wilder smoothing, seeded
-    exactly as TA-Lib seeds them, in one recursive pass over each series (DuckDB
-    runs one recursion step per bar for all series at once, so one pass with
-    many states beats many passes).
+    exactly as TA-Lib seeds them, in one pass over each series that steps every
+    state at once (smoothed_series: a recursive CTE, one step per bar for all
+    series, or on Spark a fold over arrays of bars; one pass with many states
+    beats many passes). An incremental table on DuckDB (dbt_project.yml).
 
     Every state s follows the same pattern at bar i of the series:
         i <  seed_at   null (not enough bars yet)
@@ -41,7 +41,7 @@
     ) }}
 {%- endif %}
 
-with recursive
+with
 
 bars as (
 
@@ -140,149 +140,149 @@ seeded as (
 
 ),
 
-{#- the step formulas, each written once -#}
+{#- One step of every state, from the previous bar's states (prev) and this
+    bar's inputs (bar) at position i of the series: each formula written once,
+    run by smoothed_series (a recursive CTE, or on Spark a fold over the last
+    bars). -#}
+{%- set i = '(prev.i + 1)' %}
 {%- set macd_line -%}
     ({{ ema_step('prev.ema_fast', 'bar.close', fast) }})
     - ({{ ema_step('prev.ema_slow', 'bar.close', slow) }})
 {%- endset %}
 {%- set dx = adx_dx('prev', 'bar', adx_n) %}
 
-smoothed as (
-
-    -- first bar of every series: nothing is seeded yet
-    select
-        symbol,
-        bar_size,
-        i,
-        cast(null as double) as ema,
-        cast(null as double) as ema_fast,
-        cast(null as double) as ema_slow,
-        -- running sum of the MACD line until the signal is seeded
-        cast(null as double) as macd_sum,
-        cast(null as double) as macd_signal,
-        cast(null as double) as avg_gain,
-        cast(null as double) as avg_loss,
-        cast(null as double) as atr,
-        cast(null as double) as plus_dm_sum,
-        cast(null as double) as minus_dm_sum,
-        cast(null as double) as adx_tr_sum,
-        -- running sum of DX until the ADX is seeded
-        cast(null as double) as dx_sum,
-        cast(null as double) as adx
-    from seeded
-    where i = 0
-
-    union all
-
-    select
-        prev.symbol,
-        prev.bar_size,
-        bar.i,
-
-        -- EMA(n): seeded with the SMA of the first n closes
+{#- EMA(n): seeded with the SMA of the first n closes -#}
+{%- set ema -%}
         case
-            when bar.i < {{ ema_n - 1 }} then null
-            when bar.i = {{ ema_n - 1 }} then bar.ema_seed
+            when {{ i }} < {{ ema_n - 1 }} then null
+            when {{ i }} = {{ ema_n - 1 }} then bar.ema_seed
             else {{ ema_step('prev.ema', 'bar.close', ema_n) }}
-        end as ema,
-
-        -- MACD's two EMAs both start at bar slow - 1 (TA-Lib aligns them
-        -- there: the fast one is seeded with the SMA of the `fast` closes
-        -- ending there)
+        end
+{%- endset %}
+{#- MACD's two EMAs both start at bar slow - 1 (TA-Lib aligns them there: the
+    fast one is seeded with the SMA of the `fast` closes ending there) -#}
+{%- set ema_fast -%}
         case
-            when bar.i < {{ slow - 1 }} then null
-            when bar.i = {{ slow - 1 }} then bar.ema_fast_seed
+            when {{ i }} < {{ slow - 1 }} then null
+            when {{ i }} = {{ slow - 1 }} then bar.ema_fast_seed
             else {{ ema_step('prev.ema_fast', 'bar.close', fast) }}
-        end as ema_fast,
+        end
+{%- endset %}
+{%- set ema_slow -%}
         case
-            when bar.i < {{ slow - 1 }} then null
-            when bar.i = {{ slow - 1 }} then bar.ema_slow_seed
+            when {{ i }} < {{ slow - 1 }} then null
+            when {{ i }} = {{ slow - 1 }} then bar.ema_slow_seed
             else {{ ema_step('prev.ema_slow', 'bar.close', slow) }}
-        end as ema_slow,
-
-        -- MACD signal: EMA(signal) of the MACD line, seeded with its SMA over
-        -- `signal` bars
+        end
+{%- endset %}
+{#- MACD signal: EMA(signal) of the MACD line, seeded with its SMA over
+    `signal` bars (macd_sum: the running sum of the MACD line until then) -#}
+{%- set macd_sum -%}
         case
             when
-                bar.i < {{ slow - 1 }} or bar.i >= {{ slow + signal - 2 }}
+                {{ i }} < {{ slow - 1 }} or {{ i }} >= {{ slow + signal - 2 }}
                 then null
             when
-                bar.i = {{ slow - 1 }}
+                {{ i }} = {{ slow - 1 }}
                 then bar.ema_fast_seed - bar.ema_slow_seed
             else prev.macd_sum + ({{ macd_line }})
-        end as macd_sum,
+        end
+{%- endset %}
+{%- set macd_signal -%}
         case
-            when bar.i < {{ slow + signal - 2 }} then null
+            when {{ i }} < {{ slow + signal - 2 }} then null
             {%- if signal > 1 %}
                 when
-                    bar.i = {{ slow + signal - 2 }}
+                    {{ i }} = {{ slow + signal - 2 }}
                     then (prev.macd_sum + ({{ macd_line }})) / {{ signal }}
             {%- endif %}
             else {{ ema_step('prev.macd_signal', macd_line, signal) }}
-        end as macd_signal,
-
-        -- RSI: Wilder's average gain and loss over n moves
+        end
+{%- endset %}
+{#- RSI: Wilder's average gain and loss over n moves -#}
+{%- set avg_gain -%}
         case
-            when bar.i < {{ rsi_n }} then null
-            when bar.i = {{ rsi_n }} then bar.avg_gain_seed
+            when {{ i }} < {{ rsi_n }} then null
+            when {{ i }} = {{ rsi_n }} then bar.avg_gain_seed
             else {{ wilder_step('prev.avg_gain', 'bar.gain', rsi_n) }}
-        end as avg_gain,
+        end
+{%- endset %}
+{%- set avg_loss -%}
         case
-            when bar.i < {{ rsi_n }} then null
-            when bar.i = {{ rsi_n }} then bar.avg_loss_seed
+            when {{ i }} < {{ rsi_n }} then null
+            when {{ i }} = {{ rsi_n }} then bar.avg_loss_seed
             else {{ wilder_step('prev.avg_loss', 'bar.loss', rsi_n) }}
-        end as avg_loss,
-
-        -- ATR: Wilder's average of the true range
+        end
+{%- endset %}
+{#- ATR: Wilder's average of the true range -#}
+{%- set atr -%}
         case
-            when bar.i < {{ atr_n }} then null
-            when bar.i = {{ atr_n }} then bar.atr_seed
+            when {{ i }} < {{ atr_n }} then null
+            when {{ i }} = {{ atr_n }} then bar.atr_seed
             else {{ wilder_step('prev.atr', 'bar.true_range', atr_n) }}
-        end as atr,
-
-        -- ADX: Wilder's running sums of +DM, -DM and true range ...
+        end
+{%- endset %}
+{#- ADX: Wilder's running sums of +DM, -DM and true range ... -#}
+{%- set wilder_sums = {} %}
+{%- for state, input in [
+    ('plus_dm_sum', 'plus_dm'), ('minus_dm_sum', 'minus_dm'),
+    ('adx_tr_sum', 'true_range'),
+] %}
+    {%- set step -%}
         case
-            when bar.i < {{ adx_n - 1 }} then null
-            when bar.i = {{ adx_n - 1 }} then bar.plus_dm_seed
-            else {{ wilder_sum_step(
-                'prev.plus_dm_sum', 'bar.plus_dm', adx_n
-            ) }}
-        end as plus_dm_sum,
+            when {{ i }} < {{ adx_n - 1 }} then null
+            when {{ i }} = {{ adx_n - 1 }} then bar.{{ input | replace('true_range', 'adx_tr') }}_seed
+            else {{ wilder_sum_step('prev.' ~ state, 'bar.' ~ input, adx_n) }}
+        end
+    {%- endset %}
+    {%- do wilder_sums.update({state: step}) %}
+{%- endfor %}
+{#- ... whose DX is summed over n bars to seed the ADX, then Wilder-smoothed (a
+    bar whose DX is undefined, no range or no movement, leaves the ADX as it
+    was) -#}
+{%- set dx_sum -%}
         case
-            when bar.i < {{ adx_n - 1 }} then null
-            when bar.i = {{ adx_n - 1 }} then bar.minus_dm_seed
-            else {{ wilder_sum_step(
-                'prev.minus_dm_sum', 'bar.minus_dm', adx_n
-            ) }}
-        end as minus_dm_sum,
-        case
-            when bar.i < {{ adx_n - 1 }} then null
-            when bar.i = {{ adx_n - 1 }} then bar.adx_tr_seed
-            else {{ wilder_sum_step(
-                'prev.adx_tr_sum', 'bar.true_range', adx_n
-            ) }}
-        end as adx_tr_sum,
-        -- ... whose DX is summed over n bars to seed the ADX, then
-        -- Wilder-smoothed (a bar whose DX is undefined, no range or no
-        -- movement, leaves the ADX as it was)
-        case
-            when bar.i < {{ adx_n }} or bar.i >= {{ 2 * adx_n - 1 }} then null
+            when {{ i }} < {{ adx_n }} or {{ i }} >= {{ 2 * adx_n - 1 }} then null
             else coalesce(prev.dx_sum, 0) + coalesce({{ dx }}, 0)
-        end as dx_sum,
+        end
+{%- endset %}
+{%- set adx -%}
         case
-            when bar.i < {{ 2 * adx_n - 1 }} then null
+            when {{ i }} < {{ 2 * adx_n - 1 }} then null
             when
-                bar.i = {{ 2 * adx_n - 1 }}
+                {{ i }} = {{ 2 * adx_n - 1 }}
                 then (prev.dx_sum + coalesce({{ dx }}, 0)) / {{ adx_n }}
             else coalesce({{ wilder_step('prev.adx', dx, adx_n) }}, prev.adx)
-        end as adx
+        end
+{%- endset %}
+{%- set steps = [
+    ('ema', ema), ('ema_fast', ema_fast), ('ema_slow', ema_slow),
+    ('macd_sum', macd_sum), ('macd_signal', macd_signal),
+    ('avg_gain', avg_gain), ('avg_loss', avg_loss), ('atr', atr),
+    ('plus_dm_sum', wilder_sums.plus_dm_sum),
+    ('minus_dm_sum', wilder_sums.minus_dm_sum),
+    ('adx_tr_sum', wilder_sums.adx_tr_sum),
+    ('dx_sum', dx_sum), ('adx', adx),
+] %}
 
-    from smoothed as prev
-    inner join seeded as bar
-        on
-            prev.symbol = bar.symbol
-            and prev.bar_size = bar.bar_size
-            and prev.i + 1 = bar.i
+smoothed as (
+
+    {{ smoothed_series(
+        'seeded',
+        steps,
+        inputs=[
+            'close', 'ema_seed', 'ema_fast_seed', 'ema_slow_seed', 'gain',
+            'loss', 'avg_gain_seed', 'avg_loss_seed', 'true_range', 'atr_seed',
+            'plus_dm', 'minus_dm', 'plus_dm_seed', 'minus_dm_seed',
+            'adx_tr_seed',
+        ],
+        decays=[
+            1 - 2 / (ema_n + 1), 1 - 2 / (fast + 1), 1 - 2 / (slow + 1),
+            1 - 2 / (signal + 1), 1 - 1 / rsi_n, 1 - 1 / atr_n,
+            1 - 1 / adx_n,
+        ],
+        seed_bars=2 * adx_n + slow + signal,
+    ) }}
 
 ),
 

@@ -20,13 +20,13 @@ with
     source as (
 
         select
-            cast(null as varchar) as symbol,
+            cast(null as {{ dbt.type_string() }}) as symbol,
             cast(null as date) as ex_date,
-            cast(null as varchar) as kind,
+            cast(null as {{ dbt.type_string() }}) as kind,
             cast(null as double) as split_ratio,
             cast(null as double) as cash_dividend,
-            cast(null as varchar) as source,
-            cast(null as timestamp with time zone) as ingested_at
+            cast(null as {{ dbt.type_string() }}) as source,
+            cast(null as {{ type_utc_timestamp() }}) as ingested_at
         where false
 
     ),

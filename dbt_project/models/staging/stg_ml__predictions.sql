@@ -21,15 +21,15 @@ source as (
         (`alphaduck build` creates ml.predictions first, with the DDL
         ml/predict.py owns): the view is empty until the next build #}
     select
-        cast(null as varchar) as run_id,
-        cast(null as varchar) as symbol,
-        cast(null as varchar) as bar_size,
-        cast(null as timestamp with time zone) as ts,
+        cast(null as {{ dbt.type_string() }}) as run_id,
+        cast(null as {{ dbt.type_string() }}) as symbol,
+        cast(null as {{ dbt.type_string() }}) as bar_size,
+        cast(null as {{ type_utc_timestamp() }}) as ts,
         cast(null as double) as proba_up,
         cast(null as tinyint) as predicted_direction,
         cast(null as double) as confidence,
         cast(null as double) as predicted_return,
-        cast(null as timestamp with time zone) as created_at,
+        cast(null as {{ type_utc_timestamp() }}) as created_at,
         cast(null as double) as score,
         cast(null as integer) as horizon
     where false

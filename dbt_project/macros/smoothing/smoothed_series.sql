@@ -1,0 +1,126 @@
+{#- smoothed_series: run recursive states along each series of `input` (columns
+    symbol, bar_size, i = the bar's position from 0, and `inputs`). `steps` is a
+    list of (state, expression): a state's value at bar i from the previous
+    bar's states (prev.<state>, prev.i) and this bar's inputs (bar.<input>);
+    every state is null before the first bar. Returns symbol, bar_size, i and
+    one column per state.
+
+    decays: the factor each state's past shrinks by per bar (e.g. 1 - 2/(n+1)
+    for an EMA); seed_bars: bars before the last state is seeded. An engine
+    that cannot recurse uses them to bound how far back a value depends on. -#}
+{% macro smoothed_series(input, steps, inputs, decays, seed_bars) -%}
+    {{ return(adapter.dispatch('smoothed_series', 'alphaduck')(
+        input, steps, inputs, decays, seed_bars
+    )) }}
+{%- endmacro %}
+
+{#- a recursive CTE: one step per bar, all series at once; exact -#}
+{% macro default__smoothed_series(input, steps, inputs, decays, seed_bars) -%}
+    with recursive steps_so_far as (
+
+        select
+            symbol,
+            bar_size,
+            i,
+            {%- for state, _ in steps %}
+            cast(null as double) as {{ state }}{{ "," if not loop.last }}
+            {%- endfor %}
+        from {{ input }}
+        where i = 0
+
+        union all
+
+        select
+            prev.symbol,
+            prev.bar_size,
+            bar.i,
+            {%- for state, step in steps %}
+            {{ step }} as {{ state }}{{ "," if not loop.last }}
+            {%- endfor %}
+        from steps_so_far as prev
+        inner join {{ input }} as bar
+            on
+                prev.symbol = bar.symbol
+                and prev.bar_size = bar.bar_size
+                and prev.i + 1 = bar.i
+
+    )
+
+    select * from steps_so_far
+{%- endmacro %}
+
+{#- Spark runs a recursive CTE one job per bar, so it folds the steps over
+    arrays instead (aggregate). Each series is cut into blocks of K bars; a
+    block's fold starts afresh (seeds included) K bars before the block and
+    keeps the states of the block's own bars. Bars within K of a series' start
+    are folded from the start itself: the same steps, the same values. Later
+    bars forget what lies more than K bars back: K is seed_bars plus the bars
+    after which the slowest decay leaves less than 1e-12 of a start's weight
+    (smoothing_memory_bars), the bound warmup_bars rests on too. Every bar is
+    folded twice (in its block and before the next one). -#}
+{% macro spark__smoothed_series(input, steps, inputs, decays, seed_bars) -%}
+    {%- set k = smoothing_memory_bars(decays, seed_bars) %}
+    {%- set state_type -%}
+        struct<bar_i: bigint
+        {%- for state, _ in steps %}, {{ state }}: double{% endfor %}>
+    {%- endset %}
+    {%- set kept -%}
+        named_struct(
+            'bar_i', acc.bar_i
+            {%- for state, _ in steps %}, '{{ state }}', acc.{{ state }}{% endfor %}
+        )
+    {%- endset %}
+    select
+        symbol,
+        bar_size,
+        kept.bar_i as i,
+        {%- for state, _ in steps %}
+        kept.{{ state }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from (
+        select
+            symbol,
+            bar_size,
+            block,
+            explode(aggregate(
+                -- the block's bars after the K before it, in bar order
+                array_sort(collect_list(named_struct(
+                    'i', i
+                    {%- for name in inputs %}, '{{ name }}', {{ name }}{% endfor %}
+                ))),
+                named_struct(
+                    'i', cast(-1 as bigint),
+                    'bar_i', cast(null as bigint),
+                    {%- for state, _ in steps %}
+                    '{{ state }}', cast(null as double),
+                    {%- endfor %}
+                    'kept', cast(array() as array<{{ state_type }}>)
+                ),
+                (prev, bar) -> named_struct(
+                    'i', prev.i + 1,
+                    'bar_i', cast(bar.i as bigint),
+                    {%- for state, step in steps %}
+                    '{{ state }}', cast({{ step }} as double),
+                    {%- endfor %}
+                    -- the previous bar's states, once it is one of the block's
+                    'kept', case
+                        when prev.bar_i >= block * {{ k }}
+                            then concat(prev.kept, array({{ kept | replace('acc.', 'prev.') }}))
+                        else prev.kept
+                    end
+                ),
+                acc -> concat(acc.kept, array({{ kept }}))
+            )) as kept
+        from (
+            -- each bar in its own block, and among the K bars before the next
+            select
+                {{ input }}.*,
+                floor(i / {{ k }}) + copies.ahead as block
+            from {{ input }}
+            cross join (select 0 as ahead union all select 1 as ahead) as copies
+        )
+        group by symbol, bar_size, block
+    )
+    -- (the last block's copy ahead holds none of its own bars)
+    where kept.bar_i >= block * {{ k }}
+{%- endmacro %}

@@ -1,0 +1,161 @@
+"""Past one machine (README "Scaling out"): the same dbt project built on a local Spark session
+equals the DuckDB build, the Python stages read Spark's files where they lie, and training
+searches and fits on a local Dask cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alphaduck.spark import built_table_dir, spark_dir
+from tests.conftest import ROOT, query, query_frame, run_cli, snapshot
+
+ALPHADUCK = Path(sys.executable).with_name("alphaduck")
+KEYS = ["symbol", "bar_size", "ts"]
+# relative tolerance of the Spark build; a value that is cancellation noise (an r-squared of
+# 1e-28 on a flat window, a residual of 1e-16) is held to it against its column's scale
+RTOL = 1e-9
+
+
+@pytest.fixture(scope="module")
+def spark_built(sample_built, tmp_path_factory):
+    """The built sample's DuckDB features, then the same warehouse built on Spark by the real
+    CLI in a process of its own (a Spark session's folders are fixed for its process)."""
+    db = tmp_path_factory.mktemp("spark") / "sample.duckdb"
+    shutil.copy(sample_built, db)
+    duckdb_features = query_frame(db, "select * from marts.fct_features order by symbol, bar_size, ts")
+    started = time.perf_counter()
+    done = subprocess.run([ALPHADUCK, "build", "--db", db, "--target", "spark", "-q"], capture_output=True, text=True,
+                          env={**os.environ, "NO_COLOR": "1"}, timeout=1200)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    print(f"spark build of the sample: {time.perf_counter() - started:.1f} s")
+    return db, duckdb_features
+
+
+def _assert_frames_equal(duck: pd.DataFrame, spark: pd.DataFrame) -> None:
+    assert list(spark.columns) == list(duck.columns)
+    assert len(spark) == len(duck)
+    pd.testing.assert_frame_equal(spark[KEYS], duck[KEYS])
+    wrong = {}
+    for column in duck.columns:
+        a, b = duck[column], spark[column]
+        if pd.api.types.is_float_dtype(a):
+            a, b = a.to_numpy(float), b.to_numpy(float)
+            scale = np.nanmean(np.abs(a)) if np.isfinite(a).any() else 0.0
+            close = np.isclose(b, a, rtol=RTOL, atol=RTOL * scale, equal_nan=True)
+            if not close.all():
+                wrong[column] = (int((~close).sum()), float(a[~close][0]), float(b[~close][0]))
+        elif not a.equals(b):
+            wrong[column] = "values differ"
+    assert not wrong, wrong
+
+
+def test_spark_builds_the_features_duckdb_builds(spark_built):
+    db, duckdb_features = spark_built
+    spark_features = query_frame(db, "select * from marts.fct_features order by symbol, bar_size, ts")
+    assert len(duckdb_features) == 64_152 and len(duckdb_features.columns) > 200
+    _assert_frames_equal(duckdb_features, spark_features)
+    # a warm-up flag is only as good as the recursion under it: the fold over the last bars
+    # (Spark) and the recursive CTE (DuckDB) agree on every warm row's EMA, MACD, RSI, ATR and
+    # ADX to 1e-10, a hundred times closer than the contract
+    warm = duckdb_features["warmup_complete"].to_numpy(bool)
+    assert warm.sum() > 40_000
+    for column in ("ema", "macd_signal", "rsi", "atr", "adx"):
+        np.testing.assert_allclose(spark_features[column][warm], duckdb_features[column][warm], rtol=1e-10)
+
+
+def test_the_warehouse_reads_sparks_files_without_a_copy(spark_built):
+    db, _ = spark_built
+    kinds = dict(query(db, "select table_name, table_type from information_schema.tables where table_schema = 'marts'"))
+    assert kinds["fct_features"] == "VIEW" and kinds["feature_builds"] == "VIEW"
+    (definition,) = query(db, "select sql from duckdb_views() where schema_name = 'marts' and view_name = 'fct_features'")[0]
+    files = built_table_dir(db, "marts", "fct_features")
+    assert str(files) in definition and any(files.glob("*.parquet"))
+    assert files.is_relative_to(spark_dir(db)) and spark_dir(db) == db.with_name("sample.spark")
+    # Spark ran every data test of the project too (the build's record is Spark's)
+    (record,) = query(db, "select vars from marts.feature_builds")
+    assert json.loads(record[0])["label_horizons"] == [1, 5, 20]
+
+
+def test_training_prediction_and_backtests_run_on_sparks_features(spark_built, tmp_path):
+    db, _ = spark_built
+    models = tmp_path / "models"
+    symbols = [a for s in ("SPY", "AAPL") for a in ("--symbol", s)]
+    for args in (("train", "--skip-gate", "--n-iter", "1", "--n-splits", "2", *symbols), ("predict",),
+                 ("backtest", "--engine", "vector", "--no-report")):  # fmt: skip
+        result = run_cli(*args, "--db", db, "--models", models, "-q")
+        assert result.exit_code == 0, result.output
+    (rows,) = query(db, "select count(*) from marts.fct_predictions")[0]
+    assert rows > 0
+    # still views: nothing was copied into the warehouse on the way
+    assert query(db, "select table_type from information_schema.tables where table_name = 'fct_features'") == [("VIEW",)]
+
+
+def test_a_spark_build_without_java_says_so_and_changes_nothing(sample_copy, tmp_path):
+    before = snapshot(sample_copy)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"} | {"PATH": str(bin_dir)}
+    done = subprocess.run([ALPHADUCK, "build", "--db", sample_copy, "--target", "spark"], capture_output=True,
+                          text=True, env=env, cwd=ROOT)  # fmt: skip
+    assert done.returncode != 0
+    assert "needs Java 17+" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert snapshot(sample_copy) == before and not spark_dir(sample_copy).exists()
+
+
+# -- Dask ------------------------------------------------------------------------------------------------
+
+TWO_SYMBOLS = ("--symbol", "SPY", "--symbol", "QQQ")
+SEARCH = ("--skip-gate", "--n-iter", "2", "--n-splits", "2", *TWO_SYMBOLS)
+
+
+def test_training_on_dask_searches_like_one_machine_and_fits_on_its_workers(sample_built, tmp_path):
+    runs = {}
+    for name, extra in (("local", ()), ("dask", ("--dask", "local"))):
+        result = run_cli("train", *SEARCH, *extra, "--db", sample_built, "--models", tmp_path / name, "-q")
+        assert result.exit_code == 0, result.output
+        (path,) = [p for p in (tmp_path / name).iterdir() if p.is_dir() and p.name != "latest"]
+        runs[name] = json.loads((path / "metadata.json").read_text())
+    local, dask = runs["local"], runs["dask"]
+    # the same candidates on the same purged folds, scored to the same numbers on the workers
+    assert dask["cv"]["fold_scores"] == local["cv"]["fold_scores"]
+    searched = {k: v for k, v in local["parameters"].items() if k != "n_estimators"}
+    assert {k: v for k, v in dask["parameters"].items() if k != "n_estimators"} == searched
+    assert dask["dask"] == "local" and local["dask"] is None
+    assert dask["features"] == local["features"] and dask["windows"] == local["windows"]
+    # the data-parallel fit grew the searched number of trees (no early stopping on Dask)
+    model = (tmp_path / "dask" / dask["run_id"] / "model.txt").read_text()
+    assert model.count("\nTree=") == dask["parameters"]["n_estimators"]
+    assert 0.0 <= dask["test_metrics"]["pooled"]["model"]["auc"] <= 1.0
+
+
+def test_an_unreachable_dask_scheduler_is_one_line(sample_built, tmp_path):
+    result = run_cli("train", *SEARCH, "--dask", "127.0.0.1:9", "--db", sample_built, "--models", tmp_path)
+    assert result.exit_code != 0
+    assert "--dask 127.0.0.1:9: no Dask scheduler answers there" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_sweep_on_dask_scores_every_configuration_as_this_machine_does(sample_built, tmp_path):
+    db, models = tmp_path / "sweep.duckdb", tmp_path / "models"
+    shutil.copy(sample_built, db)
+    assert run_cli("train", *SEARCH, "--db", db, "--models", models, "-q").exit_code == 0
+    grid = ("--grid", "long_quantile=0.6,0.7,0.8", "--grid", "min_hold=1,4", "--grid", "cooldown=0", "--grid", "max_hold=none",
+            "--grid", "sizing=fixed,confidence", "--grid", "flat_at_close=false")  # fmt: skip
+    scored = {}
+    for name, extra in (("here", ("--workers", "2")), ("dask", ("--dask", "local"))):
+        result = run_cli("sweep", *grid, *extra, "--db", db, "--models", models, "--reports", tmp_path / name, "-q")
+        assert result.exit_code == 0, result.output
+        scored[name] = query(db, "select config_id, parameters, sharpe, total_return from backtest.sweeps "
+                                 "where sweep_id = (select max(sweep_id) from backtest.sweeps) order by config_id")  # fmt: skip
+    assert len(scored["here"]) == 12
+    assert scored["dask"] == scored["here"]
