@@ -172,6 +172,8 @@ def dbt_build(
     created = create_stage_tables(Warehouse(path))
     if on_spark:
         spark.export_sources(path, project)
+    else:  # after a Spark build the marts are views over its files: DuckDB writes tables
+        spark.unlink_marts(path)
     from dbt.cli.main import dbtRunner
 
     done, total = 0, 0

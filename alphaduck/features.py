@@ -139,9 +139,9 @@ class BuiltFeatures:
 def built_features(con) -> BuiltFeatures:
     """The vars of the build that last wrote the feature table; refuses a warehouse whose
     features were never built (or were built before builds were recorded)."""
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'feature_builds'"
-    ).fetchall()[0][0]
+    from alphaduck.warehouse import relation_exists
+
+    exists = relation_exists(con, FEATURE_BUILDS)  # a table, or after a Spark build a view of its files
     rows = con.execute(f"select vars from {FEATURE_BUILDS} order by built_at desc limit 1").fetchall() if exists else []
     if not rows:
         raise AlphaduckError(f"{FEATURE_TABLE} has no build record ({FEATURE_BUILDS}): run `alphaduck build` first")

@@ -132,3 +132,28 @@ def link_marts(warehouse: Path) -> list[str]:
             con.execute(f"create view {name} as select * from read_parquet('{files / '*.parquet'}')")
             linked.append(name)
     return linked
+
+
+def unlink_marts(warehouse: Path) -> list[str]:
+    """Undo link_marts before a DuckDB build: feature_builds becomes a table holding the
+    records it showed, fct_features' view goes (the build writes the table in full); returns
+    the relations changed."""
+    from alphaduck.warehouse import Warehouse
+
+    changed = []
+    with Warehouse(warehouse).transaction() as con:
+        views = {name for (name,) in con.execute(
+            "select view_name from duckdb_views() where schema_name = 'marts' and not internal"
+        ).fetchall()}  # fmt: skip
+        for table in LINKED_MARTS:
+            if table not in views:
+                continue
+            name = f"marts.{table}"
+            if table == "feature_builds":
+                con.execute(f"create table marts.feature_builds_kept as select * from {name}")
+                con.execute(f"drop view {name}")
+                con.execute("alter table marts.feature_builds_kept rename to feature_builds")
+            else:
+                con.execute(f"drop view {name}")
+            changed.append(name)
+    return changed

@@ -159,3 +159,16 @@ def test_a_sweep_on_dask_scores_every_configuration_as_this_machine_does(sample_
                                  "where sweep_id = (select max(sweep_id) from backtest.sweeps) order by config_id")  # fmt: skip
     assert len(scored["here"]) == 12
     assert scored["dask"] == scored["here"]
+
+
+def test_a_duckdb_build_after_a_spark_build_writes_tables_again(spark_built, tmp_path):
+    db = tmp_path / "again.duckdb"
+    shutil.copy(spark_built[0], db)
+    (records,) = query(db, "select count(*) from marts.feature_builds")[0]
+    result = run_cli("build", "--db", db, "-q")
+    assert result.exit_code == 0, result.output
+    kinds = dict(query(db, "select table_name, table_type from information_schema.tables where table_schema = 'marts'"))
+    assert kinds["fct_features"] == kinds["feature_builds"] == "BASE TABLE"
+    # the Spark build's record is kept, and this build's added to it
+    assert query(db, "select count(*) from marts.feature_builds") == [(records + 1,)]
+    _assert_frames_equal(spark_built[1], query_frame(db, "select * from marts.fct_features order by symbol, bar_size, ts"))
