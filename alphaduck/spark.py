@@ -60,6 +60,11 @@ def require_spark(warehouse: Path) -> None:
         raise AlphaduckError(
             "--target spark needs Java 17+ on PATH (or $JAVA_HOME): e.g. apt-get install openjdk-17-jre-headless"
         )
+    import warnings
+
+    # pyspark 4.3 warns on import that it "does not yet fully support pandas >= 3"; the build
+    # hands it no pandas frames
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()

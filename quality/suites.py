@@ -14,8 +14,21 @@ from dataclasses import dataclass, field, fields, replace
 # before great_expectations is imported anywhere: it phones home by default
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
+import sys  # noqa: E402
+
 import duckdb  # noqa: E402
-import great_expectations.expectations as gxe  # noqa: E402
+
+# GX imports pyspark whenever it is installed (alphaduck[spark]), which costs ~0.3 s and prints
+# pyspark's warning about pandas 3 on stderr; the gate checks pandas frames and needs none of
+# it: GX is imported seeing no pyspark (a later `import pyspark` works as usual)
+_HIDE_PYSPARK = "pyspark" not in sys.modules
+if _HIDE_PYSPARK:
+    sys.modules["pyspark"] = None  # type: ignore[assignment]
+try:
+    import great_expectations.expectations as gxe  # noqa: E402
+finally:
+    if _HIDE_PYSPARK:
+        del sys.modules["pyspark"]
 import pandas as pd  # noqa: E402
 
 from alphaduck.errors import AlphaduckError  # noqa: E402
