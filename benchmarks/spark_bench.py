@@ -56,8 +56,10 @@ def main() -> None:
         spark = con.execute("select * from marts.fct_features order by symbol, bar_size, ts").df()
         con.close()
     floats = [c for c in duck.columns if duck[c].dtype.kind == "f"]
+    # the test's criterion (numpy's isclose, rtol 1e-9, atol 1e-9 x the column's mean |x|):
+    # |spark - duckdb| <= 1e-9 (|duckdb| + scale), i.e. this ratio <= 1e-9
     worst = max(
-        float(((spark[c] - duck[c]).abs() / duck[c].abs().clip(lower=1e-9 * duck[c].abs().mean())).max())
+        float(((spark[c] - duck[c]).abs() / (duck[c].abs() + duck[c].abs().mean())).max())
         for c in floats
     )
     print(f"features of the bundled sample ({len(duck):,} bars, {duck['symbol'].nunique()} symbols, "
@@ -65,8 +67,8 @@ def main() -> None:
     print(f"{'engine':<8} {'wall':>8} {'peak memory':>12}")
     print(f"{'duckdb':<8} {duck_s:>7.1f}s {duck_gb:>10.2f} GB")
     print(f"{'spark':<8} {spark_s:>7.1f}s {spark_gb:>10.2f} GB   (local[2], driver memory 4g: the JVM included)")
-    print(f"largest difference over {len(floats)} float columns: {worst:.2e} (relative, floored at 1e-9 of the "
-          f"column's mean |x|; target <= 1e-9: {'met' if worst <= 1e-9 else 'NOT met'})")
+    print(f"largest difference over {len(floats)} float columns: {worst:.2e} (|difference| / (|x| + the "
+          f"column's mean |x|); target <= 1e-9: {'met' if worst <= 1e-9 else 'NOT met'})")
 
 
 if __name__ == "__main__":
