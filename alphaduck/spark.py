@@ -89,14 +89,11 @@ def export_sources(warehouse: Path, project: Path) -> list[str]:
     """Write every source table of the warehouse to Parquet under spark_dir()/sources,
     replacing what an earlier export left; returns the tables written. A table the
     warehouse lacks is refused by name (the Spark build would fail on it later)."""
-    import duckdb
-
-    from alphaduck.settings import DUCKDB_CONFIG
+    from alphaduck.warehouse import Warehouse
 
     root = spark_dir(warehouse) / "sources"
     written = []
-    con = duckdb.connect(str(warehouse), read_only=True, config=DUCKDB_CONFIG)
-    try:
+    with Warehouse(warehouse).reader() as con:
         present = set(con.execute("select schema_name, table_name from duckdb_tables()").fetchall())
         for schema, table in source_tables(project):
             if (schema, table) not in present:
@@ -109,8 +106,6 @@ def export_sources(warehouse: Path, project: Path) -> list[str]:
             shutil.rmtree(folder, ignore_errors=True)
             staged.rename(folder)
             written.append(f"{schema}.{table}")
-    finally:
-        con.close()
     return written
 
 
@@ -118,7 +113,7 @@ def link_marts(warehouse: Path) -> list[str]:
     """Make each of LINKED_MARTS in the warehouse a view over the Parquet files Spark built
     (replacing the table a DuckDB build left; the next DuckDB build makes it a table again);
     returns the relations linked."""
-    from alphaduck.warehouse import Warehouse, relation_exists
+    from alphaduck.warehouse import Warehouse
 
     linked = []
     with Warehouse(warehouse).transaction() as con:
@@ -132,7 +127,7 @@ def link_marts(warehouse: Path) -> list[str]:
                 "select table_type from information_schema.tables where table_schema = 'marts' and table_name = ?",
                 [table],
             ).fetchone()
-            if kind is not None and relation_exists(con, name):
+            if kind is not None:
                 con.execute(f"drop {'view' if kind[0] == 'VIEW' else 'table'} {name}")
             con.execute(f"create view {name} as select * from read_parquet('{files / '*.parquet'}')")
             linked.append(name)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from alphaduck.cluster import dask_client, worker_count  # noqa: F401  (dask_client: train's one entry to Dask)
+from alphaduck.cluster import worker_count
 
 
 @contextlib.contextmanager

@@ -418,9 +418,10 @@ def _search_backend(opts: TrainOptions) -> Iterator[int]:
     if not opts.dask:
         yield 1
         return
+    from alphaduck.cluster import dask_client
     from ml import distributed
 
-    with distributed.dask_client(opts.dask) as client, distributed.search_on(client) as n_jobs:
+    with dask_client(opts.dask) as client, distributed.search_on(client) as n_jobs:
         yield n_jobs
 
 
@@ -502,10 +503,11 @@ def fit(data: TrainingData, split: Split, found: SearchOutcome, opts: TrainOptio
     params = found.params
     X_valid, y_valid = data.matrix(split.valid), data.target(split.valid, opts.objective)
     if opts.dask:
+        from alphaduck.cluster import dask_client
         from ml import distributed
 
         rounds = int(found.searched["n_estimators"])
-        with distributed.dask_client(opts.dask) as client:
+        with dask_client(opts.dask) as client:
             booster = distributed.fit_data_parallel(
                 client, _estimator(opts.objective, opts.seed, n_estimators=rounds, **params),
                 data.matrix(split.train), data.target(split.train, opts.objective),
