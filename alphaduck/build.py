@@ -172,6 +172,7 @@ def dbt_build(
     created = create_stage_tables(Warehouse(path))
     if on_spark:
         spark.export_sources(path, project)
+        spark.quiet_jvm_logs(path)
     else:  # after a Spark build the marts are views over its files: DuckDB writes tables
         spark.unlink_marts(path)
     from dbt.cli.main import dbtRunner
@@ -185,7 +186,9 @@ def dbt_build(
             total = max(total, msg.data.total)
         if name == "LogTestResult":
             total = max(total, msg.data.num_models)
-        if name == "NodeFinished" and on_progress is not None:
+        # an ephemeral model is compiled into the models that use it: dbt finishes it without
+        # running it and leaves it out of its total
+        if name == "NodeFinished" and on_progress is not None and msg.data.node_info.materialized != "ephemeral":
             done += 1
             on_progress(done, max(total, done), msg.data.node_info.node_name)
 

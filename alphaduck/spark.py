@@ -78,6 +78,33 @@ def require_spark(warehouse: Path) -> None:
             )
 
 
+# Spark's JVM logs every WARN to the terminal (a line per dbt node: "Using an existing Spark
+# session"), burying the build's own progress; errors still show
+_LOG4J2 = """\
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = stderr
+appender.console.type = Console
+appender.console.name = stderr
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = spark: %p %c{1}: %m%n%ex
+"""
+
+
+def quiet_jvm_logs(warehouse: Path) -> None:
+    """Have the Spark JVM this process starts log errors only (a log4j2 file in spark_dir,
+    passed through SPARK_SUBMIT_OPTS), unless SPARK_SUBMIT_OPTS already names a log4j2 file."""
+    import os
+
+    opts = os.environ.get("SPARK_SUBMIT_OPTS", "")
+    if "log4j2.configurationFile" in opts:
+        return
+    config = spark_dir(warehouse) / "log4j2.properties"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(_LOG4J2)
+    os.environ["SPARK_SUBMIT_OPTS"] = f"{opts} -Dlog4j2.configurationFile={config.resolve().as_uri()}".strip()
+
+
 def _java_home_binary() -> bool:
     import os
 

@@ -34,11 +34,11 @@ def spark_built(sample_built, tmp_path_factory):
     shutil.copy(sample_built, db)
     duckdb_features = query_frame(db, "select * from marts.fct_features order by symbol, bar_size, ts")
     started = time.perf_counter()
-    done = subprocess.run([ALPHADUCK, "build", "--db", db, "--target", "spark", "-q"], capture_output=True, text=True,
+    done = subprocess.run([ALPHADUCK, "build", "--db", db, "--target", "spark"], capture_output=True, text=True,
                           env={**os.environ, "NO_COLOR": "1"}, timeout=1200)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     print(f"spark build of the sample: {time.perf_counter() - started:.1f} s")
-    return db, duckdb_features
+    return db, duckdb_features, done.stdout + done.stderr
 
 
 def _assert_frames_equal(duck: pd.DataFrame, spark: pd.DataFrame) -> None:
@@ -60,7 +60,7 @@ def _assert_frames_equal(duck: pd.DataFrame, spark: pd.DataFrame) -> None:
 
 
 def test_spark_builds_the_features_duckdb_builds(spark_built):
-    db, duckdb_features = spark_built
+    db, duckdb_features, _ = spark_built
     spark_features = query_frame(db, "select * from marts.fct_features order by symbol, bar_size, ts")
     assert len(duckdb_features) == 64_152 and len(duckdb_features.columns) > 200
     _assert_frames_equal(duckdb_features, spark_features)
@@ -73,8 +73,18 @@ def test_spark_builds_the_features_duckdb_builds(spark_built):
         np.testing.assert_allclose(spark_features[column][warm], duckdb_features[column][warm], rtol=1e-10)
 
 
+def test_a_spark_build_shows_its_progress_not_the_jvms_log(spark_built):
+    *_, output = spark_built
+    lines = output.splitlines()
+    steps = [line.split()[2].split("/") for line in lines if line.startswith("dbt build: ") and "/" in line.split()[2]]
+    assert steps and {int(total) for _, total in steps} == {len(steps)}
+    assert "dbt build: 9 models, 73 tests passed" in output
+    # Spark's JVM logs errors only: no WARN line per dbt node, no stage progress bars
+    assert not [line for line in lines if " WARN " in line or "[Stage " in line], output[-2000:]
+
+
 def test_the_warehouse_reads_sparks_files_without_a_copy(spark_built):
-    db, _ = spark_built
+    db, *_ = spark_built
     kinds = dict(query(db, "select table_name, table_type from information_schema.tables where table_schema = 'marts'"))
     assert kinds["fct_features"] == "VIEW" and kinds["feature_builds"] == "VIEW"
     (definition,) = query(db, "select sql from duckdb_views() where schema_name = 'marts' and view_name = 'fct_features'")[0]
@@ -87,7 +97,7 @@ def test_the_warehouse_reads_sparks_files_without_a_copy(spark_built):
 
 
 def test_training_prediction_and_backtests_run_on_sparks_features(spark_built, tmp_path):
-    db, _ = spark_built
+    db, *_ = spark_built
     models = tmp_path / "models"
     symbols = [a for s in ("SPY", "AAPL") for a in ("--symbol", s)]
     for args in (("train", "--skip-gate", "--n-iter", "1", "--n-splits", "2", *symbols), ("predict",),
