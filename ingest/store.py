@@ -52,13 +52,18 @@ def merge_bars(
     about 2 s per million new bars): a changed bar is deleted and inserted again, a new one
     inserted, inside the caller's transaction, and the row count is checked to have grown
     by exactly the new bars.
+
+    Rows go in sorted by the key, so DuckDB compresses them as it writes them: a fresh file
+    of 1M bars takes 19 MB and 0.49 s to insert, commit and close, against 36 MB and 0.74 s
+    unsorted (most of that a checkpoint rewriting the rows when the warehouse closes).
     """
     columns = "symbol, bar_size, ts, open, high, low, close, volume, wap, bar_count"
     if not _overlaps(con, staged, catalog, spans):
         # nothing stored where these bars are (a new series, or newer bars): every bar is new
         before = fetch_one(con, f"select count(*) from {catalog}.raw.bars")[0]
         con.execute(
-            f"insert into {catalog}.raw.bars ({columns}, source, ingested_at) select {columns}, ?, ? from {staged}",
+            f"insert into {catalog}.raw.bars ({columns}, source, ingested_at) select {columns}, ?, ? from {staged} "
+            "order by symbol, bar_size, ts",
             [source, ingested_at],
         )
         inserted = fetch_one(con, f"select count(*) from {catalog}.raw.bars")[0] - before
@@ -96,6 +101,7 @@ def merge_bars(
             insert into {catalog}.raw.bars
                 (symbol, bar_size, ts, open, high, low, close, volume, wap, bar_count, source, ingested_at)
             select symbol, bar_size, ts, open, high, low, close, volume, wap, bar_count, ?, ? from _delta
+            order by symbol, bar_size, ts
             """,
             [source, ingested_at],
         )

@@ -100,6 +100,32 @@ def test_overlapping_files_give_the_union_without_duplicates(tmp_path):
     pd.testing.assert_frame_equal(union.drop(columns="source"), _bars(together).drop(columns="source"))
 
 
+def test_bars_are_stored_in_key_order_whatever_the_file_order(tmp_path):
+    """A file written time-major (every symbol at 09:30, then at 10:00, ...) across several of
+    DuckDB's row groups is stored series by series: sorted rows compress as they are written
+    (a fresh 1M-bar warehouse 19 MB instead of 36, closed in 0.03 s instead of 0.36)."""
+    con = duckdb.connect()
+    bars = tmp_path / "time_major.parquet"
+    copies = " union all ".join(
+        f"select ts, symbol || '_{i}' as symbol, open, high, low, close, volume from read_csv('{SAMPLE_30MIN}')"
+        for i in range(4)
+    )
+    con.execute(f"copy (select * from ({copies}) order by ts, symbol) to '{bars}'")
+    con.close()
+    db = tmp_path / "w.duckdb"
+    assert run_cli("ingest", "file", bars, "--db", db, "-q").exit_code == 0
+    stored = duckdb.connect(str(db), read_only=True)
+    try:
+        stored.execute("set threads = 1")  # one thread scans in storage order
+        groups = stored.execute("select count(distinct row_group_id) from pragma_storage_info('raw.bars')").fetchall()
+        keys = stored.execute("select symbol, bar_size, ts from raw.bars").fetchall()
+    finally:
+        stored.close()
+    assert groups[0][0] > 1
+    assert len(keys) == 4 * 64_152
+    assert keys == sorted(keys)
+
+
 def test_changed_bar_is_updated_not_duplicated(tmp_path):
     lines = sample_lines(10)
     db = tmp_path / "w.duckdb"
