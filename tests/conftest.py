@@ -61,6 +61,12 @@ def snapshot(db: Path) -> dict | None:
         con.close()
 
 
+def build_steps(output: str) -> list[tuple[int, int]]:
+    """(done, total) of each progress line `alphaduck build` printed without a terminal."""
+    words = [line.split() for line in output.splitlines() if line.startswith("dbt build: ")]
+    return [tuple(int(n) for n in w[2].split("/")) for w in words if len(w) > 2 and "/" in w[2]]
+
+
 def sample_lines(n: int, symbol: str = "SPY") -> list[str]:
     """The header and the first ``n`` rows of one symbol from the 30-minute sample (real bars)."""
     with gzip.open(SAMPLE_30MIN, "rt") as fh:

@@ -7,7 +7,7 @@ import shutil
 import duckdb
 import pytest
 
-from tests.conftest import locked, project_copy, run_cli, snapshot
+from tests.conftest import build_steps, locked, project_copy, run_cli, snapshot
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +26,9 @@ def test_build_makes_the_feature_table_and_reports_it(built):
     assert "dbt build: 9 models" in output and "0 failed, 0 models skipped" in output
     # no terminal here: a line per node, counting up to dbt's own total and never past it
     # (ephemeral models are compiled into others, never run: they are not steps)
-    steps = [line.split()[2].split("/") for line in output.splitlines()
-             if line.startswith("dbt build: ") and "/" in line.split()[2]]
-    assert [int(done) for done, _ in steps] == list(range(1, len(steps) + 1))
-    assert {int(total) for _, total in steps} == {len(steps)}, steps[-1]
+    steps = build_steps(output)
+    assert [done for done, _ in steps] == list(range(1, len(steps) + 1))
+    assert {total for _, total in steps} == {len(steps)}, steps[-1]
     con = duckdb.connect(str(db), read_only=True)
     rows, warm = con.execute("select count(*), count(*) filter (where warmup_complete) from marts.fct_features").fetchall()[0]
     con.close()

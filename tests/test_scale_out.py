@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from alphaduck.spark import built_table_dir, spark_dir
-from tests.conftest import ROOT, query, query_frame, run_cli, snapshot
+from tests.conftest import ROOT, build_steps, query, query_frame, run_cli, snapshot
 
 ALPHADUCK = Path(sys.executable).with_name("alphaduck")
 KEYS = ["symbol", "bar_size", "ts"]
@@ -76,8 +76,9 @@ def test_spark_builds_the_features_duckdb_builds(spark_built):
 def test_a_spark_build_shows_its_progress_not_the_jvms_log(spark_built):
     *_, output = spark_built
     lines = output.splitlines()
-    steps = [line.split()[2].split("/") for line in lines if line.startswith("dbt build: ") and "/" in line.split()[2]]
-    assert steps and {int(total) for _, total in steps} == {len(steps)}
+    steps = build_steps(output)
+    assert steps and [done for done, _ in steps] == list(range(1, len(steps) + 1))
+    assert {total for _, total in steps} == {len(steps)}
     assert "dbt build: 9 models, 73 tests passed" in output
     # Spark's JVM logs errors only: no WARN line per dbt node, no stage progress bars
     assert not [line for line in lines if " WARN " in line or "[Stage " in line], output[-2000:]
