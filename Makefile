@@ -96,9 +96,17 @@ smoke: install
 	$(BIN)/alphaduck check --db $(SMOKE_DB) --suite all --docs reports/smoke/data_docs -q
 	$(BIN)/alphaduck lookahead --db $(SMOKE_DB)
 
-bench: install
+# pyqlib, the feature benchmark's peer, in a venv of its own: it pulls in mlflow, jupyter and
+# more, which the project's venv must not carry. Its version is pyproject's `bench` extra.
+QLIB_VENV := .venv-qlib
+$(QLIB_VENV)/.installed-stamp: pyproject.toml
+	test -x $(QLIB_VENV)/bin/python || $(PYTHON) -m venv $(QLIB_VENV)
+	$(QLIB_VENV)/bin/python -m pip install --quiet $$($(QLIB_VENV)/bin/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['bench'])")
+	touch $@
+
+bench: install $(QLIB_VENV)/.installed-stamp
 	$(BIN)/python benchmarks/ingest_bench.py
-	$(BIN)/python benchmarks/feature_bench.py
+	$(BIN)/python benchmarks/feature_bench.py --qlib-python $(QLIB_VENV)/bin/python
 	$(BIN)/python benchmarks/train_bench.py
 	$(BIN)/python benchmarks/walk_forward_bench.py
 	$(BIN)/python benchmarks/backtest_bench.py
@@ -107,4 +115,4 @@ bench: install
 	$(BIN)/python benchmarks/scale_bench.py
 
 clean:
-	rm -rf $(VENV) data/warehouse.duckdb data/warehouse.duckdb.wal target logs
+	rm -rf $(VENV) $(QLIB_VENV) data/warehouse.duckdb data/warehouse.duckdb.wal target logs
