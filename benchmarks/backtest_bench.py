@@ -87,9 +87,11 @@ def main() -> None:
         print(f"  bt:                     {bt_s:8.3f} s   vector is {bt_s / vector_s:5.0f}x faster (target >= 100x); "
               f"equity equal to {deviation:.1e}")
 
-    grid = DEFAULT_GRID | {"long_quantile": [None], "long_threshold": [0.55, 0.58, 0.6, 0.62, 0.65]}
-    configs = configurations(grid)
-    configs = (configs * (args.configs // len(configs) + 1))[: args.configs]
+    # distinct configurations (64 per threshold): repeating a smaller grid would time configurations
+    # a sweep could answer from one evaluation
+    thresholds = np.round(np.linspace(0.55, 0.65, -(-args.configs // 64)), 4).tolist()
+    grid = DEFAULT_GRID | {"long_quantile": [None], "long_threshold": thresholds}
+    configs = configurations(grid, random=args.configs)
     # the sweep's real input is a model's validation window; 5,000 bars is ~1.5 years of
     # half-hour bars; the whole 50,000 is the same data as above
     for n_bars in (5_000, args.bars):
