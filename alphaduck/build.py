@@ -170,9 +170,10 @@ def dbt_build(
         spark.require_spark(path)
     passed_vars = build_vars(calendar or stored_calendar, dbt_vars)
     created = create_stage_tables(Warehouse(path))
+    jvm_env = {}
     if on_spark:
         spark.export_sources(path, project)
-        spark.quiet_jvm_logs(path)
+        jvm_env = spark.quiet_jvm_env(path)
     else:  # after a Spark build the marts are views over its files: DuckDB writes tables
         spark.unlink_marts(path)
     from dbt.cli.main import dbtRunner
@@ -225,7 +226,7 @@ def dbt_build(
     # (Spark reads its own copies: the warehouse stays free until the marts are linked)
     holder = None if on_spark else hold(path)
     try:
-        with dbt_on(path):
+        with dbt_on(path, jvm_env):
             # the kept parse is DuckDB's: its relations name the warehouse's catalog
             manifest = None if on_spark else parsed_manifest(project, profiles, path, passed_vars, target, logs, silent=silent)
             result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(args)
@@ -269,11 +270,12 @@ def dbt_build(
 
 
 @contextlib.contextmanager
-def dbt_on(path: Path) -> Iterator[None]:
+def dbt_on(path: Path, env: dict[str, str] | None = None) -> Iterator[None]:
     """In-process dbt pointed at warehouse ``path`` (profiles.yml reads $ALPHADUCK_DB), with
-    the environment restored and the file let go of afterwards."""
-    saved = {key: os.environ.get(key) for key in ("ALPHADUCK_DB", "DO_NOT_TRACK")}
-    os.environ.update(ALPHADUCK_DB=str(path), DO_NOT_TRACK="1")
+    ``env`` set too, the environment restored and the file let go of afterwards."""
+    scoped = {"ALPHADUCK_DB": str(path), "DO_NOT_TRACK": "1", **(env or {})}
+    saved = {key: os.environ.get(key) for key in scoped}
+    os.environ.update(scoped)
     try:
         yield
     finally:

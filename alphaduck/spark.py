@@ -91,18 +91,18 @@ appender.console.layout.pattern = spark: %p %c{1}: %m%n%ex
 """
 
 
-def quiet_jvm_logs(warehouse: Path) -> None:
-    """Have the Spark JVM this process starts log errors only (a log4j2 file in spark_dir,
-    passed through SPARK_SUBMIT_OPTS), unless SPARK_SUBMIT_OPTS already names a log4j2 file."""
+def quiet_jvm_env(warehouse: Path) -> dict[str, str]:
+    """The environment that has the Spark JVM a build starts log errors only: a log4j2 file in
+    spark_dir, named in SPARK_SUBMIT_OPTS (nothing, when SPARK_SUBMIT_OPTS names one already)."""
     import os
 
     opts = os.environ.get("SPARK_SUBMIT_OPTS", "")
     if "log4j2.configurationFile" in opts:
-        return
+        return {}
     config = spark_dir(warehouse) / "log4j2.properties"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(_LOG4J2)
-    os.environ["SPARK_SUBMIT_OPTS"] = f"{opts} -Dlog4j2.configurationFile={config.resolve().as_uri()}".strip()
+    return {"SPARK_SUBMIT_OPTS": f"{opts} -Dlog4j2.configurationFile={config.resolve().as_uri()}".strip()}
 
 
 def _java_home_binary() -> bool:

@@ -275,16 +275,12 @@ def dow30(tmp: Path, qlib_python: Path) -> None:
     build = dbt_build(db, "--full-refresh")
     print(f"Dow 30 + SPY daily file ({DOW30_DAILY.name}): ingest {ingested:.2f} s, dbt parse (first build only) "
           f"{parse:.2f} s")  # fmt: skip
-    has_qlib = subprocess.run([str(qlib_python), "-c", "import qlib"], capture_output=True).returncode == 0
-    if not has_qlib:
-        report("dbt build, full (models + data tests)", build, PEERS["dow30"])
-        print(f"  pyqlib: not installed for {qlib_python} (make bench installs it in .venv-qlib): no peer figure")
-        return
-    run, out = timed([str(qlib_python), str(ROOT / "benchmarks" / "qlib_alpha158.py"), str(csv)])
-    verdict = "met" if build.wall <= run.wall else "NOT met"
-    report("dbt build, full (models + data tests)", build,
-           f"pyqlib's whole process {run.wall:.2f} s; {PEERS['dow30']}: {verdict}")  # fmt: skip
-    print(f"  pyqlib's whole process on the same bars: {run.wall:.2f} s wall ({out.strip()})")
+    peer = f"{PEERS['dow30']}: no figure, pyqlib is not installed for {qlib_python} (make bench puts it in .venv-qlib)"
+    if subprocess.run([str(qlib_python), "-c", "import qlib"], capture_output=True).returncode == 0:
+        run, out = timed([str(qlib_python), str(ROOT / "benchmarks" / "qlib_alpha158.py"), str(csv)])
+        verdict = "met" if build.wall <= run.wall else "NOT met"
+        peer = f"pyqlib's whole process {run.wall:.2f} s ({out.strip()}); {PEERS['dow30']}: {verdict}"
+    report("dbt build, full (models + data tests)", build, peer)
 
 
 if __name__ == "__main__":
