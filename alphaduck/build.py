@@ -295,9 +295,13 @@ def dbt_on(path: Path, env: dict[str, str] | None = None) -> Iterator[None]:
 # manifests it parsed and hands dbt a fresh copy of the one that fits, renamed to the file's
 # catalog (dbt marks the nodes it compiles in the manifest it runs, so it never gets the
 # kept one). The copy goes through dbt's own partial-parse serialization: Manifest's pickling
-# shifts its lookups by one field in dbt 1.11, and a deep copy breaks them.
-_MANIFESTS: OrderedDict[tuple, tuple[str, bytes]] = OrderedDict()
+# shifts its lookups by one field in dbt 1.11, and a deep copy breaks them. The serialized
+# parse is also kept on disk beside the project's dbt artifacts (PARSE_CACHE), so a new
+# process (each `alphaduck build`, `make demo`'s steps) starts from it instead of parsing.
+_MANIFESTS: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
 _MANIFESTS_KEPT = 4
+PARSE_CACHE = "alphaduck-parse"  # folder under the project's dbt target folder
+_PARSES_KEPT_ON_DISK = 8
 _PROJECT_PATH_KEYS = ("model-paths", "macro-paths", "test-paths", "seed-paths", "snapshot-paths", "analysis-paths")
 
 
@@ -332,8 +336,9 @@ def parsed_manifest(
     from dbt.contracts.graph.manifest import Manifest
     from dbt.parser.manifest import extended_mashumaro_encoder, extended_mashumuro_decoder
 
-    key = (str(project), str(profiles), json.dumps(passed_vars, sort_keys=True), project_fingerprint(project, profiles))
-    if key not in _MANIFESTS:
+    key = parse_key(project, profiles, passed_vars)
+    kept = _MANIFESTS.get(key) or _read_kept_parse(project, key)
+    if kept is None:
         args = ["parse", *(["--log-level", "none"] if silent else ["--quiet"]), *no_color_args()]
         args += ["--project-dir", str(project), "--profiles-dir", str(profiles)]
         args += ["--target-path", str(target), "--log-path", str(logs)]
@@ -342,13 +347,67 @@ def parsed_manifest(
         parsed = dbtRunner().invoke(args)
         if not parsed.success or parsed.result is None:
             return None
-        _MANIFESTS[key] = (path.stem, parsed.result.to_msgpack(extended_mashumaro_encoder))
-        while len(_MANIFESTS) > _MANIFESTS_KEPT:
-            _MANIFESTS.popitem(last=False)
+        kept = (path.stem, parsed.result.to_msgpack(extended_mashumaro_encoder))
+        _write_kept_parse(project, key, *kept)
+    _MANIFESTS[key] = kept
     _MANIFESTS.move_to_end(key)
-    catalog, data = _MANIFESTS[key]
-    manifest = Manifest.from_msgpack(data, decoder=extended_mashumuro_decoder)
+    while len(_MANIFESTS) > _MANIFESTS_KEPT:
+        _MANIFESTS.popitem(last=False)
+    catalog, data = kept
+    try:
+        manifest = Manifest.from_msgpack(data, decoder=extended_mashumuro_decoder)
+    except Exception:  # a kept parse this dbt cannot read: dbt parses in the build instead
+        _MANIFESTS.pop(key, None)
+        _kept_parse_file(project, key).unlink(missing_ok=True)
+        return None
     return _in_catalog(manifest, catalog, path.stem)
+
+
+def parse_key(project: Path, profiles: Path, passed_vars: dict) -> str:
+    """What a parse of the project depends on: its files and profiles.yml, the vars, and the
+    versions of dbt and its DuckDB adapter (a kept parse from another dbt is not read)."""
+    import hashlib
+    import importlib.metadata
+    import json
+
+    versions = [importlib.metadata.version(d) for d in ("dbt-core", "dbt-duckdb")]
+    parts = [str(project.resolve()), str(profiles.resolve()), json.dumps(passed_vars, sort_keys=True),
+             project_fingerprint(project, profiles), *versions]  # fmt: skip
+    return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def _kept_parse_file(project: Path, key: str) -> Path:
+    return dbt_artifacts_dir("target", project) / PARSE_CACHE / f"{key}.msgpack"
+
+
+def _read_kept_parse(project: Path, key: str) -> tuple[str, bytes] | None:
+    """(catalog it was parsed for, serialized manifest) kept on disk by an earlier process."""
+    try:
+        raw = _kept_parse_file(project, key).read_bytes()
+        size = int.from_bytes(raw[:4], "big")
+        return raw[4 : 4 + size].decode(), raw[4 + size :]
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _write_kept_parse(project: Path, key: str, catalog: str, data: bytes) -> None:
+    """Keep the parse for the next process (written whole, then renamed into place: a reader
+    never sees half of it); the newest few are kept. A folder that cannot be written only
+    means the next process parses again."""
+    import tempfile
+
+    file = _kept_parse_file(project, key)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        name = catalog.encode()
+        with tempfile.NamedTemporaryFile(dir=file.parent, suffix=".part", delete=False) as out:
+            out.write(len(name).to_bytes(4, "big") + name + data)
+        os.replace(out.name, file)
+        kept = sorted(file.parent.glob("*.msgpack"), key=lambda f: f.stat().st_mtime, reverse=True)
+        for old in kept[_PARSES_KEPT_ON_DISK:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _in_catalog(manifest, parsed_as: str, catalog: str):

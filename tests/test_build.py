@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import duckdb
 import pytest
 
-from tests.conftest import build_steps, locked, project_copy, run_cli, snapshot
+from tests.conftest import PYTHON, build_steps, locked, project_copy, run_cli, snapshot
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +92,11 @@ def test_sql_answers_an_analysts_question_read_only(built):
 
 
 def test_a_process_reuses_its_parse_until_a_project_file_changes(loaded_warehouse, tmp_path):
-    """`alphaduck build` keeps the dbt manifests it parsed for the rest of the process (a full
-    parse costs ~6 s, and dbt starts one over for every new warehouse path): a second
-    warehouse, under another name (so another catalog), is built without parsing, and an
-    edited model is parsed again and takes effect."""
+    """`alphaduck build` keeps the dbt manifests it parsed for the rest of the process and on
+    disk for the next one (a full parse costs ~6 s, and dbt starts one over for every new
+    warehouse path): a second warehouse, under another name (so another catalog), is built
+    without parsing, an edited model is parsed again and takes effect, and a new process
+    builds from the kept parse without parsing."""
     from alphaduck.build import dbt_build
 
     project = project_copy(tmp_path)
@@ -123,6 +125,21 @@ def test_a_process_reuses_its_parse_until_a_project_file_changes(loaded_warehous
     model.write_text(model.read_text().replace("select * from renamed", "select *, 1 as edited from renamed"))
     parsed, columns = build(warehouses[2])
     assert parsed and columns == [*first[1], "edited"]
+
+    # a new process starts from the parse the last one kept on disk: it does not parse
+    fourth = tmp_path / "fourth" / "again.duckdb"
+    fourth.parent.mkdir()
+    shutil.copy(loaded_warehouse, fourth)
+    script = ("import sys; from pathlib import Path; from alphaduck.build import dbt_build; "
+              "o = dbt_build(Path(sys.argv[1]), project_dir=Path(sys.argv[2]), target_dir=Path(sys.argv[1]).parent / 'target', "
+              "select=('stg_bar_sizes',), data_tests=False); sys.exit(0 if o.ok and o.models == 1 else 1)")  # fmt: skip
+    done = subprocess.run([PYTHON, "-c", script, str(fourth), str(project)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert not (fourth.parent / "target" / "partial_parse.msgpack").exists()
+    con = duckdb.connect(str(fourth), read_only=True)
+    assert "edited" in [c for (c,) in con.execute("select column_name from information_schema.columns "
+                                                   "where table_name = 'stg_bar_sizes'").fetchall()]  # fmt: skip
+    con.close()
 
 
 def test_build_writes_dbts_artifacts_where_dbt_target_path_says(warehouse, tmp_path, monkeypatch):
