@@ -20,7 +20,7 @@ import click
 
 from alphaduck import options
 from alphaduck.errors import EXIT_CHECKS_FAILED, AlphaduckError
-from alphaduck.settings import PROJECT_ROOT, dbt_artifacts_dir, dbt_project_dir, warehouse_path
+from alphaduck.settings import DB_ENV_VAR, PROJECT_ROOT, dbt_artifacts_dir, dbt_project_dir, warehouse_path
 from alphaduck.warehouse import Warehouse
 
 
@@ -273,7 +273,7 @@ def dbt_build(
 def dbt_on(path: Path, env: dict[str, str] | None = None) -> Iterator[None]:
     """In-process dbt pointed at warehouse ``path`` (profiles.yml reads $ALPHADUCK_DB), with
     ``env`` set too, the environment restored and the file let go of afterwards."""
-    scoped = {"ALPHADUCK_DB": str(path), "DO_NOT_TRACK": "1", **(env or {})}
+    scoped = {DB_ENV_VAR: str(path), "DO_NOT_TRACK": "1", **(env or {})}
     saved = {key: os.environ.get(key) for key in scoped}
     os.environ.update(scoped)
     try:
@@ -302,12 +302,15 @@ _MANIFESTS: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
 _MANIFESTS_KEPT = 4
 PARSE_CACHE = "alphaduck-parse"  # folder under the project's dbt target folder
 _PARSES_KEPT_ON_DISK = 8
+_ENV_VAR_CALL = re.compile(rb"""env_var\(\s*['"]([^'"]+)['"]""")
 _PROJECT_PATH_KEYS = ("model-paths", "macro-paths", "test-paths", "seed-paths", "snapshot-paths", "analysis-paths")
 
 
 def project_fingerprint(project: Path, profiles: Path) -> str:
-    """A hash of every file dbt parses in ``project`` (and the profiles.yml it reads): equal
-    fingerprints, equal parse."""
+    """A hash of every file dbt parses in ``project`` (and the profiles.yml it reads) and of
+    the environment variables they read with env_var(): equal fingerprints, equal parse. The
+    warehouse's own variable is left out: it only names the catalog, which a kept parse is
+    renamed to."""
     import hashlib
 
     import yaml
@@ -318,9 +321,14 @@ def project_fingerprint(project: Path, profiles: Path) -> str:
     for key in _PROJECT_PATH_KEYS:
         for folder in config.get(key) or []:
             files += sorted(p for p in (project / folder).rglob("*") if p.is_file())
+    read: set[str] = set()
     for file in files:
         if file.is_file():
-            digest.update(str(file.relative_to(file.anchor)).encode() + b"\0" + file.read_bytes() + b"\0")
+            content = file.read_bytes()
+            digest.update(str(file.relative_to(file.anchor)).encode() + b"\0" + content + b"\0")
+            read.update(name.decode() for name in _ENV_VAR_CALL.findall(content))
+    for name in sorted(read - {DB_ENV_VAR}):
+        digest.update(f"{name}={os.environ.get(name)}\0".encode())
     return digest.hexdigest()
 
 

@@ -91,12 +91,13 @@ def test_sql_answers_an_analysts_question_read_only(built):
     assert snapshot(db) == before
 
 
-def test_a_process_reuses_its_parse_until_a_project_file_changes(loaded_warehouse, tmp_path):
+def test_a_process_reuses_its_parse_until_a_project_file_changes(loaded_warehouse, tmp_path, monkeypatch):
     """`alphaduck build` keeps the dbt manifests it parsed for the rest of the process and on
     disk for the next one (a full parse costs ~6 s, and dbt starts one over for every new
     warehouse path): a second warehouse, under another name (so another catalog), is built
-    without parsing, an edited model is parsed again and takes effect, and a new process
-    builds from the kept parse without parsing."""
+    without parsing, an edited model is parsed again and takes effect, a new process builds
+    from the kept parse without parsing, and a new value of an environment variable the
+    project reads is parsed again."""
     from alphaduck.build import dbt_build
 
     project = project_copy(tmp_path)
@@ -140,6 +141,18 @@ def test_a_process_reuses_its_parse_until_a_project_file_changes(loaded_warehous
     assert "edited" in [c for (c,) in con.execute("select column_name from information_schema.columns "
                                                    "where table_name = 'stg_bar_sizes'").fetchall()]  # fmt: skip
     con.close()
+
+    # a config that reads the environment at parse time: another value is parsed again
+    model.write_text("{{ config(alias='stg_bar_sizes_' ~ env_var('ALPHADUCK_PARSE_TAG', 'none')) }}\n" + model.read_text())
+    for tag in ("a", "b"):
+        monkeypatch.setenv("ALPHADUCK_PARSE_TAG", tag)
+        outcome = dbt_build(fourth, project_dir=project, target_dir=fourth.parent / "target", select=("stg_bar_sizes",),
+                            data_tests=False)  # fmt: skip
+        assert outcome.ok, outcome.failures
+        con = duckdb.connect(str(fourth), read_only=True)
+        tables = {t for (t,) in con.execute("select table_name from information_schema.tables").fetchall()}
+        con.close()
+        assert f"stg_bar_sizes_{tag}" in tables
 
 
 def test_build_writes_dbts_artifacts_where_dbt_target_path_says(warehouse, tmp_path, monkeypatch):
