@@ -17,9 +17,6 @@ export GX_ANALYTICS_ENABLED := false
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 CHROMEDRIVER := /usr/bin/chromedriver
 
-# the end-to-end run `make test` finishes with, on a scratch warehouse
-SMOKE_DB := data/smoke.duckdb
-
 # Every install takes its versions from this file (pip -c): `make lock` refreshes it
 CONSTRAINTS := requirements/constraints.txt
 # ib_insync's `eventkit`, provided by aeventkit (ib_async's), so one package owns its files
@@ -28,8 +25,7 @@ EVENTKIT_SHIM := ./requirements/eventkit-shim
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) $(EVENTKIT_SHIM)
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) $(EVENTKIT_SHIM) -e '.[test]'
 	# a venv that had the real eventkit lost files aeventkit shares when the shim replaced it
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) --force-reinstall --no-deps aeventkit
 	$(BIN)/python -m pip check
@@ -83,18 +79,13 @@ demo: install-runtime
 
 test: install browser java
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
-	$(MAKE) --no-print-directory smoke
 
 # The pipeline as a user runs it, on the bundled sample in a scratch warehouse: ingest ->
 # dbt build -> gate -> train -> predict -> backtest -> report, then every quality suite
 # (predictions included), then the look-ahead and warm-up check of the features it built
-# (~20 s). pytest has run dbt's unit tests already.
+# (~60 s). `make test` runs it among the other tests (tests/test_smoke.py).
 smoke: install
-	rm -rf $(SMOKE_DB) $(SMOKE_DB).wal reports/smoke models/smoke
-	$(BIN)/alphaduck run --db $(SMOKE_DB) --ingest sample --n-iter 2 --n-splits 2 \
-	  --param long_quantile=0.8 --models models/smoke --reports reports/smoke
-	$(BIN)/alphaduck check --db $(SMOKE_DB) --suite all --docs reports/smoke/data_docs -q
-	$(BIN)/alphaduck lookahead --db $(SMOKE_DB)
+	$(BIN)/python -m pytest -q tests/test_smoke.py
 
 # pyqlib, the feature benchmark's peer, in a venv of its own: it pulls in mlflow, jupyter and
 # more, which the project's venv must not carry. Its version is pyproject's `bench` extra.
