@@ -36,15 +36,6 @@ atexit.register(shutil.rmtree, _DBT_ARTIFACTS, ignore_errors=True)
 os.environ.setdefault("DBT_TARGET_PATH", str(_DBT_ARTIFACTS / "target"))
 os.environ.setdefault("DBT_LOG_PATH", str(_DBT_ARTIFACTS / "logs"))
 
-# The longest files start first: `make test`'s workers (`-n 2 --dist loadfile`) take the files
-# in collection order, and a long file taken last keeps one worker busy while the other idles
-# (tests/test_scale_out.py ~3.5 min with its Spark build, tests/test_smoke.py ~1 min)
-LONGEST_FILES = ("test_scale_out.py", "test_smoke.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.path.name not in LONGEST_FILES)  # stable: the rest keep their order
-
 
 def run_cli(*args: str, env: dict | None = None):
     """Run `alphaduck ARGS...` in-process, the way a shell would (exit code, stdout+stderr)."""
