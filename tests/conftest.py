@@ -95,6 +95,7 @@ def warehouse(loaded_warehouse: Path, tmp_path: Path) -> Path:
 PYTHON = sys.executable
 
 DBT = Path(sys.executable).with_name("dbt")
+ALPHADUCK = Path(sys.executable).with_name("alphaduck")  # the installed executable, for a process of its own
 
 
 # a data build in a test skips dbt's unit tests (half of a small build's time): they check the

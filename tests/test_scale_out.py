@@ -8,18 +8,15 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from alphaduck.spark import built_table_dir, spark_dir
-from tests.conftest import ROOT, build_steps, query, query_frame, run_cli, snapshot
+from tests.conftest import ALPHADUCK, ROOT, build_steps, query, query_frame, run_cli, snapshot
 
-ALPHADUCK = Path(sys.executable).with_name("alphaduck")
 KEYS = ["symbol", "bar_size", "ts"]
 # relative tolerance of the Spark build; a value that is cancellation noise (an r-squared of
 # 1e-28 on a flat window, a residual of 1e-16) is held to it against its column's scale

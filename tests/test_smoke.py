@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-import duckdb
-
 from alphaduck.contracts import BACKTEST_RUNS, FEATURE_TABLE, PREDICTIONS
-
-ALPHADUCK = Path(sys.executable).with_name("alphaduck")
+from tests.conftest import ALPHADUCK, query
 
 
 def _alphaduck(*args: object, cwd: Path) -> str:
@@ -32,13 +28,11 @@ def test_run_then_every_suite_then_lookahead_on_the_sample(tmp_path):
     db, models, reports = tmp_path / "smoke.duckdb", tmp_path / "models", tmp_path / "reports"
     _alphaduck("run", "--db", db, "--ingest", "sample", "--n-iter", "2", "--n-splits", "2",
                "--param", "long_quantile=0.8", "--models", models, "--reports", reports, cwd=tmp_path)  # fmt: skip
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        (features,) = con.execute(f"select count(*) from {FEATURE_TABLE}").fetchall()[0]
-        (predictions,) = con.execute(f"select count(*) from {PREDICTIONS}").fetchall()[0]
-        (runs,) = con.execute(f"select count(*) from {BACKTEST_RUNS}").fetchall()[0]
-    finally:
-        con.close()
+    ((features, predictions, runs),) = query(
+        db,
+        f"select (select count(*) from {FEATURE_TABLE}), (select count(*) from {PREDICTIONS}), "
+        f"(select count(*) from {BACKTEST_RUNS})",
+    )
     assert features > 50_000 and predictions > 0 and runs == 1
     assert list(reports.rglob("*.html")), f"no HTML report under {reports}"
 
