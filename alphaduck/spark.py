@@ -88,6 +88,10 @@ appender.console.name = stderr
 appender.console.target = SYSTEM_ERR
 appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = spark: %p %c{1}: %m%n%ex
+# Hive's metastore logs an ERROR and its stack trace for each `create schema if not exists`
+# of a schema that exists (dbt asks once per schema): nothing went wrong
+logger.metastore.name = org.apache.hadoop.hive.metastore.RetryingHMSHandler
+logger.metastore.level = off
 """
 
 

@@ -205,11 +205,18 @@ def dow30_csv(path: Path, *, start: str = "1999-01-01", end: str = "2100-01-01",
     """The real Dow 30 + SPY daily bars (raw, unadjusted) of sessions in [start, end] (of
     ``symbols``, default all), as a CSV `alphaduck ingest file` reads. The panel is
     unbalanced: DOW starts 2019-03-20."""
+    return bars_csv(DOW30_DAILY, path, start=start, end=end, symbols=symbols)
+
+
+def bars_csv(source: Path, path: Path, *, start: str = "1999-01-01", end: str = "2100-01-01",
+             symbols: list[str] | None = None) -> Path:  # fmt: skip
+    """The rows of a bundled bar file (timestamps kept as written) of ``symbols`` (default all)
+    whose ts falls in [start, end], as a CSV `alphaduck ingest file` reads."""
     only = f" and symbol in ({', '.join(repr(s) for s in symbols)})" if symbols else ""
     con = duckdb.connect()
     con.execute(
-        f"copy (select * from read_csv('{DOW30_DAILY}') where ts between '{start}' and '{end}'{only} "
-        f"order by symbol, ts) to '{path}' (header)"
+        f"copy (select * from read_csv('{source}', all_varchar = true) "
+        f"where left(ts, 10) between '{start}' and '{end[:10]}'{only} order by symbol, ts) to '{path}' (header)"
     )
     con.close()
     return path
