@@ -22,10 +22,12 @@ CONSTRAINTS := requirements/constraints.txt
 # ib_insync's `eventkit`, provided by aeventkit (ib_async's), so one package owns its files
 EVENTKIT_SHIM := ./requirements/eventkit-shim
 
-$(STAMP): pyproject.toml $(CONSTRAINTS)
+# uv when it installs (given pip's configuration: requirements/install.py), else pip
+INSTALL := requirements/install.py
+
+$(STAMP): pyproject.toml $(CONSTRAINTS) $(INSTALL)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) $(EVENTKIT_SHIM) -e '.[test]'
+	$(BIN)/python $(INSTALL) -c $(CONSTRAINTS) $(EVENTKIT_SHIM) -e '.[test]'
 	# a venv that had the real eventkit lost files aeventkit shares when the shim replaced it
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) --force-reinstall --no-deps aeventkit
 	$(BIN)/python -m pip check
@@ -35,10 +37,9 @@ install: $(STAMP)
 
 # what `make demo` needs: the runtime dependencies only (no test tools, no ib_insync)
 RUNTIME_STAMP := $(VENV)/.runtime-stamp
-$(RUNTIME_STAMP): pyproject.toml $(CONSTRAINTS)
+$(RUNTIME_STAMP): pyproject.toml $(CONSTRAINTS) $(INSTALL)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e .
+	$(BIN)/python $(INSTALL) -c $(CONSTRAINTS) -e .
 	touch $(RUNTIME_STAMP)
 
 install-runtime: $(RUNTIME_STAMP)
