@@ -21,9 +21,9 @@ UV = "uv==0.13.9"
 _SCOPES = (":env:", "install", "global")
 
 
-def pip_settings() -> dict[str, str]:
-    """pip's effective configuration, one value per option (`pip config list`)."""
-    listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True)
+def pip_settings(env: dict[str, str] | None = None) -> dict[str, str]:
+    """pip's effective configuration, one value per option (`pip config list`, in ``env``)."""
+    listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, env=env)
     found: dict[tuple[str, str], str] = {}
     for line in listed.stdout.splitlines():
         key, sep, value = line.partition("=")

@@ -4,6 +4,7 @@ dependency check is clean and one distribution owns the eventkit package both IB
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import os
 import re
 import subprocess
 
@@ -35,8 +36,9 @@ def test_every_installed_package_is_the_pinned_version():
 
 def test_the_make_targets_install_from_the_constraints():
     makefile = (ROOT / "Makefile").read_text()
-    installs = [line for line in makefile.splitlines() if re.search(r"pip install .*-e '\.\[test\]'", line)]
+    installs = [line for line in makefile.splitlines() if re.search(r"\$\(INSTALL\) .*-e '\.\[test\]'", line)]
     assert installs and all("-c $(CONSTRAINTS)" in line for line in installs), installs
+    assert re.search(r"^INSTALL := requirements/install.py$", makefile, re.M)
     assert re.search(r"^lock:", makefile, re.M)
 
 
@@ -62,7 +64,35 @@ def test_make_demo_installs_the_runtime_dependencies_only():
     demo = re.search(r"^demo: (.*)$", makefile, re.M).group(1).split()
     assert demo == ["install-runtime"]
     recipe = re.search(r"^\$\(RUNTIME_STAMP\):.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
-    assert "-c $(CONSTRAINTS) -e ." in recipe and "[test]" not in recipe and "eventkit" not in recipe
+    assert "$(INSTALL) -c $(CONSTRAINTS) -e ." in recipe and "[test]" not in recipe and "eventkit" not in recipe
+
+
+def test_uv_is_told_what_pip_is_told(tmp_path):
+    """uv reads none of pip's configuration: the installer passes it pip's index, mirrors,
+    wheel folders, constraints and certificates (a pip.conf and PIP_* variables here)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("install", ROOT / "requirements" / "install.py")
+    install = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(install)
+    (tmp_path / "pip.conf").write_text(
+        "[global]\nindex-url = https://mirror.example/simple\nextra-index-url = file:///a/simple file:///b/simple\n"
+        "constraint = /etc/c.txt\ncert = /etc/ca.pem\nfind-links = /ignored\n"
+        "[install]\ntrusted-host = mirror.example\n"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+    env |= {"PIP_CONFIG_FILE": str(tmp_path / "pip.conf"), "PIP_FIND_LINKS": "/opt/wheels /opt/more",
+            "PIP_DEFAULT_TIMEOUT": "90"}  # fmt: skip
+    settings = install.pip_settings(env)
+    args, uv_env = install.uv_arguments(settings)
+    pairs = list(zip(args[::2], args[1::2]))
+    assert ("--index-url", "https://mirror.example/simple") in pairs
+    assert [v for k, v in pairs if k == "--extra-index-url"] == ["file:///a/simple", "file:///b/simple"]
+    # the environment wins over the file, as in pip
+    assert [v for k, v in pairs if k == "--find-links"] == ["/opt/wheels", "/opt/more"]
+    assert ("--constraint", "/etc/c.txt") in pairs and ("--allow-insecure-host", "mirror.example") in pairs
+    assert ("--index-strategy", "unsafe-best-match") in pairs
+    assert uv_env == {"SSL_CERT_FILE": "/etc/ca.pem", "UV_HTTP_TIMEOUT": "90"}
 
 
 def test_alphaduck_outside_the_repo_finds_its_dbt_project(tmp_path, warehouse):
