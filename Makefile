@@ -79,7 +79,7 @@ demo: install-runtime
 	@echo "Browse runs, symbols, the model and data quality: $(BIN)/alphaduck dashboard  (then open http://127.0.0.1:8050)"
 
 test: install browser java
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 # The pipeline as a user runs it, on the bundled sample in a scratch warehouse: ingest ->
 # dbt build -> gate -> train -> predict -> backtest -> report, then every quality suite

@@ -5,7 +5,7 @@ Ingests the 24-symbol 30-minute sample into a fresh warehouse, then runs `alphad
 its own process, and prints wall time and peak memory of each: the resident memory of the
 build's whole process tree (Spark's JVM is a child of the Python process), sampled every
 0.2 s. Then it checks that the two feature tables agree (every float column to 1e-9 relative,
-as tests/test_scale_out.py asserts).
+as tests/test_scale_out.py asserts on 4 of the symbols).
 
     python benchmarks/spark_bench.py
 """
