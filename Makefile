@@ -93,7 +93,7 @@ smoke: install
 QLIB_VENV := .venv-qlib
 $(QLIB_VENV)/.installed-stamp: pyproject.toml
 	test -x $(QLIB_VENV)/bin/python || $(PYTHON) -m venv $(QLIB_VENV)
-	$(QLIB_VENV)/bin/python -m pip install --quiet $$($(QLIB_VENV)/bin/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['bench'])")
+	$(QLIB_VENV)/bin/python $(INSTALL) $$($(QLIB_VENV)/bin/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['bench'])")
 	touch $@
 
 bench: install $(QLIB_VENV)/.installed-stamp
