@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import talib
 
-from tests.conftest import NO_UNIT_TESTS, SAMPLE_30MIN, run_cli, run_dbt
+from tests.conftest import NO_UNIT_TESTS, SAMPLE_30MIN, bars_csv, run_cli, run_dbt
 
 INTRADAY = "30min"
 CUTS = [700, 1500, 2400]  # bar_seq of the last bar kept
@@ -199,10 +199,7 @@ def test_the_label_follows_label_price_horizon_and_dead_band(tmp_path):
     directions) passes. A horizon fct_features' contract does not list (3) stops the build
     before it runs anything, naming the columns to list."""
     db = tmp_path / "close.duckdb"
-    two = tmp_path / "two.csv"
-    con = duckdb.connect()
-    con.execute(f"copy (select * from read_csv('{SAMPLE_30MIN}') where symbol in ('SPY', 'XOM')) to '{two}' (header)")
-    con.close()
+    two = bars_csv(SAMPLE_30MIN, tmp_path / "two.csv", symbols=["SPY", "XOM"])
     assert run_cli("ingest", "file", two, "--db", db, "-q").exit_code == 0
     unlisted = run_cli("build", "--db", db, "-q", "--var", "label_horizons=[3]", "--var", "label_horizon=3")
     assert unlisted.exit_code == 1
@@ -413,10 +410,7 @@ def test_a_changed_feature_var_takes_effect_on_an_incremental_build(tmp_path):
     equal to a fresh full build with those vars, and training takes its default horizon from
     the build record."""
     db = tmp_path / "vars.duckdb"
-    two = tmp_path / "two.csv"
-    con = duckdb.connect()
-    con.execute(f"copy (select * from read_csv('{SAMPLE_30MIN}') where symbol in ('SPY', 'XOM')) to '{two}' (header)")
-    con.close()
+    two = bars_csv(SAMPLE_30MIN, tmp_path / "two.csv", symbols=["SPY", "XOM"])
     assert run_cli("ingest", "file", two, "--db", db, "-q").exit_code == 0
     assert run_cli("build", "--db", db, "-q").exit_code == 0
     before = features(db, "SPY")
