@@ -14,10 +14,12 @@ TWO_SYMBOLS = ("--symbol", "SPY", "--symbol", "QQQ")
 SEARCH = ("--skip-gate", "--n-iter", "2", "--n-splits", "2", *TWO_SYMBOLS)
 
 
-def test_training_on_dask_searches_like_one_machine_and_fits_on_its_workers(sample_built, tmp_path):
+def test_training_on_dask_searches_like_one_machine_and_fits_on_its_workers(sample_copy, tmp_path):
+    # a copy: training registers its runs in the warehouse, and the session's sample_built is
+    # what later tests take for a warehouse no model was trained on
     runs = {}
     for name, extra in (("local", ()), ("dask", ("--dask", "local"))):
-        result = run_cli("train", *SEARCH, *extra, "--db", sample_built, "--models", tmp_path / name, "-q")
+        result = run_cli("train", *SEARCH, *extra, "--db", sample_copy, "--models", tmp_path / name, "-q")
         assert result.exit_code == 0, result.output
         (path,) = [p for p in (tmp_path / name).iterdir() if p.is_dir() and p.name != "latest"]
         runs[name] = json.loads((path / "metadata.json").read_text())
