@@ -245,6 +245,8 @@ def dbt_build(
     for node_result in result.result.results:
         kind, status = node_result.node.resource_type, str(node_result.status)
         message = " ".join(str(node_result.message or "").split())
+        if status == "fail" and not on_spark:
+            message += failing_columns(path, getattr(node_result.node, "compiled_code", None) or "")
         if status in ("error", "fail", "runtime error"):
             outcome.failures.append(f"{kind} {node_result.node.name}: {status}: {message}")
         elif status == "skipped":
@@ -267,6 +269,29 @@ def dbt_build(
     if on_spark and outcome.ok:
         spark.link_marts(path)
     return outcome
+
+
+def failing_columns(path: Path, test_sql: str) -> str:
+    """" (close: 1 row)" for a failed test whose rows name their failing_column (a model's
+    test of several columns: not_null_columns, positive_price, accepted_range), read from
+    the warehouse after the build; "" for any other test, or when the rows cannot be read."""
+    import duckdb
+
+    from alphaduck.settings import DUCKDB_CONFIG
+
+    if "failing_column" not in test_sql:
+        return ""
+    try:
+        con = duckdb.connect(str(path), read_only=True, config=DUCKDB_CONFIG)
+        try:
+            counts = con.execute(
+                f"select failing_column, count(*) from ({test_sql}) as failed group by 1 order by 1"
+            ).fetchall()
+        finally:
+            con.close()
+    except duckdb.Error:
+        return ""
+    return " (" + ", ".join(f"{column}: {n:,} row{'s' * (n != 1)}" for column, n in counts) + ")" if counts else ""
 
 
 @contextlib.contextmanager

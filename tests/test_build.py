@@ -54,7 +54,7 @@ def test_a_failing_data_test_exits_1_and_is_named(built, tmp_path):
     con.close()
     result = run_cli("build", "--db", db)
     assert result.exit_code == 1
-    assert "test positive_price_stg_bars_close: fail" in result.output
+    assert "test positive_price_stg_bars: fail: Got 1 result, configured to fail if != 0 (low: 1 row)" in result.output
     # the models after the failed test were skipped, not built: only the staging ones count
     out = " ".join(result.output.split())
     assert "dbt build: 5 models" in out and ", 4 models skipped" in out, out[:400]

@@ -376,9 +376,10 @@ def test_a_failing_build_without_a_terminal_logs_plain_lines_and_honours_no_colo
     con.close()
     result = run_cli("build", "--db", db, "--select", "stg_bars", env={"NO_COLOR": "1"})
     assert result.exit_code == 1, result.output
-    assert "Failure in test positive_price_stg_bars_close" in result.output  # dbt's own line...
+    assert "Failure in test positive_price_stg_bars " in result.output  # dbt's own line...
     assert "\x1b[" not in result.output  # ...without colour codes
-    assert "  test positive_price_stg_bars_close: fail: Got 1 result" in result.output  # our summary
+    # our summary, naming the row's first bad price
+    assert "  test positive_price_stg_bars: fail: Got 1 result, configured to fail if != 0 (low: 1 row)" in result.output
     steps = [line for line in result.output.splitlines() if line.startswith("dbt build: ") and "/" in line.split()[2]]
     assert steps[0].startswith("dbt build: 1/") and any(line.endswith(" stg_bars") for line in steps), result.output
     done, total = steps[-1].split()[2].split("/")

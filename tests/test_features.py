@@ -376,8 +376,9 @@ def test_build_without_bars_says_to_ingest_first(tmp_path):
     assert "raw.bars does not exist" in result.stdout and "alphaduck ingest" in result.stdout
 
 
-@pytest.mark.parametrize(("price", "test_name"), [("0", "positive_price_stg_bars_close"), ("'NaN'", "positive_price_stg_bars_close")])
-def test_a_bad_price_that_reaches_dbt_fails_a_named_test(tmp_path, price, test_name):
+# the row's first bad price is named: a zero close with a zero low is caught at the low
+@pytest.mark.parametrize(("price", "column"), [("0", "low"), ("'NaN'", "close")])
+def test_a_bad_price_that_reaches_dbt_fails_a_named_test(tmp_path, price, column):
     db = tmp_path / "bad.duckdb"
     assert run_cli("ingest", "sample", "--dataset", "spy-daily", "--db", db, "-q").exit_code == 0
     con = duckdb.connect(str(db))
@@ -389,9 +390,10 @@ def test_a_bad_price_that_reaches_dbt_fails_a_named_test(tmp_path, price, test_n
         """
     )
     con.close()
-    result = run_dbt("build", *NO_UNIT_TESTS, db=db)
-    assert result.returncode != 0
-    assert f"Failure in test {test_name}" in result.stdout, result.stdout[-3000:]
+    result = run_cli("build", "--db", db)
+    assert result.exit_code == 1
+    assert "Failure in test positive_price_stg_bars " in result.output, result.output[-3000:]
+    assert f"test positive_price_stg_bars: fail: Got 1 result, configured to fail if != 0 ({column}: 1 row)" in result.output
 
 
 def test_a_missing_bar_fails_the_session_completeness_test(tmp_path):
