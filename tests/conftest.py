@@ -42,17 +42,18 @@ os.environ.setdefault("DBT_LOG_PATH", str(_DBT_ARTIFACTS / "logs"))
 # one-test 70 s smoke run last, with the other worker idle meanwhile): the longest files go
 # first, the short ones fill in at the end. Worker seconds per file, measured with -n 2.
 LONGEST_FIRST = (
-    "test_scale_out.py",  # 170
-    "test_features.py",  # 157
-    "test_backtest.py",  # 111
-    "test_build.py",  # 79
-    "test_smoke.py",  # 70
-    "test_adjustment.py",  # 58
-    "test_research.py",  # 51
-    "test_failures.py",  # 47
-    "test_dbt_conventions.py",  # 45
-    "test_dask.py",  # 40
-    "test_ml.py",  # 40
+    "test_scale_out.py",  # 120
+    "test_features.py",  # 120
+    "test_smoke.py",  # 59
+    "test_backtest.py",  # 55
+    "test_adjustment.py",  # 44
+    "test_research.py",  # 36
+    "test_build.py",  # 30
+    "test_dask.py",  # 29
+    "test_ml.py",  # 28
+    "test_dbt_conventions.py",  # 27
+    "test_quality.py",  # 24
+    "test_lookahead.py",  # 23
 )
 
 

@@ -214,6 +214,15 @@ BAD_INPUTS = {
         [*BASE, BASE[5].replace(":30:00-04:00", ":35:00-04:00").replace(":00:00-04:00", ":05:00-04:00")],
         ["line 62", "mixed bar sizes"],
     ),
+    # the same two faults where they keep the file in time order (found the same way)
+    "duplicate with different values, in time order": (
+        [*BASE[:11], _corrupt(BASE, 10, "volume", "1")[10], *BASE[11:]],
+        ["line 12", "already appears at", "line 11", "different values"],
+    ),
+    "mixed bar sizes, in time order": (
+        [*BASE[:6], BASE[5].replace(":30:00-04:00", ":35:00-04:00").replace(":00:00-04:00", ":05:00-04:00"), *BASE[6:]],
+        ["line 7", "mixed bar sizes"],
+    ),
     "date among intraday bars": (
         [*BASE, "2025-08-01,SPY,600,601,599,600,1000"],
         ["line 62, column ts", "mixed bar sizes"],
