@@ -93,6 +93,9 @@ def test_uv_is_told_what_pip_is_told(tmp_path):
     assert ("--constraint", "/etc/c.txt") in pairs and ("--allow-insecure-host", "mirror.example") in pairs
     assert ("--index-strategy", "unsafe-best-match") in pairs
     assert uv_env == {"SSL_CERT_FILE": "/etc/ca.pem", "UV_HTTP_TIMEOUT": "90"}
+    # pip compiles each module's bytecode unless told not to; so does uv then
+    assert "--compile-bytecode" in args
+    assert "--compile-bytecode" not in install.uv_arguments(install.pip_settings(env | {"PIP_NO_COMPILE": "1"}))[0]
 
 
 def test_alphaduck_outside_the_repo_finds_its_dbt_project(tmp_path, warehouse):
