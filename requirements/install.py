@@ -36,6 +36,11 @@ def pip_settings(env: dict[str, str] | None = None) -> dict[str, str]:
     return settings
 
 
+def _switched_on(settings: dict[str, str], option: str) -> bool:
+    """Whether a pip switch (no-index, no-compile) is set, as pip reads its true values."""
+    return settings.get(option, "").lower() in ("1", "true", "yes", "on")
+
+
 def uv_arguments(settings: dict[str, str]) -> tuple[list[str], dict[str, str]]:
     """uv pip install's options and environment for pip's ``settings``."""
     args = ["--index-strategy", "unsafe-best-match"]  # pip weighs every index alike
@@ -46,13 +51,13 @@ def uv_arguments(settings: dict[str, str]) -> tuple[list[str], dict[str, str]]:
                          ("constraint", "--constraint"), ("trusted-host", "--allow-insecure-host")):  # fmt: skip
         for value in settings.get(option, "").split():
             args += [flag, value]
-    if settings.get("no-index", "").lower() in ("1", "true", "yes"):
+    if _switched_on(settings, "no-index"):
         args.append("--no-index")
     # pip writes every module's bytecode as it installs, uv does not: without it each process
     # compiles what it imports again: dbt, pandas, DuckDB, scikit-learn, LightGBM and alphaduck
     # took 7.2-8.3 s to import instead of 3.0-3.9 s (with PYTHONDONTWRITEBYTECODE set, nothing
     # is ever cached)
-    if settings.get("no-compile", "").lower() not in ("1", "true", "yes", "on"):
+    if not _switched_on(settings, "no-compile"):
         args.append("--compile-bytecode")
     if "cert" in settings:
         env["SSL_CERT_FILE"] = settings["cert"]

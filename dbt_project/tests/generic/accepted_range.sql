@@ -14,41 +14,21 @@
     where_clause=none
 ) %}
 
-{%- set checked_columns = columns if columns is not none else [column_name] %}
-{%- if not checked_columns or checked_columns[0] is none %}
-    {{ exceptions.raise_compiler_error("accepted_range on " ~ model ~ ": give a column or columns") }}
-{%- endif %}
+{%- set checked = checked_columns('accepted_range', model, column_name, columns) %}
 {%- if min_value is none and max_value is none %}
     {{ exceptions.raise_compiler_error(
-        "accepted_range on " ~ checked_columns | join(", ")
+        "accepted_range on " ~ checked | join(", ")
         ~ ": give min_value, max_value or both, got neither"
     ) }}
 {%- endif %}
 
-select *
-from (
-    select
-        case
-            {%- for column in checked_columns %}
-            when {{ column }} is not null
-                and (
-                    {{ is_nan(column) }}
-                    {%- if min_value is not none %}
-                    or {{ column }} < {{ min_value }} - {{ tolerance }}
-                    {%- endif %}
-                    {%- if max_value is not none %}
-                    or {{ column }} > {{ max_value }} + {{ tolerance }}
-                    {%- endif %}
-                )
-                then '{{ column }}'
-            {%- endfor %}
-        end as failing_column,
-        *
-    from {{ model }}
-    {%- if where_clause %}
-    where ({{ where_clause }})
-    {%- endif %}
-) as rows_checked
-where failing_column is not null
+{%- set checks = [] %}
+{%- for column in checked %}
+    {%- set outside = [is_nan(column)] %}
+    {%- if min_value is not none %}{% do outside.append(column ~ ' < ' ~ min_value ~ ' - ' ~ tolerance) %}{% endif %}
+    {%- if max_value is not none %}{% do outside.append(column ~ ' > ' ~ max_value ~ ' + ' ~ tolerance) %}{% endif %}
+    {%- do checks.append([column, column ~ ' is not null and (' ~ outside | join(' or ') ~ ')']) %}
+{%- endfor %}
+{{ rows_failing_a_check(model, checks, where_clause) }}
 
 {% endtest %}

@@ -1,25 +1,13 @@
 {#- not_null_columns: rows where any of ``columns`` is null, each with the first
     null one named in failing_column. One query per model, not one test per
     column: each dbt test node costs ~45 ms of dbt's own work (its context,
-    events, connection) whatever its SQL, and a build runs these on every model.
-    `alphaduck build` counts a failure's rows by failing_column. -#}
+    events, connection) whatever its SQL, and a build runs these on every model. -#}
 {% test not_null_columns(model, columns) %}
 
-{%- if not columns %}
-    {{ exceptions.raise_compiler_error("not_null_columns on " ~ model ~ ": give the columns to check") }}
-{%- endif %}
-
-select *
-from (
-    select
-        case
-            {%- for column in columns %}
-            when {{ column }} is null then '{{ column }}'
-            {%- endfor %}
-        end as failing_column,
-        *
-    from {{ model }}
-) as rows_checked
-where failing_column is not null
+{%- set checks = [] %}
+{%- for column in checked_columns('not_null_columns', model, columns=columns) %}
+    {%- do checks.append([column, column ~ ' is null']) %}
+{%- endfor %}
+{{ rows_failing_a_check(model, checks) }}
 
 {% endtest %}

@@ -5,26 +5,11 @@
     through.) -#}
 {% test positive_price(model, column_name=none, columns=none) %}
 
-{%- set prices = columns if columns is not none else [column_name] %}
-{%- if not prices or prices[0] is none %}
-    {{ exceptions.raise_compiler_error("positive_price on " ~ model ~ ": give a column or columns") }}
-{%- endif %}
-
-select *
-from (
-    select
-        case
-            {%- for price in prices %}
-            when {{ price }} is null
-                or {{ is_nan(price) }}
-                or {{ is_infinite(price) }}
-                or {{ price }} <= 0
-                then '{{ price }}'
-            {%- endfor %}
-        end as failing_column,
-        *
-    from {{ model }}
-) as rows_checked
-where failing_column is not null
+{%- set checks = [] %}
+{%- for price in checked_columns('positive_price', model, column_name, columns) %}
+    {%- do checks.append([price, price ~ ' is null or ' ~ is_nan(price) ~ ' or ' ~ is_infinite(price)
+                                 ~ ' or ' ~ price ~ ' <= 0']) %}
+{%- endfor %}
+{{ rows_failing_a_check(model, checks) }}
 
 {% endtest %}
