@@ -90,53 +90,68 @@ def configurations(grid: dict[str, list], *, random: int | None = None, seed: in
     return combos
 
 
-def evaluate(panel: Panel, prices: dict[str, np.ndarray], base: StrategyParams, values: dict, costs: CostModel,
-             capital: float, bars_per_year: float, config_id: int) -> ConfigResult:  # fmt: skip
-    """One configuration on the panel: the fused compiled pass (no pandas, no bars x symbols
-    intermediates on this path). ``base`` has its fill resolved."""
+def evaluate(panel: Panel, prices: dict[str, np.ndarray], base: StrategyParams, batch: list[tuple[int, dict]],
+             costs: CostModel, capital: float, bars_per_year: float) -> list[ConfigResult]:  # fmt: skip
+    """Configurations (config_id, values) on the panel, in batch order. Threshold strategies
+    that read the same signal and fill prices run together in one fused compiled pass (no
+    pandas, no bars x symbols intermediates on this path); a ranking strategy runs alone.
+    ``base`` has its fill resolved."""
     from backtests.kernels import simulate, sweep_equity
     from backtests.strategy import change_matrix, weights_matrix
 
-    params = replace(base, **values).with_quantile_thresholds()
     rates = costs.kernel_rates(bars_per_year)
-    if params.kind == "threshold":
-        equity, entries = sweep_equity(
-            panel.signal(params), panel.confidence, panel.has_bar, panel.last_of_session, panel.last_bar,
-            prices[params.fill], float(capital), rates, kernel_params(params, len(panel.symbols)),
+    curves: dict[int, tuple[np.ndarray, int]] = {}
+    together: dict[tuple[str, str], list[tuple[int, StrategyParams]]] = {}
+    for config_id, values in batch:
+        params = replace(base, **values).with_quantile_thresholds()
+        if params.kind == "threshold":
+            together.setdefault((params.threshold_on, params.fill), []).append((config_id, params))
+        else:  # a ranking strategy: its weights, then the same portfolio pass
+            weights, _ = weights_matrix(panel, params)
+            equity, _ = simulate(prices[params.fill], change_matrix(weights, panel.has_bar), float(capital), *rates)
+            previous = np.vstack([np.zeros((1, weights.shape[1])), weights[:-1]])
+            curves[config_id] = equity, int(((weights != 0) & (previous == 0)).sum())
+    for (_, fill), members in together.items():
+        equities, entries = sweep_equity(
+            panel.signal(members[0][1]), panel.confidence, panel.has_bar, panel.last_of_session, panel.last_bar,
+            prices[fill], float(capital), rates, [kernel_params(p, len(panel.symbols)) for _, p in members],
         )  # fmt: skip
-    else:  # a ranking strategy: its weights, then the same portfolio pass
-        weights, _ = weights_matrix(panel, params)
-        changes = change_matrix(weights, panel.has_bar)
-        equity, _ = simulate(prices[params.fill], changes, float(capital), *rates)
-        entries = int(((weights != 0) & (np.vstack([np.zeros((1, weights.shape[1])), weights[:-1]]) == 0)).sum())
-    f = curve_figures(equity, bars_per_year)
-    return ConfigResult(config_id, {**values}, f["sharpe"], f["bar_sharpe"], f["total_return"], f["max_drawdown"],
-                        f["calmar"], entries, equity[1:] / equity[:-1] - 1)  # fmt: skip
+        for (config_id, _), equity, n in zip(members, equities, entries, strict=True):
+            curves[config_id] = equity, int(n)
+    results = []
+    for config_id, values in batch:
+        equity, entries = curves[config_id]
+        f = curve_figures(equity, bars_per_year)
+        results.append(ConfigResult(config_id, {**values}, f["sharpe"], f["bar_sharpe"], f["total_return"],
+                                    f["max_drawdown"], f["calmar"], entries, equity[1:] / equity[:-1] - 1))  # fmt: skip
+    return results
+
+
+def batches(items: list, workers: int, most: int = 128) -> list[list]:
+    """items cut into about 4 batches per worker (so one slow batch leaves little idle), of at
+    most ``most`` (a batch keeps configurations x bars of equity in memory)."""
+    size = min(most, max(1, -(-len(items) // (4 * workers))))
+    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 def run_sweep(panel: Panel, configs: list[dict], *, base: StrategyParams, costs: CostModel, capital: float,
               bars_per_year: float, workers: int = 2, on_done=None, dask: str | None = None) -> list[ConfigResult]:  # fmt: skip
-    """Evaluate every configuration, ``workers`` at a time (the kernels release the GIL), or
-    in batches on the workers of the Dask cluster ``dask`` (alphaduck.cluster)."""
+    """Evaluate every configuration, in batches run ``workers`` at a time (the kernels release
+    the GIL), or on the workers of the Dask cluster ``dask`` (alphaduck.cluster)."""
     prices = {"next_open": panel.fill_prices("next_open"), "next_close": panel.fill_prices("next_close")}
     if dask:
         return _run_on_dask(dask, panel, prices, configs, base, costs, capital, bars_per_year, on_done)
 
-    def one(item):
-        i, values = item
-        result = evaluate(panel, prices, base, values, costs, capital, bars_per_year, i)
-        if on_done:
-            on_done()
-        return result
+    def one(batch):
+        results = evaluate(panel, prices, base, batch, costs, capital, bars_per_year)
+        for _ in results:
+            if on_done:
+                on_done()
+        return results
 
-    evaluate(panel, prices, base, configs[0], costs, capital, bars_per_year, 0)  # compile once, outside the pool
+    evaluate(panel, prices, base, [(0, configs[0])], costs, capital, bars_per_year)  # compile once, outside the pool
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, enumerate(configs)))
-
-
-def _evaluate_batch(panel: Panel, prices: dict[str, np.ndarray], base: StrategyParams, batch: list[tuple[int, dict]],
-                    costs: CostModel, capital: float, bars_per_year: float) -> list[ConfigResult]:  # fmt: skip
-    return [evaluate(panel, prices, base, values, costs, capital, bars_per_year, i) for i, values in batch]
+        return [r for done in pool.map(one, batches(list(enumerate(configs)), workers)) for r in done]
 
 
 def _run_on_dask(address: str, panel: Panel, prices: dict[str, np.ndarray], configs: list[dict], base: StrategyParams,
@@ -149,11 +164,8 @@ def _run_on_dask(address: str, panel: Panel, prices: dict[str, np.ndarray], conf
 
     with dask_client(address) as client:
         shared = client.scatter([panel, prices], broadcast=True)
-        items = list(enumerate(configs))
-        size = max(1, -(-len(items) // (4 * worker_count(client))))
-        batches = [items[start:start + size] for start in range(0, len(items), size)]
-        futures = [client.submit(_evaluate_batch, *shared, base, batch, costs, capital, bars_per_year, pure=False)
-                   for batch in batches]  # fmt: skip
+        futures = [client.submit(evaluate, *shared, base, batch, costs, capital, bars_per_year, pure=False)
+                   for batch in batches(list(enumerate(configs)), worker_count(client))]  # fmt: skip
         results: list[ConfigResult] = []
         for future in as_completed(futures):
             done = future.result()

@@ -162,17 +162,30 @@ def test_sweep_chooses_on_validation_and_backtests_the_choice_on_test(sample_bui
 
 
 def test_the_fused_sweep_pass_equals_the_engine_path(market):
-    """A sweep's one-pass kernel gives the vector engine's equity (hence bt's) for a config."""
+    """A sweep's one-pass kernel gives the vector engine's equity (hence bt's) for each of the
+    configurations it runs together, exactly as when each runs alone."""
     from backtests.kernels import simulate, sweep_equity
     from backtests.strategy import change_matrix, kernel_params, make_panel, weights_matrix
 
     bars, predictions = market
     panel = make_panel(predictions, bars)
     prices = panel.fill_prices("next_open")
-    params = StrategyParams(long_threshold=0.6, short_threshold=0.4, min_hold=2, cooldown=1, max_hold=8, flat_at_close=True)
-    weights, _ = weights_matrix(panel, params)
-    engine, _ = simulate(prices, change_matrix(weights, panel.has_bar), 1e5, 0.0035, 0.35, 0.01, 1.0)
-    fused, entries = sweep_equity(panel.proba, panel.confidence, panel.has_bar, panel.last_of_session, panel.last_bar,
-                                  prices, 1e5, (0.0035, 0.35, 0.01, 1.0, 0.0), kernel_params(params, len(panel.symbols)))  # fmt: skip
-    np.testing.assert_array_equal(fused, engine)
-    assert entries > 500
+    configs = [
+        StrategyParams(long_threshold=0.6, short_threshold=0.4, min_hold=2, cooldown=1, max_hold=8, flat_at_close=True),
+        StrategyParams(long_threshold=0.55, min_hold=1, cooldown=0, sizing="confidence", max_gross=0.5),
+        StrategyParams(long_threshold=0.65, short_threshold=0.45, min_hold=4, cooldown=2, min_confidence=0.1),
+    ]
+    rates = (0.0035, 0.35, 0.01, 1.0, 0.0)
+    together, entries = sweep_equity(panel.proba, panel.confidence, panel.has_bar, panel.last_of_session,
+                                     panel.last_bar, prices, 1e5, rates,
+                                     [kernel_params(p, len(panel.symbols)) for p in configs])  # fmt: skip
+    assert together.shape == (3, len(prices))
+    for k, params in enumerate(configs):
+        weights, _ = weights_matrix(panel, params)
+        engine, _ = simulate(prices, change_matrix(weights, panel.has_bar), 1e5, 0.0035, 0.35, 0.01, 1.0)
+        alone, alone_entries = sweep_equity(panel.proba, panel.confidence, panel.has_bar, panel.last_of_session,
+                                            panel.last_bar, prices, 1e5, rates,
+                                            [kernel_params(params, len(panel.symbols))])  # fmt: skip
+        np.testing.assert_array_equal(together[k], engine)
+        np.testing.assert_array_equal(alone[0], engine)
+        assert entries[k] == alone_entries[0] > 100
