@@ -164,13 +164,15 @@ class KernelParams(NamedTuple):
     flat_at_close: bool
 
 
+# the matrix's columns, named for the compiled kernel (numba reads module-level integers as
+# constants, not a dict or a tuple's fields): KernelParams' fields, in their order
 (LONG_THRESHOLD, SHORT_THRESHOLD, USE_SHORT, MIN_CONFIDENCE, MIN_HOLD, MAX_HOLD, COOLDOWN, CONFIDENCE_SIZING, SIZE,
  FULL_SIZE_CONFIDENCE, MAX_WEIGHT, MAX_GROSS, FLAT_AT_CLOSE) = range(len(KernelParams._fields))  # fmt: skip
 
 
 def params_rows(params: Sequence[KernelParams]) -> np.ndarray:
     """configurations x fields: what _strategy_pass reads (every field is exact as a float)."""
-    return np.array([[float(v) for v in p] for p in params], dtype=np.float64).reshape(len(params), len(KernelParams._fields))
+    return np.array(params, dtype=np.float64).reshape(len(params), len(KernelParams._fields))
 
 
 @njit(cache=True, nogil=True)
