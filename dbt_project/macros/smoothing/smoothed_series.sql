@@ -49,6 +49,84 @@
     select * from steps_so_far
 {%- endmacro %}
 
+{#- DuckDB: the recursive CTE over blocks, all blocks of all series stepping
+    together. A step costs about 100 us whatever its rows, so one step per bar
+    made 1M bars in 20 series 50,000 steps (5.5 s); blocks of B bars make it
+    W + B steps, however long the series. A block folds from W bars before it
+    (the first from the series' start), its states starting afresh there, as
+    on Spark. W is measured to 1e-18 of a start's weight, below rounding: on
+    1M bars every state equalled the one-step-per-bar recursion to the last
+    bit. B = 4W: each bar is folded 1.25 times on average. -#}
+{% macro duckdb__smoothed_series(input, steps, inputs, decays, seed_bars) -%}
+    {%- set w = smoothing_memory_bars(decays, seed_bars, 1e-18) %}
+    {%- set b = 4 * w %}
+    with recursive blocked as materialized (
+
+        -- each bar in its own block, and among the W bars before the next;
+        -- i: its position in its block's fold
+        select
+            * replace (i - greatest(block * {{ b }} - {{ w }}, 0) as i),
+            block
+        from (
+            select
+                {{ input }}.*,
+                i // {{ b }} as block
+            from {{ input }}
+            union all
+            select
+                {{ input }}.*,
+                i // {{ b }} + 1 as block
+            from {{ input }}
+            where i % {{ b }} >= {{ b - w }}
+        )
+
+    ),
+
+    steps_so_far as (
+
+        select
+            symbol,
+            bar_size,
+            block,
+            i,
+            {%- for state, _ in steps %}
+            cast(null as double) as {{ state }}{{ "," if not loop.last }}
+            {%- endfor %}
+        from blocked
+        where i = 0
+
+        union all
+
+        select
+            prev.symbol,
+            prev.bar_size,
+            prev.block,
+            bar.i,
+            {%- for state, step in steps %}
+            {{ step }} as {{ state }}{{ "," if not loop.last }}
+            {%- endfor %}
+        from steps_so_far as prev
+        inner join blocked as bar
+            on
+                prev.symbol = bar.symbol
+                and prev.bar_size = bar.bar_size
+                and prev.block = bar.block
+                and prev.i + 1 = bar.i
+
+    )
+
+    select
+        symbol,
+        bar_size,
+        i + greatest(block * {{ b }} - {{ w }}, 0) as i,
+        {%- for state, _ in steps %}
+        {{ state }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from steps_so_far
+    -- a block's own bars (the last block's copy ahead has none)
+    where i + greatest(block * {{ b }} - {{ w }}, 0) >= block * {{ b }}
+{%- endmacro %}
+
 {#- Spark runs a recursive CTE one job per bar, so it folds the steps over
     arrays instead (aggregate). Each series is cut into blocks of K bars; a
     block's fold starts afresh (seeds included) K bars before the block and
