@@ -32,6 +32,9 @@ class BuildOutcome:
     tests_warned: int = 0
     failures: list[str] = field(default_factory=list)  # one line each: node name and why
     seconds: float = 0.0
+    # what the project's macros said about this build (log(..., info=true)), e.g. that a
+    # feature table is rebuilt in full, and why: once each, in order
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -179,10 +182,13 @@ def dbt_build(
     from dbt.cli.main import dbtRunner
 
     done, total = 0, 0
+    notes: list[str] = []
 
     def on_event(msg) -> None:
         nonlocal done, total
         name = msg.info.name
+        if name == "JinjaLogInfo" and msg.data.msg not in notes:
+            notes.append(msg.data.msg)
         if name in ("LogStartLine", "LogTestResult", "LogModelResult") and getattr(msg.data, "total", 0):
             total = max(total, msg.data.total)
         if name == "LogTestResult":
@@ -233,7 +239,7 @@ def dbt_build(
     finally:
         if holder is not None:
             holder.close()
-    outcome = BuildOutcome(seconds=time.perf_counter() - started)
+    outcome = BuildOutcome(seconds=time.perf_counter() - started, notes=notes)
     if result.exception is not None:
         unmatched = re.findall(r"selection criterion '(.+?)' does not match any", str(result.exception))
         if unmatched:
@@ -545,6 +551,9 @@ def build(db: str, full_refresh: bool, select: tuple[str, ...], unit_tests: bool
                             dbt_vars=parse_vars(var_pairs), on_progress=on_progress, engine=engine)  # fmt: skip
 
     console = Console(stderr=not outcome.ok)
+    if not quiet:
+        for note in outcome.notes:
+            console.print(note, highlight=False, markup=False, soft_wrap=True)
     if not quiet or not outcome.ok:
         console.print(
             f"dbt build: {outcome.models} models, {outcome.tests_passed} tests passed, "

@@ -6,6 +6,7 @@ The real ib_async (and ib_insync) client against the fake gateway (tests/fake_ib
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +19,7 @@ from alphaduck.errors import AlphaduckError
 from ingest.coverage import exchange_open_during, finished_before, gaps, recheck_due, union
 from ingest.ibkr import IB_LIBRARIES, IB_LIBRARY_ENV_VAR, IbkrOptions, ingest_ibkr
 from ingest.pacing import FakeClock
-from tests.conftest import SAMPLE_30MIN, SAMPLE_DAILY, SAMPLE_ETH, query, run_cli, snapshot
+from tests.conftest import SAMPLE_30MIN, SAMPLE_DAILY, SAMPLE_ETH, query, query_frame, run_cli, snapshot
 from tests.fake_ib import FakeGateway, Faults, sample_frame
 
 BAR_30 = parse_bar_size("30 mins")
@@ -247,6 +248,38 @@ def test_midpoint_bars_never_overwrite_trades(tmp_path, bars_30min, library):
     assert result.exit_code == 2
     assert "raw.bars holds SPY 30min MIDPOINT bars (regular hours) and a file holds trade bars" in result.output
     assert snapshot(db) == before
+
+
+
+def test_a_replaced_series_leaves_no_features_of_its_vanished_bars(tmp_path, bars_30min):
+    """`ingest ibkr --replace` deletes a series' bars before fetching it again: a shorter
+    series leaves bars behind in the built tables. The next (incremental) build rebuilds the
+    feature tables that hold them in full, so they equal a full rebuild and the gate passes."""
+    db = tmp_path / "w.duckdb"
+    with FakeGateway(bars_30min) as gw:
+        fetched = run_cli("ingest", "ibkr", "SPY", "XOM", "--start", "2025-06-01", "--end", "2025-09-01",
+                          "--port", gw.port, "--db", db, "-q")  # fmt: skip
+        assert fetched.exit_code == 0, fetched.output
+    assert run_cli("build", "--db", db, "-q").exit_code == 0
+    with FakeGateway(bars_30min) as gw:
+        replaced = run_cli("ingest", "ibkr", "SPY", "--what-to-show", "MIDPOINT", "--replace", "--start", "2025-06-01",
+                           "--end", "2025-07-01", "--port", gw.port, "--db", db, "-q")  # fmt: skip
+        assert replaced.exit_code == 0, replaced.output
+    raw = dict(query(db, "select symbol, count(*) from raw.bars group by 1"))
+    assert raw["SPY"] < raw["XOM"] / 2
+    built = run_cli("build", "--db", db)
+    assert built.exit_code == 0, built.output
+    keys = "select symbol, bar_size, ts from {} except select symbol, bar_size, ts from raw.bars"
+    for table in ("intermediate.int_smoothing", "marts.fct_features"):
+        assert query(db, keys.format(table)) == [], table
+        assert dict(query(db, f"select symbol, count(*) from {table} group by 1")) == raw, table
+    assert "bars raw.bars no longer has (a replaced series): rebuilding it in full" in built.output
+    fresh = tmp_path / "fresh.duckdb"
+    shutil.copy(db, fresh)
+    assert run_cli("build", "--db", fresh, "--full-refresh", "-q").exit_code == 0
+    features = "select * exclude (ingested_at) from marts.fct_features order by symbol, bar_size, ts"
+    pd.testing.assert_frame_equal(query_frame(db, features), query_frame(fresh, features), check_exact=False, rtol=1e-12)
+    assert run_cli("check", "--db", db, "--suite", "features", "-q").exit_code == 0
 
 
 # -- IB errors and options named at once ---------------------------------------------------------------
