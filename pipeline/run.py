@@ -85,7 +85,8 @@ def build_step(warehouse: Warehouse, config: RunConfig, produced: dict) -> str:
     outcome = dbt_build(warehouse)
     if not outcome.ok:
         raise ChecksFailedError("dbt build failed: " + "; ".join(outcome.failures))
-    return f"{outcome.models} models, {outcome.tests_passed} tests passed, {outcome.tests_warned} warned"
+    notes = "".join(f"; {note}" for note in outcome.notes)  # e.g. a feature table rebuilt in full, and why
+    return f"{outcome.models} models, {outcome.tests_passed} tests passed, {outcome.tests_warned} warned{notes}"
 
 
 def _has_trained_model(warehouse: Warehouse) -> bool:

@@ -419,6 +419,8 @@ def test_a_changed_feature_var_takes_effect_on_an_incremental_build(tmp_path):
     changed = ["--var", "rsi_window=10", "--var", "label_dead_band=0.001", "--var", "label_horizon=5"]
     result = run_cli("build", "--db", db, *changed)
     assert result.exit_code == 0, result.output
+    assert "feature vars changed (" in result.output and "rsi_window 14 -> 10" in result.output
+    assert "): recomputing every row" in result.output
     after = features(db, "SPY")
     assert not same(before.rsi, after.rsi) and not same(before.label_direction_1, after.label_direction_1)
     assert same(after.label_direction_1.astype(float), expected_labels(after, h=1, band=0.001)[1])
