@@ -250,7 +250,6 @@ def test_midpoint_bars_never_overwrite_trades(tmp_path, bars_30min, library):
     assert snapshot(db) == before
 
 
-
 def test_a_replaced_series_leaves_no_features_of_its_vanished_bars(tmp_path, bars_30min):
     """`ingest ibkr --replace` deletes a series' bars before fetching it again: a shorter
     series leaves bars behind in the built tables. The next (incremental) build, here

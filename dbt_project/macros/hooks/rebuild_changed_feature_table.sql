@@ -16,14 +16,13 @@
                 | map(attribute='name') | map('lower') | list %}
             {%- set listed = graph.nodes[node_id].columns.keys() | list %}
             {%- if existing | sort != listed | sort %}
-                {%- do log(
+                {%- do rebuild_in_full(
+                    table,
                     "marts.fct_features has other columns than its contract ("
                     ~ (listed | reject('in', existing) | join(', ') or 'none')
                     ~ " new, " ~ (existing | reject('in', listed)
-                    | join(', ') or 'none') ~ " gone): rebuilding it in full",
-                    info=true
+                    | join(', ') or 'none') ~ " gone)"
                 ) %}
-                {%- do adapter.drop_relation(table) %}
                 {%- set dropped.table = true %}
             {%- endif %}
         {%- endif %}

@@ -4,10 +4,11 @@
     (`alphaduck ingest ibkr --replace`). An incremental build only adds and
     rewrites rows: it would keep the vanished bars' features, and the labels
     and cross-sectional ranks computed with them. The check is one anti-join
-    of the table's keys (~0.1 s per million rows). -#}
+    of the table's keys (~0.1 s per million rows), skipped when the build is a
+    full refresh anyway. -#}
 {% macro rebuild_tables_with_vanished_bars() %}
     {%- set dropped = [] %}
-    {%- if execute %}
+    {%- if execute and not flags.FULL_REFRESH %}
         {%- set bars = adapter.get_relation(
             database=target.database, schema='raw', identifier='bars'
         ) %}
@@ -27,17 +28,16 @@
                     ~ " and b.bar_size = t.bar_size and b.ts = t.ts)"
                 ).columns[0].values()[0] %}
                 {%- if vanished > 0 %}
-                    {%- do log(
+                    {%- do rebuild_in_full(
+                        table,
                         table ~ " holds " ~ vanished ~ " bars raw.bars no"
-                        ~ " longer has (a replaced series): rebuilding it in full",
-                        info=true
+                        ~ " longer has (a replaced series)"
                     ) %}
-                    {%- do adapter.drop_relation(table) %}
                     {%- do dropped.append(name) %}
                 {%- endif %}
             {%- endif %}
         {%- endfor %}
     {%- endif %}
-    {#- dbt rolls the hooks' connection back when they end: keep the drops #}
+    {#- (rebuild_in_full: a hook that drops ends with commit) #}
     {{ 'commit' if dropped else 'select 1' }}
 {% endmacro %}
