@@ -275,6 +275,7 @@ def test_every_model_and_column_is_documented(features_db):
 
 
 FEATURE_TABLES = ["intermediate.int_smoothing", "marts.fct_features"]
+INCREMENTAL_TABLES = ["staging.stg_bars", "intermediate.int_bars", *FEATURE_TABLES]
 UNTOUCHED = 10_000_000  # added to bar_seq: marks a row an incremental build did not rewrite
 
 
@@ -324,8 +325,15 @@ def test_incremental_build_equals_a_full_rebuild(tmp_path):
     # mark every row the first build wrote: a row still marked after the incremental build
     # was not rewritten by it (bar_seq is what no model reads back from these tables)
     execute(db, *(f"update {name} set bar_seq = bar_seq + {UNTOUCHED}" for name in FEATURE_TABLES))
+    before = tmp_path / "before" / db.name
+    before.parent.mkdir()
+    shutil.copy(db, before)
     log = build(db)
-    assert "incremental model marts.fct_features" in log
+    assert "incremental model marts.fct_features" in log and "incremental model intermediate.int_bars" in log
+    # stg_bars and int_bars (whose bar_seq the feature models read, so it is not marked)
+    # rewrote AAPL from the corrected bar's day on and the other series' new session only
+    expected = {"AAPL": pd.Timestamp(ts).tz_convert("UTC").date(), **dict.fromkeys(("MSFT", "SPY", "XOM"), last_session)}
+    assert rewritten_from(db, before) == {"stg_bars": expected, "int_bars": expected}
     # it rewrote exactly the rows from the corrected bar less the labels' look-ahead (1 + the
     # longest horizon, 20) on, in every series (cross-sectional labels rank them all), and
     # nothing before
@@ -353,7 +361,75 @@ def test_incremental_build_equals_a_full_rebuild(tmp_path):
     full = tmp_path / "full.duckdb"
     shutil.copy(db, full)
     build(full, "--full-refresh")
-    for name in FEATURE_TABLES:
+    assert_same_tables(db, full)
+
+
+def rewritten_from(db, before) -> dict[str, dict[str, object]]:
+    """For stg_bars and int_bars, the first date of each symbol's rows that db's last
+    (incremental) build wrote: the model's compiled incremental query, run on ``before`` (a
+    copy of db as that build found it) given the tables the build made before the model."""
+    compiled = db.with_suffix(".target") / "compiled/alphaduck/dbt_project/models"
+    con = duckdb.connect(str(before))
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(f"attach '{db}' as built (read_only)")
+    written = {}
+    try:
+        for model, query in [("stg_bars", compiled / "staging/stg_bars.sql"), ("int_bars", compiled / "intermediate/int_bars.sql")]:
+            written[model] = dict(con.execute(f"select symbol, min(ts)::date from ({query.read_text()}) group by symbol").fetchall())
+            for (name,) in con.execute("select table_name from duckdb_tables() where database_name = 'built' and schema_name = 'staging'").fetchall():
+                con.execute(f"create or replace table staging.{name} as select * from built.staging.{name}")
+        return written
+    finally:
+        con.close()
+
+
+def test_back_filled_history_a_new_split_and_off_session_bars_rebuild_as_in_full(tmp_path):
+    """After a build, MSFT's first 20 sessions are back-filled (every bar_seq of it moves on),
+    a 2:1 split of XOM is recorded (every earlier price halves) and SPY trades one more bar on
+    a Saturday (no session: it numbers on from SPY's earlier Saturday bar, in the one
+    sessionless group): the incremental build rewrites MSFT and XOM from their first bar and
+    SPY from that Saturday, and ends equal to a full rebuild."""
+    db = tmp_path / "incremental.duckdb"
+    three = bars_csv(SAMPLE_30MIN, tmp_path / "three.csv", symbols=["MSFT", "SPY", "XOM"])
+    frame = pd.read_csv(three)
+    days = sorted(frame.ts.str[:10].unique())
+    held = (frame.symbol == "MSFT") & (frame.ts.str[:10] < days[20])
+    spy = frame[frame.symbol == "SPY"]
+    saturdays = [(pd.Timestamp(day) + pd.offsets.Week(weekday=5)).date() for day in (days[len(days) // 3], days[-1])]
+    off_session = [spy.iloc[-1].to_dict() | {"ts": f"{day}T11:00:00-04:00"} for day in saturdays]
+    pd.concat([frame[~held], pd.DataFrame(off_session[:1])]).to_csv(three, index=False)
+    pd.concat([frame[held], pd.DataFrame(off_session[1:])]).to_csv(tmp_path / "later.csv", index=False)
+    assert run_cli("ingest", "file", three, "--db", db, "-q").exit_code == 0
+    build(db)
+
+    assert run_cli("ingest", "file", tmp_path / "later.csv", "--db", db, "-q").exit_code == 0
+    (tmp_path / "split.csv").write_text(f"symbol,ex_date,split_ratio\nXOM,{days[len(days) // 2]},2\n")
+    assert run_cli("ingest", "actions", tmp_path / "split.csv", "--db", db, "-q").exit_code == 0
+    before = tmp_path / "before" / db.name
+    before.parent.mkdir()
+    shutil.copy(db, before)
+    assert "incremental model intermediate.int_bars" in build(db)
+    first_day = pd.Timestamp(days[0]).date()
+    # the split changes no raw price: stg_bars rewrites only what was ingested
+    assert rewritten_from(db, before) == {"stg_bars": {"MSFT": first_day, "SPY": saturdays[1]},
+                                          "int_bars": {"MSFT": first_day, "XOM": first_day, "SPY": saturdays[1]}}
+    con = duckdb.connect(str(db), read_only=True)
+    numbered = con.execute(
+        "select bar_in_session, session_start_seq = (select min(bar_seq) from intermediate.int_bars "
+        "where symbol = 'SPY' and session_date is null) from intermediate.int_bars "
+        "where symbol = 'SPY' and session_date is null order by ts"
+    ).fetchall()
+    con.close()
+    assert numbered == [(0, True), (1, True)]
+    full = tmp_path / "full.duckdb"
+    shutil.copy(db, full)
+    build(full, "--full-refresh")
+    assert_same_tables(db, full)
+
+
+def assert_same_tables(db, full) -> None:
+    """Every incremental table of db equals full's (a full rebuild) to 1e-12."""
+    for name in INCREMENTAL_TABLES:
         incremental, rebuilt = table(db, name), table(full, name)
         assert len(incremental) == len(rebuilt)
         differing = []
@@ -361,7 +437,7 @@ def test_incremental_build_equals_a_full_rebuild(tmp_path):
             a, b = incremental[column], rebuilt[column]
             if a.dtype.kind == "f":
                 both = a.notna() & b.notna()
-                if not (a.isna() == b.isna()).all() or deviation(a[both].to_numpy(), b[both].to_numpy()).max() > 1e-12:
+                if not (a.isna() == b.isna()).all() or deviation(a[both].to_numpy(), b[both].to_numpy()).max(initial=0) > 1e-12:
                     differing.append(column)
             elif not same(a, b):
                 differing.append(column)

@@ -1,9 +1,9 @@
-{#- on-run-start: an incremental feature table (int_smoothing,
-    marts.fct_features) that holds a bar raw.bars no longer has is dropped, so
-    this build creates it anew, in full. Bars vanish when a series is replaced
-    (`alphaduck ingest ibkr --replace`). An incremental build only adds and
-    rewrites rows: it would keep the vanished bars' features, and the labels
-    and cross-sectional ranks computed with them. The check is one anti-join
+{#- on-run-start: an incremental table of bars or features (stg_bars,
+    int_bars, int_smoothing, marts.fct_features) that holds a bar raw.bars no longer has
+    is dropped, so this build creates it anew, in full. Bars vanish when a
+    series is replaced (`alphaduck ingest ibkr --replace`). An incremental
+    build only adds and rewrites rows: it would keep the vanished bars, their
+    features, and the labels and cross-sectional ranks computed with them. The check is one anti-join
     of the table's keys (~0.1 s per million rows), skipped when the build is a
     full refresh anyway. -#}
 {% macro rebuild_tables_with_vanished_bars() %}
@@ -12,7 +12,7 @@
         {%- set bars = adapter.get_relation(
             database=target.database, schema='raw', identifier='bars'
         ) %}
-        {%- for name in ['int_smoothing', 'fct_features'] %}
+        {%- for name in ['stg_bars', 'int_bars', 'int_smoothing', 'fct_features'] %}
             {%- set node_id = 'model.' ~ project_name ~ '.' ~ name %}
             {%- set node = graph.nodes.get(node_id) %}
             {%- set table = adapter.get_relation(

@@ -1,3 +1,17 @@
+{{ config(
+    incremental_strategy='delete+insert',
+    unique_key=['symbol', 'bar_size', 'ts'],
+    on_schema_change='fail',
+) }}
+
+{#- raw.bars renamed and typed. An incremental table on DuckDB
+    (dbt_project.yml): a build compares raw.bars with it a UTC day at a time
+    and rewrites each series from its first changed day (first_changed_ts), so
+    new and re-ingested bars, and a bar edited behind the ingester's back too,
+    reach the table and its tests. -#}
+
+{%- set stored = this if is_incremental() else none %}
+
 with
 
 source as (
@@ -33,4 +47,28 @@ renamed as (
 
 )
 
+{%- if stored is not none %},
+
+changed_from as (
+
+    {{ first_changed_ts('renamed', stored) }}
+
+),
+
+changed as (
+
+    select renamed.*
+    from renamed
+    inner join changed_from
+        on
+            renamed.symbol = changed_from.symbol
+            and renamed.bar_size = changed_from.bar_size
+            and renamed.ts >= changed_from.from_ts
+
+)
+
+select * from changed
+{%- else %}
+
 select * from renamed
+{%- endif %}
