@@ -12,6 +12,14 @@
 {% endmacro %}
 
 {% macro default__first_changed_ts(computed, stored, numbering) %}
+    {#- (incremental tables are DuckDB's: on Spark every model is a table) #}
+    {{ exceptions.raise_compiler_error(
+        "first_changed_ts: incremental tables are built on DuckDB only, not on "
+        ~ target.type
+    ) }}
+{% endmacro %}
+
+{% macro duckdb__first_changed_ts(computed, stored, numbering) %}
     with stored_rows as (
         select *
         {%- if numbering %} exclude ({{ numbering | join(', ') }}){% endif %}
