@@ -21,7 +21,7 @@ bars as (
 
 smoothing as (
 
-    select * from {{ ref('int_smoothing') }}
+    {{ rows_from_first_bar(ref('int_smoothing')) }}
 
 ),
 
