@@ -1,9 +1,3 @@
-{{ config(
-    incremental_strategy='delete+insert',
-    unique_key=['symbol', 'bar_size', 'ts'],
-    on_schema_change='fail',
-) }}
-
 {#- The bars every feature model reads: placed in their sessions, back-adjusted
     for splits and dividends as of the latest action (raw bars stay raw; a new
     action recomputes history here, never in raw.bars), and numbered within

@@ -1,9 +1,3 @@
-{{ config(
-    incremental_strategy='delete+insert',
-    unique_key=['symbol', 'bar_size', 'ts'],
-    on_schema_change='fail',
-) }}
-
 {#- The recursive indicators: exponential (EMA) and Wilder smoothing, seeded
     exactly as TA-Lib seeds them, in one pass over each series that steps every
     state at once (smoothed_series: a recursive CTE, one step per bar for all

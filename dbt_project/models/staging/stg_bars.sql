@@ -1,9 +1,3 @@
-{{ config(
-    incremental_strategy='delete+insert',
-    unique_key=['symbol', 'bar_size', 'ts'],
-    on_schema_change='fail',
-) }}
-
 {#- raw.bars renamed and typed. An incremental table on DuckDB
     (dbt_project.yml): a build compares raw.bars with it a UTC day at a time
     and rewrites each series from its first changed day (first_changed_ts), so
