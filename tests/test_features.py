@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -372,13 +373,17 @@ def rewritten_from(db, before) -> dict[str, dict[str, object]]:
     con = duckdb.connect(str(before))
     con.execute("set TimeZone = 'UTC'")
     con.execute(f"attach '{db}' as built (read_only)")
-    written = {}
+
+    def first_dates(query: Path) -> dict[str, object]:
+        return dict(con.execute(f"select symbol, min(ts)::date from ({query.read_text()}) group by symbol").fetchall())
+
     try:
-        for model, query in [("stg_bars", compiled / "staging/stg_bars.sql"), ("int_bars", compiled / "intermediate/int_bars.sql")]:
-            written[model] = dict(con.execute(f"select symbol, min(ts)::date from ({query.read_text()}) group by symbol").fetchall())
-            for (name,) in con.execute("select table_name from duckdb_tables() where database_name = 'built' and schema_name = 'staging'").fetchall():
-                con.execute(f"create or replace table staging.{name} as select * from built.staging.{name}")
-        return written
+        written = {"stg_bars": first_dates(compiled / "staging/stg_bars.sql")}
+        # int_bars ran on the staging tables the build had just made
+        staging = "select table_name from duckdb_tables() where database_name = 'built' and schema_name = 'staging'"
+        for (name,) in con.execute(staging).fetchall():
+            con.execute(f"create or replace table staging.{name} as select * from built.staging.{name}")
+        return written | {"int_bars": first_dates(compiled / "intermediate/int_bars.sql")}
     finally:
         con.close()
 
